@@ -1,0 +1,228 @@
+/**
+ * The CA at work: load it (certificate, settings, key decrypted once per
+ * process), and commit issuances and revocations to its directory.
+ *
+ * ## The write path (crash safety)
+ *
+ * Every change runs under the directory lock (store/lock.ts) and follows one
+ * order, so that a process killed at any instant leaves a directory the next
+ * command can use without manual cleanup:
+ *
+ *   1. build and sign everything in memory (nothing on disk yet);
+ *   2. write the new files (certs/<SERIAL>.pem, issued/<name>.crt,
+ *      <name>.chain.crt, private/<name>.key): each is staged in a temporary
+ *      file, fsync'd, then renamed into place (store/atomic.ts), so no file is
+ *      ever seen half-written;
+ *   3. append the index.meta lines (profile and name of each serial);
+ *   4. replace index.txt atomically: this rename is the commit point;
+ *   5. derived files (crl.pem, ca-clients.crt) are regenerated last.
+ *
+ * A crash before 4 leaves certificate files without an index line (the
+ * certificate was signed but never reported as issued): `pki doctor` reports
+ * them and `pki doctor --repair` records them in the index, so that they can
+ * be listed and revoked. A crash before 2 completes leaves at most temporary
+ * files (.*.tmp), which doctor --repair removes. A crash after 4 but before 5
+ * leaves a CRL that is older than the index: doctor reports it and
+ * `pki crl` regenerates it. The lock of a killed process is taken over as
+ * soon as its pid is gone.
+ */
+import type { KeyObject } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as der from "../core/der.js";
+import { PkiError } from "../core/errors.js";
+import { assembleSigned, leafExtensions, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm, type Signer } from "../core/certificate.js";
+import { formatIndex, formatMeta, parseIndex, type IndexEntry } from "../core/index-format.js";
+import { commonName, encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
+import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
+import { parsePemBlocks, toPem } from "../core/pem.js";
+import type { Profile } from "../core/profiles.js";
+import { newSerial, serialHex } from "../core/serial.js";
+import { keyIdentifier, keyMatches, loadPrivateKey, randomBytes, signerFor } from "../crypto/keys.js";
+import { writeFilesAtomic, appendLine, type FileWrite } from "../store/atomic.js";
+import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
+import { withLock } from "../store/lock.js";
+
+export interface Authority {
+  store: CaDir;
+  settings: Settings;
+  certPem: string;
+  cert: ParsedCertificate;
+  keyId: Uint8Array;
+}
+
+export interface SigningAuthority extends Authority {
+  key: KeyObject;
+  signer: Signer;
+  algorithm: SignatureAlgorithm;
+}
+
+export function readCertificatePem(text: string, what: string): { pem: string; cert: ParsedCertificate } {
+  const blocks = parsePemBlocks(text).filter((b) => b.label === "CERTIFICATE");
+  if (!blocks.length) throw new PkiError("CA_INVALID", `${what} holds no PEM certificate`);
+  try {
+    return { pem: toPem("CERTIFICATE", blocks[0]!.der), cert: parseCertificate(blocks[0]!.der) };
+  } catch (e) {
+    throw new PkiError("CA_INVALID", `${what} is not a readable certificate: ${(e as Error).message}`);
+  }
+}
+
+export function openAuthority(store: CaDir): Authority {
+  const settings = store.readSettings();
+  const { pem, cert } = readCertificatePem(store.readText(store.caCertPath, "ca.crt"), "ca.crt");
+  return { store, settings, certPem: pem, cert, keyId: keyIdentifier(cert.spki.raw) };
+}
+
+/** Decrypt the CA key (once per process) and check it matches ca.crt. */
+export async function openSigningAuthority(store: CaDir, getPassphrase: () => Promise<string>): Promise<SigningAuthority> {
+  const a = openAuthority(store);
+  const key = await loadPrivateKey(store.readCaKeyPem(), "the CA key", getPassphrase);
+  if (!keyMatches(key, a.cert.spki.raw)) throw new PkiError("CA_INVALID", "private/ca.key does not belong to ca.crt");
+  const { signer, algorithm } = signerFor(key);
+  return { ...a, key, signer, algorithm };
+}
+
+// ---------------------------------------------------------------- issuance
+
+export interface IssueRequest {
+  profile: Profile;
+  subject: Rdn[];
+  /** keep the request's own subject encoding when unchanged */
+  subjectRaw?: Uint8Array;
+  sans: San[];
+  spki: Uint8Array;
+  keyKind: KeyKind;
+  days: number;
+  /** `pki issue` name */
+  name?: string;
+  /** extra files to write with the certificate (keys, chain, issued/<name>.crt); `certPem` is filled in by issue() */
+  files?: (certPem: string, serial: string) => FileWrite[];
+}
+
+export interface Issued {
+  serial: string;
+  pem: string;
+  der: Uint8Array;
+  subject: string;
+  sans: string[];
+  profile: string;
+  notBefore: Date;
+  notAfter: Date;
+  capped: boolean;
+  name?: string;
+}
+
+export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial: Uint8Array, now: Date): Issued {
+  const v = validity({ now, days: req.days, caNotAfter: ca.cert.notAfter });
+  const subject = req.subjectRaw ?? encodeName(req.subject);
+  const tbs = tbsCertificate({
+    serial,
+    signatureAlgorithm: ca.algorithm.der,
+    issuer: ca.cert.subjectRaw,
+    notBefore: v.notBefore,
+    notAfter: v.notAfter,
+    subject,
+    spki: req.spki,
+    extensions: leafExtensions({
+      profile: req.profile,
+      keyKind: req.keyKind,
+      sans: req.sans,
+      subjectEmpty: req.subject.length === 0,
+      subjectKeyId: keyIdentifier(req.spki),
+      authorityKeyId: ca.keyId,
+      urls: ca.settings,
+    }),
+  });
+  const certDer = assembleSigned(tbs, ca.algorithm.der, ca.signer(tbs));
+  return {
+    serial: serialHex(serial),
+    pem: toPem("CERTIFICATE", certDer),
+    der: certDer,
+    subject: formatDn(req.subject),
+    sans: req.sans.map(formatSan),
+    profile: req.profile.name,
+    notBefore: v.notBefore,
+    notAfter: v.notAfter,
+    capped: v.capped,
+    name: req.name,
+  };
+}
+
+export interface IssueHooks {
+  /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate */
+  check?: (index: IndexEntry[]) => void;
+  /** after the index is committed, still under the lock (CRL, bundle) */
+  after?: (index: IndexEntry[]) => void;
+  now?: () => Date;
+  onProgress?: (done: number) => void;
+}
+
+/**
+ * Issue a batch under one lock: build and sign everything, write all files
+ * (each atomic; fsync'd before the renames), then commit the index once.
+ * All-or-nothing: a request that fails to build fails the whole batch before
+ * anything is written.
+ */
+export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks = {}): Promise<Issued[]> {
+  const store = ca.store;
+  return withLock(store.dir, () => {
+    const indexText = store.readIndexText();
+    const index = parseIndex(indexText);
+    hooks.check?.(index);
+    const taken = new Set(index.map((e) => e.serial));
+    const now = (hooks.now ?? (() => new Date()))();
+    const issued: Issued[] = [];
+    const writes: FileWrite[] = [];
+    let meta = "";
+    let lines = "";
+    for (const req of reqs) {
+      const serial = newSerial(randomBytes, taken);
+      const hex = serialHex(serial);
+      taken.add(hex);
+      const c = buildCertificate(ca, req, serial, now);
+      issued.push(c);
+      writes.push({ path: store.certPath(hex), data: c.pem, mode: MODE.file, exclusive: true });
+      if (req.files) writes.push(...req.files(c.pem, hex));
+      meta += formatMeta({ serial: hex, profile: req.profile.name, name: req.name });
+      lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
+      hooks.onProgress?.(issued.length);
+    }
+    writeFilesAtomic(writes);
+    appendLine(store.metaPath, meta, MODE.file);
+    const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
+    writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]);
+    if (hooks.after) hooks.after(parseIndex(newIndex));
+    return issued;
+  });
+}
+
+export function issuedJson(c: Issued): Record<string, unknown> {
+  return {
+    serial: c.serial,
+    subject: c.subject,
+    san: c.sans,
+    profile: c.profile,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+  };
+}
+
+/** A name for files: letters, digits, dot, dash, underscore, @; no path separators. */
+export function checkName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name) || name.includes("..")) {
+    throw new PkiError("USAGE", `invalid name ${JSON.stringify(name)}: use letters, digits, '.', '-', '_' or '@' (it becomes a file name)`, { exitCode: 2 });
+  }
+}
+
+export const cnOf = (rdns: Rdn[]) => commonName(rdns);
+
+export function certFileFor(store: CaDir, serial: string): string {
+  return store.certPath(serial);
+}
+
+export function ensureOutDir(p: string): void {
+  if (!fs.existsSync(p) || !fs.statSync(p).isDirectory()) throw new PkiError("NOT_FOUND", `output directory ${p} does not exist: create it first`);
+}
+
+export const relOrAbs = (p: string) => path.resolve(p);
+export { der };

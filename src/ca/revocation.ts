@@ -1,0 +1,110 @@
+/**
+ * CRL and client bundle generation on a CA directory. Callers hold the lock.
+ */
+import * as fs from "node:fs";
+import { assembleSigned } from "../core/certificate.js";
+import { formatCrlNumber, revokedFromIndexText, tbsCertList } from "../core/crl.js";
+import { parseIndex, type IndexEntry } from "../core/index-format.js";
+import { toPem } from "../core/pem.js";
+import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
+import { MODE } from "../store/ca-dir.js";
+import type { Authority, SigningAuthority } from "./authority.js";
+
+export interface CrlResult {
+  path: string;
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  revoked: number;
+  der: Uint8Array;
+  pem: string;
+}
+
+/**
+ * Sign a CRL over every revoked line of the index (one pass, no per-entry
+ * objects: see core/crl.ts). thisUpdate is now; nextUpdate is now + days.
+ * The number comes from `crlnumber` (the next number to use, as OpenSSL
+ * keeps it), which is advanced in the same atomic step as the CRL is written.
+ */
+export function buildCrl(ca: SigningAuthority, indexText: string, days: number, now: Date): Omit<CrlResult, "path"> {
+  const crlNumber = ca.store.readCrlNumber();
+  const revoked = revokedFromIndexText(indexText);
+  const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+  const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
+  const tbs = tbsCertList({
+    signatureAlgorithm: ca.algorithm.der,
+    issuer: ca.cert.subjectRaw,
+    thisUpdate,
+    nextUpdate,
+    crlNumber,
+    authorityKeyId: ca.keyId,
+    revoked,
+  });
+  const der = assembleSigned(tbs, ca.algorithm.der, ca.signer(tbs));
+  return { crlNumber, thisUpdate, nextUpdate, revoked: revoked.length, der, pem: toPem("X509 CRL", der) };
+}
+
+export function crlWrites(ca: SigningAuthority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
+  return [
+    { path: out, data: asDer ? crl.der : crl.pem, mode: MODE.file },
+    { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
+  ];
+}
+
+/** Re-sign <dir>/crl.pem from the index (after a revocation). */
+export function refreshCrl(ca: SigningAuthority, indexText: string, now: Date, days = ca.settings.crlDays): CrlResult {
+  const crl = buildCrl(ca, indexText, days, now);
+  writeFilesAtomic(crlWrites(ca, crl, ca.store.crlPath, false));
+  return { ...crl, path: ca.store.crlPath };
+}
+
+// ---------------------------------------------------------------- bundle
+
+export interface BundleSettings {
+  /** false: the CA only; true: every issued certificate; a name: that profile's */
+  includeIssued: boolean | string;
+}
+
+export function readBundleSettings(ca: Authority): BundleSettings {
+  try {
+    const raw = JSON.parse(fs.readFileSync(ca.store.settingsPath, "utf8")) as { bundle?: { includeIssued?: unknown } };
+    const v = raw.bundle?.includeIssued;
+    return { includeIssued: typeof v === "string" || typeof v === "boolean" ? v : false };
+  } catch {
+    return { includeIssued: false };
+  }
+}
+
+/**
+ * ca-clients.crt: the CA certificate, then (when asked) every issued
+ * certificate that is neither revoked nor expired, of one profile or all.
+ * Returns the text and the number of certificates in it.
+ */
+export function buildBundle(ca: Authority, index: IndexEntry[], include: boolean | string, now: Date): { text: string; count: number } {
+  let text = ca.certPem;
+  let count = 1;
+  if (include === false) return { text, count };
+  const meta = ca.store.readMeta();
+  for (const e of index) {
+    if (e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
+    if (typeof include === "string" && meta.get(e.serial)?.profile !== include) continue;
+    let pem: string;
+    try {
+      pem = fs.readFileSync(ca.store.certPath(e.serial), "utf8");
+    } catch {
+      continue; // doctor reports index lines without files
+    }
+    text += pem;
+    count++;
+  }
+  return { text, count };
+}
+
+/** Regenerate ca-clients.crt when it lists issued certificates (after a revocation). */
+export function refreshBundleIfListing(ca: Authority, indexText: string, now: Date): boolean {
+  const s = readBundleSettings(ca);
+  if (s.includeIssued === false) return false;
+  const b = buildBundle(ca, parseIndex(indexText), s.includeIssued, now);
+  writeFilesAtomic([{ path: ca.store.bundlePath, data: b.text, mode: MODE.file }]);
+  return true;
+}

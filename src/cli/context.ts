@@ -1,0 +1,97 @@
+/**
+ * What a command gets from the CLI layer: the resolved global options, the
+ * clock, the streams and a way to obtain secrets. Commands never read
+ * process.argv or process.env themselves, so tests can hand in their own.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PkiError } from "../core/errors.js";
+import { readInputFile } from "../store/ca-dir.js";
+
+export interface GlobalOptions {
+  dir?: string;
+  json?: boolean;
+  passphraseFile?: string;
+  yes?: boolean;
+  color?: boolean;
+}
+
+export interface Context {
+  dir: string;
+  json: boolean;
+  yes: boolean;
+  /** prompts allowed: stdin and stderr are terminals, no --yes, no CI */
+  interactive: boolean;
+  color: boolean;
+  env: NodeJS.ProcessEnv;
+  now: () => Date;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** the CA key passphrase from --passphrase-file, $PKI_PASSPHRASE_FILE or $PKI_PASSPHRASE; undefined if none given */
+  passphraseFromSources(): string | undefined;
+  /** human chatter on stderr (kept in --json mode too: stdout stays pure JSON) */
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+/** First line of a secret file, without its line ending. */
+export function readSecretFile(p: string, what: string): string {
+  const buf = readInputFile(p, what, 64 * 1024);
+  const line = buf.toString("utf8").split(/\r?\n/)[0] ?? "";
+  if (line === "") throw new PkiError("BAD_INPUT", `${what} ${p} is empty: its first line must hold the passphrase`);
+  return line;
+}
+
+export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
+  const json = g.json === true;
+  const yes = g.yes === true;
+  const stderr = process.stderr;
+  const ci = env.CI !== undefined && env.CI !== "" && env.CI !== "false" && env.CI !== "0";
+  const interactive = !yes && !ci && process.stdin.isTTY === true && stderr.isTTY === true;
+  const color = g.color !== false && !("NO_COLOR" in env && env.NO_COLOR !== "") && stderr.isTTY === true && env.TERM !== "dumb";
+  const dir = path.resolve(g.dir ?? (env.PKI_DIR || "pki"));
+  const ctx: Context = {
+    dir,
+    json,
+    yes,
+    interactive,
+    color,
+    env,
+    now: () => new Date(),
+    stdout: process.stdout,
+    stderr,
+    passphraseFromSources() {
+      if (g.passphraseFile) return readSecretFile(g.passphraseFile, "passphrase file");
+      if (env.PKI_PASSPHRASE_FILE) return readSecretFile(env.PKI_PASSPHRASE_FILE, "passphrase file ($PKI_PASSPHRASE_FILE)");
+      if (env.PKI_PASSPHRASE !== undefined && env.PKI_PASSPHRASE !== "") return env.PKI_PASSPHRASE;
+      return undefined;
+    },
+    info(msg) {
+      stderr.write(msg + "\n");
+    },
+    warn(msg) {
+      stderr.write(`pki: warning: ${msg}\n`);
+    },
+  };
+  return ctx;
+}
+
+/** The CA passphrase: a source, else a hidden prompt on a terminal, else a usage error naming the flags. */
+export async function caPassphrase(ctx: Context): Promise<string> {
+  const p = ctx.passphraseFromSources();
+  if (p !== undefined) return p;
+  if (!ctx.interactive) {
+    throw new PkiError(
+      "PASSPHRASE_REQUIRED",
+      "the CA key is encrypted and no passphrase was given: pass --passphrase-file FILE or set PKI_PASSPHRASE_FILE (or PKI_PASSPHRASE)",
+      { exitCode: 2 },
+    );
+  }
+  const { askSecret } = await import("../ui/prompt.js");
+  return askSecret("CA key passphrase");
+}
+
+/** Ensure an output directory exists before writing into it. */
+export function requireDir(p: string, flag: string): void {
+  if (!fs.existsSync(p)) throw new PkiError("NOT_FOUND", `${flag} ${p} does not exist: create it first`);
+}

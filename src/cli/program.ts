@@ -1,0 +1,295 @@
+/**
+ * The command table. Defining commands costs nothing at start-up: each
+ * command's module (and the crypto it needs) is imported only when that
+ * command runs. Adding a command: one entry here, its file in src/commands/.
+ */
+import { Command, Option } from "commander";
+
+export interface CommandSpec {
+  name: string;
+  /** "<csr...>", "<profile> [name]" */
+  args?: string;
+  summary: string;
+  options?: Array<[flags: string, description: string] | Option>;
+  examples: string[];
+  /** module under src/commands/ */
+  module: string;
+  /** exit 1 means more than failure for this command */
+  exit1?: string;
+  sub?: CommandSpec[];
+}
+
+const SAN_HELP = "subjectAltNames, comma-separated: dns:NAME, ip:ADDR, email:ADDR, uri:URI (bare names are DNS)";
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: "init",
+    summary: "create a CA in the directory (interactive on a terminal)",
+    module: "init",
+    options: [
+      ["--cn <name>", "common name of the CA (required without a terminal)"],
+      ["--org <name>", "organisation (O)"],
+      ["--ou <name>", "organisational unit (OU)"],
+      ["--country <cc>", "two-letter country code (C)"],
+      ["--locality <name>", "locality (L)"],
+      ["--state <name>", "state or province (ST)"],
+      ["--subject <dn>", "the whole subject instead: \"CN=Acme CA,O=Acme,C=FR\""],
+      ["--key-type <type>", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519"],
+      ["--days <n>", "validity of the CA certificate in days (default 3650)"],
+      ["--path-len <n>", "basicConstraints pathLenConstraint (0: may issue leaves only)"],
+      ["--code-signing", "tag the CA for code signing (adds codeSigning + clientAuth + serverAuth EKU)"],
+      ["--crl-url <url>", "CRL distribution point written into every certificate"],
+      ["--ocsp-url <url>", "OCSP responder URL (AIA) written into every certificate"],
+      ["--ca-issuers-url <url>", "URL of the CA certificate (AIA caIssuers)"],
+      ["--crl-days <n>", "validity of each CRL in days (default 7)"],
+      ["--default-days <n>", "default validity of issued certificates (default 365)"],
+      ["--no-passphrase", "store the CA key unencrypted (not recommended)"],
+      ["--import-cert <file>", "adopt an existing CA certificate (PEM)"],
+      ["--import-key <file>", "the key of --import-cert (PEM; asked for its passphrase if encrypted)"],
+    ],
+    examples: [
+      "pki init                                   # asks for name, key type, passphrase",
+      "pki init --cn \"Acme Internal CA\" --org Acme --passphrase-file /root/ca.pass",
+      "pki init --cn \"Deploy CA\" --code-signing --crl-url http://pki.example.lan/crl.pem --passphrase-file pass",
+      "pki init --import-cert old/ca.crt --import-key old/ca.key --passphrase-file pass",
+    ],
+  },
+  {
+    name: "sign-csr",
+    args: "<csr...>",
+    summary: "sign certificate signing requests (PEM or DER; - for stdin)",
+    module: "sign-csr",
+    options: [
+      ["--profile <name>", "code-signing, ssl, server, client, or a custom profile (required)"],
+      ["--out <file>", "write the certificate here (default: stdout)"],
+      ["--out-dir <dir>", "with several CSRs: one <csr-name>.crt per CSR here"],
+      ["--days <n>", "validity in days (default from the profile, 365)"],
+      ["--cn <name>", "replace the CSR's common name"],
+      ["--san <list>", `replace the CSR's ${SAN_HELP}`],
+      ["--chain", "append the CA certificate after the leaf"],
+      ["--dry-run", "sign nothing; show what would be issued next to what was requested"],
+    ],
+    examples: [
+      "pki sign-csr agent.csr --profile ssl --out agent.crt --passphrase-file /etc/pki/pass",
+      "cat agent.csr | pki sign-csr - --profile code-signing --json --passphrase-file pass",
+      "pki sign-csr csrs/*.csr --profile client --out-dir signed/ --passphrase-file pass",
+      "pki sign-csr agent.csr --profile server --dry-run",
+    ],
+  },
+  {
+    name: "issue",
+    args: "<profile> [name]",
+    summary: "generate a key pair and a certificate for it in one step",
+    module: "issue",
+    options: [
+      ["--san <list>", SAN_HELP],
+      ["--cn <name>", "common name (default: the name)"],
+      ["--key-type <type>", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519"],
+      ["--days <n>", "validity in days (default 365)"],
+      ["--out-dir <dir>", "write <name>.crt, <name>.chain.crt and <name>.key here instead of issued/ and private/"],
+      ["--key-passphrase-file <file>", "encrypt the new key with this passphrase (default: unencrypted, so nginx can read it)"],
+      ["--names-from <file>", "issue one pair per line of the file (- for stdin)"],
+      ["--p12", "also write <name>.p12 (PKCS#12 with key, certificate and CA)"],
+      ["--p12-passphrase-file <file>", "password of the PKCS#12 file (else asked)"],
+      ["--p12-format <format>", "modern (AES-256, default) or compat (3DES/SHA-1, old Windows and appliances)"],
+    ],
+    examples: [
+      "pki issue server web1 --san dns:web1.example.lan,ip:10.0.0.5 --passphrase-file pass",
+      "pki issue client alice --p12 --p12-passphrase-file alice.pass --passphrase-file pass",
+      "pki issue client --names-from agents.txt --passphrase-file pass --json",
+    ],
+  },
+  {
+    name: "export",
+    summary: "export an issued name in another format",
+    module: "export",
+    examples: ["pki export p12 alice --out alice.p12 --p12-passphrase-file alice.pass"],
+    sub: [
+      {
+        name: "p12",
+        args: "<target>",
+        summary: "write a PKCS#12 (key, certificate, CA) for an issued name whose key the CA directory holds",
+        module: "export-p12",
+        options: [
+          ["--out <file>", "output file (default: <name>.p12 in the current directory)"],
+          ["--p12-passphrase-file <file>", "password of the PKCS#12 file (else asked)"],
+          ["--p12-format <format>", "modern (default) or compat"],
+        ],
+        examples: ["pki export p12 alice --out alice.p12 --p12-passphrase-file alice.pass", "pki export p12 bob --p12-format compat --p12-passphrase-file bob.pass"],
+      },
+    ],
+  },
+  {
+    name: "revoke",
+    args: "<target>",
+    summary: "revoke a certificate (serial, certificate file or issued name) and re-sign the CRL",
+    module: "revoke",
+    options: [["--reason <reason>", "unspecified (default), keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold"]],
+    examples: ["pki revoke web1 --reason keyCompromise --passphrase-file pass", "pki revoke 4A1F...C3 --passphrase-file pass && nginx -s reload"],
+  },
+  {
+    name: "crl",
+    summary: "write a fresh CRL",
+    module: "crl",
+    options: [
+      ["--out <file>", "output file (default: <dir>/crl.pem)"],
+      ["--der", "write DER instead of PEM"],
+      ["--days <n>", "validity of this CRL (default from pki.json, 7)"],
+      ["--if-expiring-within <days>", "re-sign only when the current CRL expires within this many days (for cron)"],
+    ],
+    examples: ["pki crl --passphrase-file pass", "pki crl --if-expiring-within 2 --passphrase-file pass   # daily from cron or a systemd timer"],
+  },
+  {
+    name: "bundle",
+    summary: "write ca-clients.crt, the file nginx loads with ssl_client_certificate",
+    module: "bundle",
+    options: [
+      ["--out <file>", "output file (default: <dir>/ca-clients.crt)"],
+      ["--include-issued [profile]", "also append the issued, unexpired, unrevoked certificates (of that profile)"],
+    ],
+    examples: ["pki bundle", "pki bundle --include-issued client"],
+  },
+  {
+    name: "list",
+    summary: "list issued certificates",
+    module: "list",
+    options: [
+      ["--status <status>", "valid, revoked, expired or all (default all)"],
+      ["--expiring <days>", "only certificates that expire within this many days"],
+      ["--profile <name>", "only certificates of this profile"],
+      ["--format <format>", "table (default), serial or dn: one value a line"],
+    ],
+    examples: ["pki list --status valid", "pki list --expiring 30 --json", "pki list --status valid --profile client --format dn > allowed-dns.txt"],
+  },
+  {
+    name: "show",
+    args: "<target>",
+    summary: "show a certificate, CSR or CRL (file, serial or issued name)",
+    module: "show",
+    examples: ["pki show web1", "pki show agent.csr", "pki show crl.pem --json"],
+  },
+  {
+    name: "verify",
+    args: "<cert>",
+    summary: "check a certificate: chain to the CA, validity, revocation, purpose",
+    module: "verify",
+    exit1: "the certificate failed a check",
+    options: [["--purpose <purpose>", "client, server or code-signing"]],
+    examples: ["pki verify issued/alice.crt --purpose client", "pki verify web1 --purpose server --json"],
+  },
+  {
+    name: "doctor",
+    summary: "check the CA's health (CRL freshness, expiry, key modes, index)",
+    module: "doctor",
+    exit1: "something needs action",
+    options: [["--repair", "fix what is safe to fix (index lines for orphan certificates, stale lock)"]],
+    examples: ["pki doctor", "pki doctor --json", "pki doctor --repair"],
+  },
+  {
+    name: "renew",
+    args: "<target>",
+    summary: "issue a new certificate for the same subject, names and profile",
+    module: "renew",
+    options: [
+      ["--rekey", "make a new key (issued names only)"],
+      ["--keep-old", "do not revoke the old certificate"],
+      ["--days <n>", "validity in days (default: as the profile)"],
+    ],
+    examples: ["pki renew web1 --passphrase-file pass", "pki renew alice --rekey --passphrase-file pass"],
+  },
+  {
+    name: "nginx-config",
+    summary: "print an nginx server block for mutual TLS with this CA",
+    module: "nginx-config",
+    options: [
+      ["--server-name <name>", "server_name (default _)"],
+      ["--upstream <url>", "proxy_pass target (default http://127.0.0.1:8080)"],
+      ["--listen <addr>", "listen address (default 443)"],
+      ["--cert <file>", "server certificate (default: issued/<server-name>.chain.crt)"],
+      ["--key <file>", "server key"],
+      ["--verify <mode>", "on (default) or optional"],
+    ],
+    examples: ["pki nginx-config --server-name web1.example.lan --upstream http://127.0.0.1:8080 > /etc/nginx/conf.d/app.conf"],
+  },
+  {
+    name: "apache-config",
+    summary: "print an Apache httpd virtual host for mutual TLS with this CA",
+    module: "apache-config",
+    options: [
+      ["--server-name <name>", "ServerName"],
+      ["--upstream <url>", "ProxyPass target (default http://127.0.0.1:8080)"],
+      ["--listen <addr>", "listen address (default 443)"],
+      ["--cert <file>", "server certificate"],
+      ["--key <file>", "server key"],
+      ["--verify <mode>", "on (require, default) or optional"],
+    ],
+    examples: ["pki apache-config --server-name web1.example.lan > /etc/apache2/sites-available/app.conf"],
+  },
+  {
+    name: "completion",
+    args: "<shell>",
+    summary: "print a shell completion script (bash or zsh)",
+    module: "completion",
+    examples: ["pki completion bash > /etc/bash_completion.d/pki", "pki completion zsh > \"${fpath[1]}/_pki\""],
+  },
+];
+
+export const GLOBAL_OPTIONS: Array<[string, string]> = [
+  ["-d, --dir <path>", "CA directory (default: $PKI_DIR, else ./pki)"],
+  ["--json", "print exactly one JSON document on stdout"],
+  ["--passphrase-file <file>", "CA key passphrase from the first line of a file (also $PKI_PASSPHRASE_FILE, $PKI_PASSPHRASE)"],
+  ["-y, --yes", "never prompt (also without a terminal or with CI set)"],
+  ["--no-color", "no colours (also NO_COLOR, and when output is not a terminal)"],
+];
+
+export const GLOBAL_KEYS = ["dir", "json", "passphraseFile", "yes", "color"] as const;
+
+function addGlobals(cmd: Command, hidden: boolean): void {
+  for (const [flags, desc] of GLOBAL_OPTIONS) {
+    const o = new Option(flags, desc);
+    if (hidden) o.hideHelp();
+    cmd.addOption(o);
+  }
+}
+
+function exitCodesText(spec: CommandSpec): string {
+  const one = spec.exit1 ? `${spec.exit1}, or the operation failed` : "the operation failed (bad input, policy refusal, wrong passphrase, CA state)";
+  return `\nExamples:\n${spec.examples.map((e) => "  " + e).join("\n")}\n\nExit codes:\n  0  success\n  1  ${one}\n  2  usage error (unknown flag, missing argument or input)\n`;
+}
+
+export type Runner = (spec: CommandSpec, cmd: Command, args: string[]) => Promise<void>;
+
+function define(parent: Command, spec: CommandSpec, runner: Runner): void {
+  const cmd = parent.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
+  for (const o of spec.options ?? []) {
+    if (o instanceof Option) cmd.addOption(o);
+    else cmd.option(o[0], o[1]);
+  }
+  addGlobals(cmd, false);
+  cmd.addHelpText("after", exitCodesText(spec));
+  if (spec.sub) {
+    for (const s of spec.sub) define(cmd, s, runner);
+    return;
+  }
+  cmd.action(async (...a: unknown[]) => {
+    const self = a[a.length - 1] as Command;
+    const args = (self.args as string[]).slice();
+    await runner(spec, self, args);
+  });
+}
+
+export function buildProgram(version: string, runner: Runner): Command {
+  const program = new Command("pki");
+  program
+    .description("A certificate authority for internal PKI: CA, CSR signing, key pairs, revocation that nginx enforces.")
+    .version(version, "-V, --version")
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+  addGlobals(program, false);
+  program.addHelpText(
+    "after",
+    `\nExamples:\n  pki init\n  pki issue server web1 --san dns:web1.example.lan\n  pki sign-csr agent.csr --profile ssl --out agent.crt\n  pki revoke agent --reason keyCompromise\n\nExit codes:\n  0  success\n  1  the operation failed\n  2  usage error\n\nRun \`pki <command> --help\` for a command's options and examples.\n`,
+  );
+  for (const spec of COMMANDS) define(program, spec, runner);
+  return program;
+}

@@ -1,0 +1,89 @@
+/**
+ * run(argv): parse, dispatch, print, and map every error to an exit code.
+ * bin/pki.js is the only place that calls process.exit.
+ */
+import { Command, CommanderError } from "commander";
+import { buildProgram, GLOBAL_KEYS, type CommandSpec } from "./program.js";
+import { makeContext, type Context, type GlobalOptions } from "./context.js";
+import { printError, printResult, type Result } from "./output.js";
+import { PkiError } from "../core/errors.js";
+
+export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<Result> };
+
+export const VERSION = "0.1.0";
+
+/** Global options may come before or after the command: take each from wherever it was given. */
+function globalsOf(cmd: Command): GlobalOptions {
+  const out: Record<string, unknown> = {};
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
+  for (const c of chain) {
+    const o = c.opts();
+    for (const k of GLOBAL_KEYS) {
+      const src = c.getOptionValueSource(k);
+      if (src !== undefined && src !== "default" && o[k] !== undefined) out[k] = o[k];
+    }
+  }
+  return out as GlobalOptions;
+}
+
+function commandOpts(cmd: Command): Record<string, unknown> {
+  const o = { ...cmd.opts() };
+  for (const k of GLOBAL_KEYS) delete o[k];
+  return o;
+}
+
+export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const jsonWanted = argv.includes("--json");
+  const sink = { json: jsonWanted, stdout: process.stdout, stderr: process.stderr };
+  const debug = !!env.PKI_DEBUG && env.PKI_DEBUG !== "0";
+  let exitCode = 0;
+
+  const program = buildProgram(VERSION, async (spec: CommandSpec, cmd: Command, args: string[]) => {
+    const g = globalsOf(cmd);
+    const ctx = makeContext(g, env);
+    sink.json = ctx.json;
+    let mod: CommandModule;
+    try {
+      mod = (await import(`../commands/${spec.module}.js`)) as CommandModule;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String((e as Error).message).includes(`commands/${spec.module}.js`)) {
+        throw new PkiError("USAGE", `\`pki ${spec.name}\` is not available in this build`, { exitCode: 2 });
+      }
+      throw e;
+    }
+    const result = await mod.run(ctx, args, commandOpts(cmd));
+    exitCode = printResult(sink, result);
+  });
+
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    // commander's own error text is replaced by ours (see the catch below)
+    writeErr: () => {},
+    outputError: () => {},
+  });
+  for (const c of allCommands(program)) {
+    c.exitOverride();
+    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: () => {}, outputError: () => {} });
+  }
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
+      if (e.code === "commander.executeSubCommandAsync") return 0;
+      const msg = e.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "");
+      const hint = e.code === "commander.unknownCommand" ? "; run `pki --help` for the commands" : "; see `pki <command> --help`";
+      return printError(sink, new PkiError("USAGE", msg + hint, { exitCode: 2 }), debug);
+    }
+    return printError(sink, e, debug);
+  }
+}
+
+function allCommands(c: Command): Command[] {
+  return c.commands.flatMap((s) => [s, ...allCommands(s)]);
+}

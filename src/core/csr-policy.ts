@@ -1,0 +1,251 @@
+/**
+ * What a request may ask for (cfssl-style signing policy). Pure.
+ *
+ * - Only the subject, the public key and the subjectAltNames are copied from
+ *   a CSR into a fresh template; usages and CA-ness come from the profile.
+ *   Every other requested extension is ignored and reported.
+ * - A CSR that asks for basicConstraints CA:TRUE is refused outright: a
+ *   script that feeds us such a request is either confused or hostile, and
+ *   "never granted" is easiest to audit when the request fails loudly.
+ * - Keys: RSA >= 2048 bits, P-256, P-384, P-521, Ed25519 (NIST SP 800-131A;
+ *   no RSA-1024, no exotic curves that TLS stacks reject).
+ * - The name policy of pki.json restricts, per profile, which DNS names, IP
+ *   addresses and e-mail domains may be certified, so that a script holding
+ *   the CA cannot mint certificates for arbitrary names.
+ */
+import { PkiError, usage } from "./errors.js";
+import { OID, type KeyKind } from "./certificate.js";
+import { checkRdn, classifySan, commonName, dedupeSans, ipToBytes, OID_CN, type Rdn, type San } from "./names.js";
+import { decodeBasicConstraints, decodeSans, extensionName, type RawExtension } from "./parse.js";
+import type { Profile } from "./profiles.js";
+
+export interface KeyFacts {
+  /** "rsa", "ec", "ed25519", ... */
+  type: string;
+  curve?: string;
+  bits?: number;
+}
+
+export function checkKey(k: KeyFacts): KeyKind {
+  if (k.type === "rsa") {
+    if (!k.bits || k.bits < 2048) throw new PkiError("WEAK_KEY", `RSA key of ${k.bits ?? "unknown"} bits refused: use at least 2048 bits (or P-256)`);
+    if (k.bits > 16384) throw new PkiError("WEAK_KEY", `RSA key of ${k.bits} bits refused: at most 16384 bits`);
+    return "rsa";
+  }
+  if (k.type === "ec") {
+    if (k.curve === "P-256") return "ec-p256";
+    if (k.curve === "P-384") return "ec-p384";
+    if (k.curve === "P-521") return "ec-p521";
+    throw new PkiError("WEAK_KEY", `EC curve ${k.curve ?? "unknown"} refused: use P-256, P-384 or P-521`);
+  }
+  if (k.type === "ed25519") return "ed25519";
+  throw new PkiError("WEAK_KEY", `key type ${k.type} refused: use RSA (>= 2048 bits), P-256, P-384, P-521 or Ed25519`);
+}
+
+// ---------------------------------------------------------------- name policy
+
+export interface NameRule {
+  /** DNS patterns; "*" stands for exactly one label: "*.agents.example.lan" */
+  dns?: string[];
+  /** CIDR ranges: "10.20.0.0/16", "fd00::/8" */
+  ip?: string[];
+  /** e-mail domains: "example.lan" (exactly), ".example.lan" (any subdomain) */
+  email?: string[];
+  /** URI prefixes: "spiffe://example.lan/" */
+  uri?: string[];
+  /** CN patterns for CNs that are neither DNS names nor e-mail addresses; "*" any */
+  cn?: string[];
+}
+
+export type NamePolicy = Record<string, NameRule>;
+
+const RULE_FIELDS = new Set(["dns", "ip", "email", "uri", "cn"]);
+
+/** Validate the "policy" object of pki.json when it is loaded. */
+export function validateNamePolicy(data: unknown): NamePolicy {
+  if (data === undefined || data === null) return {};
+  const bad = (m: string) => new PkiError("CA_INVALID", `pki.json "policy": ${m}`);
+  if (typeof data !== "object" || Array.isArray(data)) throw bad("must be an object of profile name -> rules");
+  const out: NamePolicy = {};
+  for (const [profile, rule] of Object.entries(data as Record<string, unknown>)) {
+    if (typeof rule !== "object" || rule === null || Array.isArray(rule)) throw bad(`"${profile}" must be an object`);
+    const r: NameRule = {};
+    for (const [k, v] of Object.entries(rule as Record<string, unknown>)) {
+      if (!RULE_FIELDS.has(k)) throw bad(`"${profile}": unknown field "${k}" (allowed: dns, ip, email, uri, cn)`);
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw bad(`"${profile}.${k}" must be a list of strings`);
+      if (k === "ip") for (const c of v as string[]) if (!parseCidr(c)) throw bad(`"${profile}.ip": ${JSON.stringify(c)} is not a CIDR range like 10.0.0.0/8`);
+      (r as Record<string, string[]>)[k] = v as string[];
+    }
+    out[profile] = r;
+  }
+  return out;
+}
+
+function parseCidr(c: string): { net: Uint8Array; bits: number } | null {
+  const [addr, len] = c.split("/");
+  const net = ipToBytes(addr ?? "");
+  if (!net) return null;
+  const bits = len === undefined ? net.length * 8 : Number(len);
+  if (!Number.isInteger(bits) || bits < 0 || bits > net.length * 8) return null;
+  return { net, bits };
+}
+
+export function ipInCidr(ip: string, cidr: string): boolean {
+  const a = ipToBytes(ip);
+  const c = parseCidr(cidr);
+  if (!a || !c || a.length !== c.net.length) return false;
+  for (let i = 0; i < c.bits; i++) {
+    const m = 0x80 >> (i & 7);
+    if ((a[i >> 3]! & m) !== (c.net[i >> 3]! & m)) return false;
+  }
+  return true;
+}
+
+export function dnsMatches(name: string, pattern: string): boolean {
+  const n = name.toLowerCase().replace(/\.$/, "").split(".");
+  const p = pattern.toLowerCase().replace(/\.$/, "").split(".");
+  if (n.length !== p.length) return false;
+  return p.every((label, i) => label === n[i] || (label === "*" && n[i] !== "*" && n[i] !== ""));
+}
+
+function emailMatches(email: string, domain: string): boolean {
+  const d = email.slice(email.lastIndexOf("@") + 1).toLowerCase();
+  const want = domain.toLowerCase();
+  return want.startsWith(".") ? d.endsWith(want) : d === want;
+}
+
+const looksLikeDns = (s: string) => /^[A-Za-z0-9*_-]+(\.[A-Za-z0-9_-]+)+\.?$/.test(s);
+
+/** The rule for a profile: its own entry, else the "*" entry, else none. */
+export function ruleFor(policy: NamePolicy, profile: string): NameRule | undefined {
+  return policy[profile] ?? policy["*"];
+}
+
+export function checkNamePolicy(rule: NameRule | undefined, profile: string, cn: string | undefined, sans: readonly San[]): void {
+  if (!rule) return;
+  const deny = (what: string) =>
+    new PkiError("POLICY_DENIED", `${what} is outside the name policy for profile "${profile}" in pki.json; ask the CA admin to allow it`);
+  for (const s of sans) {
+    const ok =
+      s.type === "dns" ? (rule.dns ?? []).some((p) => dnsMatches(s.value, p))
+      : s.type === "ip" ? (rule.ip ?? []).some((c) => ipInCidr(s.value, c))
+      : s.type === "email" ? (rule.email ?? []).some((d) => emailMatches(s.value, d))
+      : (rule.uri ?? []).some((u) => s.value.startsWith(u));
+    if (!ok) throw deny(`${s.type}:${s.value}`);
+  }
+  if (cn !== undefined) {
+    if (cn.includes("@")) {
+      if (!(rule.email ?? []).some((d) => emailMatches(cn, d))) throw deny(`CN=${cn}`);
+    } else if (looksLikeDns(cn)) {
+      if (!(rule.dns ?? []).some((p) => dnsMatches(cn, p))) throw deny(`CN=${cn}`);
+    } else if (rule.cn && !rule.cn.some((p) => p === "*" || p === cn)) {
+      throw deny(`CN=${cn}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the template
+
+export interface RequestOverrides {
+  cn?: string;
+  sans?: San[];
+}
+
+export interface IssuanceTemplate {
+  subject: Rdn[];
+  /** the CSR's own subject DER when it is used unchanged (keeps its encoding) */
+  subjectRaw?: Uint8Array;
+  sans: San[];
+  ignoredExtensions: string[];
+  /** SAN entries of the request we could not honour (other GeneralName types) */
+  droppedSans: string[];
+}
+
+/** Replace (or add) the CN of a subject. */
+export function withCn(subject: readonly Rdn[], cn: string): Rdn[] {
+  const r = { type: OID_CN, value: cn };
+  checkRdn(r);
+  const out = subject.filter((x) => x.type !== OID_CN);
+  out.push(r);
+  return out;
+}
+
+/** Apply the profile's SAN rules: server adds its CN as a DNS name. */
+export function applySanRules(profile: Profile, subject: readonly Rdn[], sansIn: readonly San[]): San[] {
+  let sans = dedupeSans(sansIn);
+  const cn = commonName(subject);
+  if (profile.cnAsSan && cn && looksLikeDns(cn)) {
+    const cnSan = classifySan(`dns:${cn}`);
+    if (!sans.some((s) => s.type === "dns" && s.value === cnSan.value)) sans = [cnSan, ...sans];
+  }
+  if (profile.san === "required" && sans.length === 0) {
+    throw usage(`profile "${profile.name}" needs a subjectAltName: pass --san dns:NAME (or a CN that is a DNS name)`);
+  }
+  if (profile.san === "forbidden" && sans.length > 0) {
+    throw new PkiError("POLICY_DENIED", `profile "${profile.name}" does not allow subjectAltNames`);
+  }
+  for (const s of sans) {
+    if (!profile.sanTypes.includes(s.type)) {
+      throw new PkiError("POLICY_DENIED", `profile "${profile.name}" does not allow ${s.type} subjectAltNames (allowed: ${profile.sanTypes.join(", ")})`);
+    }
+  }
+  return sans;
+}
+
+/**
+ * Turn a (signature-verified) request into the names to certify. The caller
+ * has checked the CSR signature and key before calling this.
+ */
+export function templateFromCsr(
+  req: { subject: Rdn[]; subjectRaw: Uint8Array; extensions: RawExtension[] },
+  profile: Profile,
+  overrides: RequestOverrides,
+  policy: NamePolicy,
+): IssuanceTemplate {
+  const ignored: string[] = [];
+  let requestedSans: San[] = [];
+  const droppedSans: string[] = [];
+  for (const e of req.extensions) {
+    if (e.oid === OID.subjectAltName) {
+      let decoded;
+      try {
+        decoded = decodeSans(e.value);
+      } catch {
+        throw new PkiError("BAD_INPUT", "the CSR's subjectAltName extension is malformed");
+      }
+      for (const s of decoded) {
+        if (s.type === "other") droppedSans.push(`[${s.tag & 0x1f}]`);
+        else requestedSans.push(classifySan(`${s.type}:${s.value}`));
+      }
+      continue;
+    }
+    if (e.oid === OID.basicConstraints) {
+      let bc;
+      try {
+        bc = decodeBasicConstraints(e.value);
+      } catch {
+        throw new PkiError("BAD_INPUT", "the CSR's basicConstraints extension is malformed");
+      }
+      if (bc.ca) {
+        throw new PkiError("POLICY_DENIED", "the CSR asks to be a CA (basicConstraints CA:TRUE); pki never signs a CA certificate from a request");
+      }
+    }
+    ignored.push(extensionName(e.oid));
+  }
+  if (droppedSans.length) {
+    throw new PkiError("POLICY_DENIED", `the CSR names subjectAltName types pki does not certify (${droppedSans.join(", ")}); only dns, ip, email and uri`);
+  }
+  for (const r of req.subject) checkRdn(r);
+  let subject = req.subject;
+  let subjectRaw: Uint8Array | undefined = req.subjectRaw;
+  if (overrides.cn !== undefined) {
+    subject = withCn(subject, overrides.cn);
+    subjectRaw = undefined;
+  }
+  if (subject.length === 0 && (overrides.sans ?? requestedSans).length === 0) {
+    throw new PkiError("BAD_INPUT", "the CSR has neither a subject nor subjectAltNames: pass --cn NAME");
+  }
+  const sans = applySanRules(profile, subject, overrides.sans ?? requestedSans);
+  checkNamePolicy(ruleFor(policy, profile.name), profile.name, commonName(subject), sans);
+  return { subject, subjectRaw, sans, ignoredExtensions: ignored, droppedSans };
+}

@@ -1,0 +1,59 @@
+/**
+ * The one error type of pki. Every failure a user can cause is a PkiError
+ * with a stable code (scripts match on it, see README "Error codes"), a
+ * one-line message that says what is wrong and what to do, and an exit code:
+ * 1 for a failed operation, 2 for a usage error. Anything else reaching the
+ * top level is a bug and is reported as INTERNAL.
+ */
+export const ERROR_CODES = {
+  USAGE: "bad command line: unknown flag, missing argument or missing input without a TTY",
+  NO_CA: "the directory holds no CA (run `pki init`)",
+  CA_EXISTS: "`pki init` on a directory that already holds a CA",
+  CA_INVALID: "the CA directory is damaged or inconsistent (run `pki doctor`)",
+  PASSPHRASE_REQUIRED: "the CA key is encrypted and no passphrase source was given",
+  BAD_PASSPHRASE: "the passphrase does not decrypt the key",
+  KEY_MODE: "a private key file is readable by group or others; pki refuses to use it",
+  BAD_INPUT: "an input file is not what it should be (not a CSR, truncated, garbage)",
+  INPUT_TOO_LARGE: "an input file is larger than pki accepts",
+  NOT_FOUND: "a file, serial or name does not exist",
+  BAD_CSR_SIGNATURE: "the CSR's self-signature does not verify",
+  WEAK_KEY: "the key type or size is not accepted",
+  POLICY_DENIED: "a name in the request is outside the name policy in pki.json",
+  PROFILE_INVALID: "a certificate profile is malformed or unknown",
+  NAME_EXISTS: "`pki issue`: the name already holds a valid certificate",
+  ALREADY_REVOKED: "the certificate is already revoked",
+  LOCK_TIMEOUT: "another pki process held the CA directory lock for too long",
+  VERIFY_FAILED: "`pki verify`: the certificate did not pass every check",
+  IO_ERROR: "a file could not be read or written",
+  INTERNAL: "a bug in pki (run with PKI_DEBUG=1 and report it)",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class PkiError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: 1 | 2;
+  /** Extra fields to put into the JSON error document (e.g. verify results). */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { exitCode?: 1 | 2; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "PkiError";
+    this.code = code;
+    this.exitCode = opts.exitCode ?? (code === "USAGE" || code === "PASSPHRASE_REQUIRED" ? 2 : 1);
+    this.details = opts.details;
+  }
+}
+
+/** Usage errors read the same everywhere: what is missing and which flag supplies it. */
+export function usage(message: string): PkiError {
+  return new PkiError("USAGE", message, { exitCode: 2 });
+}
+
+export function missingInput(what: string, flag: string): PkiError {
+  return usage(`${what} is required: pass ${flag} (no prompt without a terminal)`);
+}
+
+export function isPkiError(e: unknown): e is PkiError {
+  return e instanceof PkiError;
+}

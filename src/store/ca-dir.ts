@@ -1,0 +1,229 @@
+/**
+ * The CA directory on disk (layout: README "The CA directory").
+ *
+ * Reading is done here; writing goes through atomic.ts, under lock.ts.
+ * Required modes (certstrap's depot habit): private/ 0700, every key 0600,
+ * everything else 0644; a key file readable by group or others is refused.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { PkiError } from "../core/errors.js";
+import { parseIndex, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
+import { parseCrlNumber } from "../core/crl.js";
+import { validateProfile, type Profile } from "../core/profiles.js";
+import { validateNamePolicy, type NamePolicy } from "../core/csr-policy.js";
+import { appendLine } from "./atomic.js";
+
+export const TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
+
+export const MODE = { privateDir: 0o700, key: 0o600, file: 0o644, dir: 0o755 } as const;
+
+export interface Settings {
+  version: 1;
+  subject: string;
+  keyType: string;
+  /** default leaf validity in days (a profile's own "days" wins) */
+  defaultDays?: number;
+  crlDays: number;
+  crlUrl?: string;
+  ocspUrl?: string;
+  caIssuersUrl?: string;
+  codeSigning: boolean;
+  pathLen?: number;
+  encrypted: boolean;
+  policy: NamePolicy;
+}
+
+/** Largest input file pki reads (CSRs, certificates, name lists): 1 MiB. */
+export const MAX_INPUT = 1024 * 1024;
+
+export class CaDir {
+  constructor(readonly dir: string) {}
+
+  p(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  get settingsPath() { return this.p("pki.json"); }
+  get caCertPath() { return this.p("ca.crt"); }
+  get caKeyPath() { return this.p("private", "ca.key"); }
+  get indexPath() { return this.p("index.txt"); }
+  get metaPath() { return this.p("index.meta"); }
+  get crlNumberPath() { return this.p("crlnumber"); }
+  get crlPath() { return this.p("crl.pem"); }
+  get bundlePath() { return this.p("ca-clients.crt"); }
+  get auditPath() { return this.p("audit.log"); }
+  certPath(serial: string) { return this.p("certs", `${serial}.pem`); }
+
+  hasCa(): boolean {
+    return fs.existsSync(this.settingsPath) || fs.existsSync(this.caCertPath) || fs.existsSync(this.caKeyPath);
+  }
+
+  requireCa(): void {
+    if (!fs.existsSync(this.settingsPath) || !fs.existsSync(this.caCertPath)) {
+      throw new PkiError("NO_CA", `no CA in ${this.dir}: run \`pki init\` there, or pass --dir / set PKI_DIR`);
+    }
+  }
+
+  readText(p: string, what: string): string {
+    try {
+      return fs.readFileSync(p, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw new PkiError("CA_INVALID", `${what} (${p}) is missing; run \`pki doctor\``);
+      throw new PkiError("IO_ERROR", `cannot read ${what} (${p}): ${code}`);
+    }
+  }
+
+  readSettings(): Settings {
+    this.requireCa();
+    let raw: unknown;
+    try {
+      raw = JSON.parse(this.readText(this.settingsPath, "pki.json"));
+    } catch (e) {
+      if (e instanceof PkiError) throw e;
+      throw new PkiError("CA_INVALID", `pki.json is not valid JSON: ${(e as Error).message}`);
+    }
+    const s = raw as Partial<Settings>;
+    if (typeof s !== "object" || s === null || s.version !== 1) throw new PkiError("CA_INVALID", "pki.json: missing or unknown \"version\" (expected 1)");
+    const days = (v: unknown, name: string, dflt?: number) => {
+      if (v === undefined) return dflt;
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 36500) throw new PkiError("CA_INVALID", `pki.json: "${name}" must be a whole number of days`);
+      return v;
+    };
+    for (const k of ["crlUrl", "ocspUrl", "caIssuersUrl"] as const) {
+      if (s[k] !== undefined && s[k] !== null && typeof s[k] !== "string") throw new PkiError("CA_INVALID", `pki.json: "${k}" must be a URL string`);
+    }
+    return {
+      version: 1,
+      subject: String(s.subject ?? ""),
+      keyType: String(s.keyType ?? ""),
+      defaultDays: days(s.defaultDays, "defaultDays"),
+      crlDays: days(s.crlDays, "crlDays", 7)!,
+      crlUrl: s.crlUrl ?? undefined,
+      ocspUrl: s.ocspUrl ?? undefined,
+      caIssuersUrl: s.caIssuersUrl ?? undefined,
+      codeSigning: s.codeSigning === true,
+      pathLen: s.pathLen,
+      encrypted: s.encrypted !== false,
+      policy: validateNamePolicy(s.policy),
+    };
+  }
+
+  /** Refuse a private key file that group or others can read (as ssh does). */
+  checkKeyMode(p: string): void {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new PkiError("CA_INVALID", `the key ${p} is missing`);
+      throw new PkiError("IO_ERROR", `cannot read ${p}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+    if (st.mode & 0o077) {
+      throw new PkiError("KEY_MODE", `${p} has mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}: a private key must not be readable by others; run chmod 600 ${p}`);
+    }
+  }
+
+  readCaKeyPem(): string {
+    this.checkKeyMode(this.caKeyPath);
+    return this.readText(this.caKeyPath, "the CA key");
+  }
+
+  readIndexText(): string {
+    if (!fs.existsSync(this.indexPath)) return "";
+    return this.readText(this.indexPath, "index.txt");
+  }
+
+  readIndex(): IndexEntry[] {
+    return parseIndex(this.readIndexText());
+  }
+
+  readMeta(): Map<string, MetaEntry> {
+    if (!fs.existsSync(this.metaPath)) return new Map();
+    return parseMeta(this.readText(this.metaPath, "index.meta"));
+  }
+
+  readCrlNumber(): bigint {
+    if (!fs.existsSync(this.crlNumberPath)) return 1n;
+    const n = parseCrlNumber(this.readText(this.crlNumberPath, "crlnumber"));
+    if (n === null) throw new PkiError("CA_INVALID", "crlnumber does not hold a hex number; run `pki doctor`");
+    return n;
+  }
+
+  /** Built-in profiles from templates/profiles, then the CA's own from <dir>/profiles (they override). */
+  loadProfiles(): Map<string, Profile> {
+    const out = new Map<string, Profile>();
+    const load = (dir: string, label: string) => {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir).filter((n) => n.endsWith(".json")).sort();
+      } catch {
+        return;
+      }
+      for (const file of names) {
+        const src = `${label}/${file}`;
+        let data: unknown;
+        try {
+          data = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8"));
+        } catch (e) {
+          throw new PkiError("PROFILE_INVALID", `profile ${src}: not valid JSON (${(e as Error).message})`);
+        }
+        const name = file.slice(0, -5);
+        out.set(name, validateProfile(name, data, src));
+      }
+    };
+    load(path.join(TEMPLATES_DIR, "profiles"), "templates/profiles");
+    load(this.p("profiles"), path.join(this.dir, "profiles"));
+    return out;
+  }
+
+  profile(name: string): Profile {
+    const all = this.loadProfiles();
+    const p = all.get(name);
+    if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}": use one of ${[...all.keys()].join(", ")} (or add ${this.p("profiles", name + ".json")})`);
+    return p;
+  }
+
+  /** One JSON line per change or refusal. Never a passphrase or a key. */
+  audit(record: Record<string, unknown>): void {
+    if (!fs.existsSync(this.dir) || !fs.existsSync(this.settingsPath)) return;
+    try {
+      appendLine(this.auditPath, JSON.stringify({ time: new Date().toISOString(), ...record }));
+    } catch {
+      // the audit log must never turn a success into a failure
+    }
+  }
+}
+
+/** Read a user-supplied input file (CSR, certificate, list): size-capped, clear errors. */
+export function readInputFile(p: string, what: string, max = MAX_INPUT): Buffer {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new PkiError("NOT_FOUND", `${what} ${p} does not exist`);
+    throw new PkiError("IO_ERROR", `cannot read ${what} ${p}: ${code}`);
+  }
+  if (st.isDirectory()) throw new PkiError("BAD_INPUT", `${what} ${p} is a directory, not a file`);
+  if (st.size > max) throw new PkiError("INPUT_TOO_LARGE", `${what} ${p} is ${st.size} bytes; pki reads at most ${max} bytes`);
+  try {
+    return fs.readFileSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PkiError("IO_ERROR", `cannot read ${what} ${p}: ${code === "EACCES" ? "permission denied" : code}`);
+  }
+}
+
+export async function readStdin(what: string, max = MAX_INPUT): Promise<Buffer> {
+  if (process.stdin.isTTY) throw new PkiError("USAGE", `${what} expected on standard input, but it is a terminal: pipe the file in or give its path`, { exitCode: 2 });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of process.stdin) {
+    size += (c as Buffer).length;
+    if (size > max) throw new PkiError("INPUT_TOO_LARGE", `${what} on standard input is larger than ${max} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,44 @@
+/**
+ * Spinners and progress bars: on a terminal only (never in --json mode, never
+ * in a pipe), so scripts see clean output.
+ */
+import type { Context } from "../cli/context.js";
+
+export async function withSpinner<T>(ctx: Context, text: string, slow: boolean, fn: () => Promise<T>): Promise<T> {
+  if (!slow || ctx.json || !ctx.stderr.isTTY) return fn();
+  const { default: ora } = await import("ora");
+  const s = ora({ text, stream: ctx.stderr as NodeJS.WriteStream, isEnabled: ctx.color || undefined }).start();
+  try {
+    const r = await fn();
+    s.succeed();
+    return r;
+  } catch (e) {
+    s.fail();
+    throw e;
+  }
+}
+
+export interface Progress {
+  tick(n?: number): void;
+  stop(): void;
+}
+
+export async function progressBar(ctx: Context, label: string, total: number): Promise<Progress> {
+  if (ctx.json || !ctx.stderr.isTTY || total < 20) return { tick() {}, stop() {} };
+  const { default: cliProgress } = await import("cli-progress");
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {value}/{total}`, stream: ctx.stderr as NodeJS.WriteStream, hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  let n = 0;
+  return {
+    tick(k = 1) {
+      n += k;
+      bar.update(n);
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
