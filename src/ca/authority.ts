@@ -28,12 +28,10 @@
  */
 import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
-import * as path from "node:path";
-import * as der from "../core/der.js";
 import { PkiError } from "../core/errors.js";
 import { assembleSigned, leafExtensions, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm, type Signer } from "../core/certificate.js";
 import { formatIndex, formatMeta, parseIndex, type IndexEntry } from "../core/index-format.js";
-import { commonName, encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
+import { encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
@@ -96,7 +94,7 @@ export interface IssueRequest {
   /** `pki issue` name */
   name?: string;
   /** extra files to write with the certificate (keys, chain, issued/<name>.crt); `certPem` is filled in by issue() */
-  files?: (certPem: string, serial: string) => FileWrite[];
+  files?: (certPem: string, serial: string) => FileWrite[] | Promise<FileWrite[]>;
 }
 
 export interface Issued {
@@ -165,7 +163,7 @@ export interface IssueHooks {
  */
 export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks = {}): Promise<Issued[]> {
   const store = ca.store;
-  return withLock(store.dir, () => {
+  return withLock(store.dir, async () => {
     const indexText = store.readIndexText();
     const index = parseIndex(indexText);
     hooks.check?.(index);
@@ -182,7 +180,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       const c = buildCertificate(ca, req, serial, now);
       issued.push(c);
       writes.push({ path: store.certPath(hex), data: c.pem, mode: MODE.file, exclusive: true });
-      if (req.files) writes.push(...req.files(c.pem, hex));
+      if (req.files) writes.push(...(await req.files(c.pem, hex)));
       meta += formatMeta({ serial: hex, profile: req.profile.name, name: req.name });
       lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
       hooks.onProgress?.(issued.length);
@@ -214,15 +212,6 @@ export function checkName(name: string): void {
   }
 }
 
-export const cnOf = (rdns: Rdn[]) => commonName(rdns);
-
-export function certFileFor(store: CaDir, serial: string): string {
-  return store.certPath(serial);
-}
-
 export function ensureOutDir(p: string): void {
   if (!fs.existsSync(p) || !fs.statSync(p).isDirectory()) throw new PkiError("NOT_FOUND", `output directory ${p} does not exist: create it first`);
 }
-
-export const relOrAbs = (p: string) => path.resolve(p);
-export { der };

@@ -174,9 +174,13 @@ export function withCn(subject: readonly Rdn[], cn: string): Rdn[] {
 export function applySanRules(profile: Profile, subject: readonly Rdn[], sansIn: readonly San[]): San[] {
   let sans = dedupeSans(sansIn);
   const cn = commonName(subject);
-  if (profile.cnAsSan && cn && looksLikeDns(cn)) {
-    const cnSan = classifySan(`dns:${cn}`);
-    if (!sans.some((s) => s.type === "dns" && s.value === cnSan.value)) sans = [cnSan, ...sans];
+  if (profile.cnAsSan && sans.length === 0 && cn) {
+    // the contract: "the CN is added as a DNS name when none is given"
+    try {
+      sans = [classifySan(`dns:${cn}`)];
+    } catch {
+      /* a CN that is no DNS name: the "required" check below explains */
+    }
   }
   if (profile.san === "required" && sans.length === 0) {
     throw usage(`profile "${profile.name}" needs a subjectAltName: pass --san dns:NAME (or a CN that is a DNS name)`);

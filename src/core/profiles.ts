@@ -53,8 +53,8 @@ export interface Profile {
   sanTypes: SanType[];
   /** server: the CN becomes a DNS name when no SAN is given. Default false. */
   cnAsSan: boolean;
-  /** Default validity in days when --days is not given. Default 365. */
-  days: number;
+  /** Validity in days when --days is not given. Default: pki.json "defaultDays", else 365. */
+  days?: number;
   /** Upper bound for --days. Default none (the CA's notAfter still caps it). */
   maxDays?: number;
   /** Where the profile came from (for error messages). */
@@ -117,7 +117,7 @@ export function validateProfile(name: string, data: unknown, source: string): Pr
     san,
     sanTypes: sanTypes as SanType[],
     cnAsSan: (d.cnAsSan as boolean | undefined) ?? false,
-    days: posInt("days") ?? 365,
+    days: posInt("days"),
     maxDays: posInt("maxDays"),
     source,
   };

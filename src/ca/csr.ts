@@ -1,0 +1,59 @@
+/**
+ * Reading a certificate signing request from untrusted bytes: PEM or DER,
+ * structure, key strength, self-signature. Every failure is a typed PkiError;
+ * nothing reaches the signer unless its signature verified.
+ */
+import * as crypto from "node:crypto";
+import { DerError } from "../core/der.js";
+import { PkiError } from "../core/errors.js";
+import { checkKey } from "../core/csr-policy.js";
+import type { KeyKind } from "../core/certificate.js";
+import { parseCsr, type ParsedCsr } from "../core/parse.js";
+import { looksLikePem, parsePemBlocks } from "../core/pem.js";
+import { publicKeyFromSpki, verifySignature } from "../crypto/keys.js";
+
+export interface CheckedCsr {
+  csr: ParsedCsr;
+  keyKind: KeyKind;
+  sha256: string;
+}
+
+const CSR_LABELS = new Set(["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
+
+export function decodeCsrBytes(data: Uint8Array, source: string): Uint8Array {
+  if (data.length === 0) throw new PkiError("BAD_INPUT", `${source} is empty: expected a certificate signing request (PEM or DER)`);
+  if (looksLikePem(data)) {
+    const blocks = parsePemBlocks(Buffer.from(data).toString("latin1"));
+    if (blocks.length === 0) throw new PkiError("BAD_INPUT", `${source}: the PEM block is incomplete (no END line); the file was truncated`);
+    const csr = blocks.find((b) => CSR_LABELS.has(b.label));
+    if (!csr) {
+      throw new PkiError("BAD_INPUT", `${source} holds a PEM "${blocks[0]!.label}", not a "CERTIFICATE REQUEST": pass the CSR, not the certificate or key`);
+    }
+    return csr.der;
+  }
+  if (data[0] !== 0x30) throw new PkiError("BAD_INPUT", `${source} is neither a PEM nor a DER certificate signing request`);
+  return data;
+}
+
+/** Parse, check the key and verify the signature. */
+export function checkCsr(data: Uint8Array, source: string): CheckedCsr {
+  const der = decodeCsrBytes(data, source);
+  let csr: ParsedCsr;
+  try {
+    csr = parseCsr(der);
+  } catch (e) {
+    if (e instanceof DerError) throw new PkiError("BAD_INPUT", `${source} is not a valid certificate signing request: ${e.message}`);
+    throw new PkiError("BAD_INPUT", `${source} is not a valid certificate signing request`);
+  }
+  const key = publicKeyFromSpki(csr.spki.raw);
+  const d = key.asymmetricKeyDetails ?? {};
+  const curve = d.namedCurve === "prime256v1" ? "P-256" : d.namedCurve === "secp384r1" ? "P-384" : d.namedCurve === "secp521r1" ? "P-521" : d.namedCurve;
+  const keyKind = checkKey({ type: key.asymmetricKeyType ?? "unknown", curve, bits: d.modulusLength });
+  if (keyKind === "rsa" && d.publicExponent !== undefined && (d.publicExponent < 3n || d.publicExponent % 2n === 0n)) {
+    throw new PkiError("WEAK_KEY", "RSA public exponent refused: use 65537");
+  }
+  if (!verifySignature(csr.spki.raw, csr.signatureAlgorithm, csr.info, csr.signature)) {
+    throw new PkiError("BAD_CSR_SIGNATURE", `${source}: the request's signature does not verify (it was altered, or not signed by its own key); make a new CSR`);
+  }
+  return { csr, keyKind, sha256: crypto.createHash("sha256").update(der).digest("hex") };
+}

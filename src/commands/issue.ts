@@ -1,0 +1,187 @@
+/**
+ * pki issue <profile> <name>: a new key pair and its certificate, in one step.
+ * --names-from issues one pair per line in one run: keys are generated on the
+ * thread pool, the CA key is decrypted once, the lock is taken once, and the
+ * batch is all-or-nothing (any bad name fails the run before anything is
+ * written).
+ */
+import * as path from "node:path";
+import { PkiError, usage } from "../core/errors.js";
+import { applySanRules, withCn } from "../core/csr-policy.js";
+import { parseSanList, type San } from "../core/names.js";
+import type { IndexEntry } from "../core/index-format.js";
+import { encryptPrivateKey, generateKeyPair, keyKindOf, parseKeyType, privateKeyPem, spkiDer, type KeyType } from "../crypto/keys.js";
+import { caPassphrase, readSecretFile, type Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
+import type { FileWrite } from "../store/atomic.js";
+import { choiceOption, intOption } from "./options.js";
+import { progressBar } from "../ui/progress.js";
+
+interface Opts {
+  san?: string;
+  cn?: string;
+  keyType?: string;
+  days?: string;
+  outDir?: string;
+  keyPassphraseFile?: string;
+  namesFrom?: string;
+  p12?: boolean;
+  p12PassphraseFile?: string;
+  p12Format?: string;
+}
+
+export interface IssuedPaths {
+  cert: string;
+  key: string;
+  chain: string;
+  p12: string | null;
+}
+
+export function pathsFor(store: CaDir, name: string, outDir?: string): Omit<IssuedPaths, "p12"> & { p12: string } {
+  if (outDir) return { cert: path.join(outDir, `${name}.crt`), chain: path.join(outDir, `${name}.chain.crt`), key: path.join(outDir, `${name}.key`), p12: path.join(outDir, `${name}.p12`) };
+  return { cert: store.p("issued", `${name}.crt`), chain: store.p("issued", `${name}.chain.crt`), key: store.p("private", `${name}.key`), p12: store.p("issued", `${name}.p12`) };
+}
+
+/** Refuse names that already hold a valid (unrevoked, unexpired) certificate. */
+export function refuseTakenNames(store: CaDir, names: readonly string[], index: IndexEntry[], now: Date): void {
+  const meta = store.readMeta();
+  const wanted = new Set(names);
+  for (const e of index) {
+    if (e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
+    const n = meta.get(e.serial)?.name;
+    if (n !== undefined && wanted.has(n)) {
+      throw new PkiError("NAME_EXISTS", `"${n}" already holds a valid certificate (serial ${e.serial}): use \`pki renew ${n}\`, or \`pki revoke ${n}\` first`);
+    }
+  }
+}
+
+async function readNames(src: string): Promise<string[]> {
+  const data = src === "-" ? await readStdin("the list of names", MAX_INPUT) : readInputFile(src, "names file");
+  const names = data
+    .toString("utf8")
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  if (names.length === 0) throw new PkiError("BAD_INPUT", `${src === "-" ? "standard input" : src} lists no names (one name a line)`);
+  const seen = new Set<string>();
+  for (const n of names) {
+    checkName(n);
+    if (seen.has(n)) throw usage(`the name "${n}" appears twice in ${src}`);
+    seen.add(n);
+  }
+  return names;
+}
+
+export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const [profileName, single] = args as [string, string | undefined];
+  if (single !== undefined && o.namesFrom !== undefined) throw usage("give either a name or --names-from, not both");
+  if (single === undefined && o.namesFrom === undefined) throw usage("missing name: pki issue <profile> <name> (or --names-from FILE)");
+  if (o.namesFrom !== undefined && (o.cn !== undefined || o.san !== undefined)) throw usage("--cn and --san apply to one name; with --names-from each name is its own CN (and DNS name for server)");
+  const days = intOption(o.days, "--days", 1, 36500);
+  const keyType: KeyType = parseKeyType(o.keyType ?? "ec-p256");
+  const p12Format = choiceOption(o.p12Format, "--p12-format", ["modern", "compat"] as const) ?? "modern";
+  if (o.p12Format !== undefined && !o.p12) throw usage("--p12-format goes with --p12");
+  if (o.outDir) ensureOutDir(o.outDir);
+
+  const names = single !== undefined ? [single] : await readNames(o.namesFrom!);
+  for (const n of names) checkName(n);
+  const ca = openAuthority(store);
+  const profile = store.profile(profileName);
+  if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
+    throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
+  }
+  const effDays = days ?? profile.days ?? ca.settings.defaultDays ?? 365;
+  const extraSans: San[] = parseSanList(o.san);
+  const plans = names.map((name) => {
+    const subject = withCn([], o.cn ?? name);
+    return { name, subject, sans: applySanRules(profile, subject, extraSans) };
+  });
+
+  // secrets before any slow work, so a missing one fails at once
+  const keyPass = o.keyPassphraseFile ? readSecretFile(o.keyPassphraseFile, "key passphrase file") : undefined;
+  let p12Pass: string | undefined;
+  if (o.p12) {
+    if (o.p12PassphraseFile) p12Pass = readSecretFile(o.p12PassphraseFile, "PKCS#12 passphrase file");
+    else if (ctx.interactive) p12Pass = await (await import("../ui/prompt.js")).askNewSecret("PKCS#12 password", 4);
+    else throw usage("--p12 needs a password: pass --p12-passphrase-file FILE (no prompt without a terminal)");
+  }
+
+  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  const bar = await progressBar(ctx, "Generating keys", plans.length);
+  const pairs = await Promise.all(
+    plans.map(async (p) => {
+      const k = await generateKeyPair(keyType);
+      bar.tick();
+      return k;
+    }),
+  );
+  bar.stop();
+  const keyPems = await Promise.all(pairs.map((k) => (keyPass ? encryptPrivateKey(k.privateKey, keyPass) : Promise.resolve(privateKeyPem(k.privateKey)))));
+  const p12Module = o.p12 ? await import("../crypto/pkcs12.js") : undefined;
+
+  const p12Files: Array<string | null> = plans.map(() => null);
+  const reqs: IssueRequest[] = plans.map((p, i) => {
+    const paths = pathsFor(store, p.name, o.outDir);
+    return {
+      profile,
+      subject: p.subject,
+      sans: p.sans,
+      spki: spkiDer(pairs[i]!.publicKey),
+      keyKind: keyKindOf(pairs[i]!.privateKey),
+      days: effDays,
+      name: p.name,
+      files: async (certPem: string): Promise<FileWrite[]> => {
+        const w: FileWrite[] = [
+          { path: paths.key, data: keyPems[i]!, mode: MODE.key },
+          { path: paths.cert, data: certPem, mode: MODE.file },
+          { path: paths.chain, data: certPem + signing.certPem, mode: MODE.file },
+        ];
+        if (p12Module) {
+          w.push({
+            path: paths.p12,
+            data: await p12Module.buildPkcs12({ key: pairs[i]!.privateKey, certPem, caPem: signing.certPem, password: p12Pass!, format: p12Format, friendlyName: p.name }),
+            mode: MODE.key,
+          });
+          p12Files[i] = paths.p12;
+        }
+        return w;
+      },
+    };
+  });
+
+  const issued = await issue(signing, reqs, { now: ctx.now, check: (index) => refuseTakenNames(store, names, index, ctx.now()) });
+  for (const c of issued) store.audit({ command: "issue", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, outcome: "ok" });
+
+  const one = (i: number): Record<string, unknown> & { name: string; serial: string; notAfter: string; cert: string; key: string; chain: string; p12: string | null } => {
+    const paths = pathsFor(store, plans[i]!.name, o.outDir);
+    return {
+      name: plans[i]!.name,
+      ...issuedJson(issued[i]!),
+      serial: issued[i]!.serial,
+      notAfter: issued[i]!.notAfter.toISOString(),
+      cert: path.resolve(paths.cert),
+      key: path.resolve(paths.key),
+      chain: path.resolve(paths.chain),
+      p12: p12Files[i] ? path.resolve(p12Files[i]!) : null,
+    };
+  };
+  const warn = issued.some((c) => c.capped) ? [`pki: warning: validity capped at the CA's notAfter (${signing.cert.notAfter.toISOString()}): renew the CA soon`] : [];
+  if (single !== undefined) {
+    const d = one(0);
+    return {
+      data: d,
+      messages: [
+        ...warn,
+        `Issued ${profile.name} certificate for "${d.name}" (serial ${d.serial}, until ${d.notAfter})`,
+        `  certificate ${d.cert}`,
+        `  chain       ${d.chain}`,
+        `  key         ${d.key}${keyPass ? " (encrypted)" : ""}`,
+        ...(d.p12 ? [`  PKCS#12     ${d.p12} (${p12Format})`] : []),
+      ],
+    };
+  }
+  return { data: { certificates: issued.map((_, i) => one(i)) }, messages: [...warn, `Issued ${issued.length} ${profile.name} certificates`] };
+}
