@@ -4,7 +4,9 @@
 import * as fs from "node:fs";
 import { assembleSigned } from "../core/certificate.js";
 import { formatCrlNumber, revokedFromIndexText, tbsCertList } from "../core/crl.js";
-import { parseIndex, type IndexEntry } from "../core/index-format.js";
+import { formatIndex, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
+import { PkiError } from "../core/errors.js";
+import { withLock } from "../store/lock.js";
 import { toPem } from "../core/pem.js";
 import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { MODE } from "../store/ca-dir.js";
@@ -107,4 +109,46 @@ export function refreshBundleIfListing(ca: Authority, indexText: string, now: Da
   const b = buildBundle(ca, parseIndex(indexText), s.includeIssued, now);
   writeFilesAtomic([{ path: ca.store.bundlePath, data: b.text, mode: MODE.file }]);
   return true;
+}
+
+// ---------------------------------------------------------------- revoking
+
+export interface RevokeRequest {
+  serial: string;
+  reason: Reason;
+}
+
+export interface Revoked {
+  serial: string;
+  subject: string;
+  reason: Reason;
+  revokedAt: Date;
+}
+
+/**
+ * Mark serials revoked in the index and re-sign the CRL (and the bundle when
+ * it lists issued certificates), all under one lock. Unknown or already
+ * revoked serials fail the whole call before anything is written.
+ */
+export async function revokeSerials(ca: SigningAuthority, reqs: readonly RevokeRequest[], now: Date): Promise<{ revoked: Revoked[]; crl: CrlResult }> {
+  return withLock(ca.store.dir, () => {
+    const indexText = ca.store.readIndexText();
+    const index = parseIndex(indexText);
+    const bySerial = new Map(index.map((e, i) => [e.serial, i]));
+    const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const out: Revoked[] = [];
+    for (const r of reqs) {
+      const i = bySerial.get(r.serial);
+      if (i === undefined) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
+      const e = index[i]!;
+      if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
+      index[i] = { ...e, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason };
+      out.push({ serial: e.serial, subject: e.subject, reason: r.reason, revokedAt });
+    }
+    const newText = formatIndex(index);
+    writeFilesAtomic([{ path: ca.store.indexPath, data: newText, mode: MODE.file }]);
+    const crl = refreshCrl(ca, newText, now);
+    refreshBundleIfListing(ca, newText, now);
+    return { revoked: out, crl };
+  });
 }

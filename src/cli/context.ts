@@ -29,6 +29,8 @@ export interface Context {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   /** the CA key passphrase from --passphrase-file, $PKI_PASSPHRASE_FILE or $PKI_PASSPHRASE; undefined if none given */
   passphraseFromSources(): string | undefined;
+  /** facts for the audit line of a refusal (profile, CSR hash, target): filled by commands as they learn them */
+  auditInfo: Record<string, unknown>;
   /** human chatter on stderr (kept in --json mode too: stdout stays pure JSON) */
   info(msg: string): void;
   warn(msg: string): void;
@@ -58,6 +60,7 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
     color,
     env,
     now: () => new Date(),
+    auditInfo: {},
     stdout: process.stdout,
     stderr,
     passphraseFromSources() {

@@ -7,10 +7,13 @@ import { buildProgram, GLOBAL_KEYS, type CommandSpec } from "./program.js";
 import { makeContext, type Context, type GlobalOptions } from "./context.js";
 import { printError, printResult, type Result } from "./output.js";
 import { PkiError } from "../core/errors.js";
+import { CaDir } from "../store/ca-dir.js";
 
 export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<Result> };
 
 export const VERSION = "0.1.0";
+
+const AUDITED = new Set(["sign-csr", "issue", "revoke", "crl", "bundle", "renew", "export-p12", "doctor"]);
 
 /** Global options may come before or after the command: take each from wherever it was given. */
 function globalsOf(cmd: Command): GlobalOptions {
@@ -52,8 +55,16 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       }
       throw e;
     }
-    const result = await mod.run(ctx, args, commandOpts(cmd));
-    exitCode = printResult(sink, result);
+    try {
+      const result = await mod.run(ctx, args, commandOpts(cmd));
+      exitCode = printResult(sink, result);
+    } catch (e) {
+      // audit.log: one line per refusal of a command that changes CA state
+      if (AUDITED.has(spec.module) && e instanceof PkiError && e.code !== "USAGE") {
+        new CaDir(ctx.dir).audit({ command: spec.name, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message });
+      }
+      throw e;
+    }
   });
 
   program.exitOverride();

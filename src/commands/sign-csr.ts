@@ -16,6 +16,7 @@ import { checkCsr, type CheckedCsr } from "../ca/csr.js";
 import { ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
 import { CaDir, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
+import { sha256Hex } from "../crypto/keys.js";
 
 interface Opts {
   profile?: string;
@@ -47,7 +48,10 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const ca = openAuthority(store);
   let profile: Profile | undefined;
   const items: Item[] = [];
-  try {
+  const hashes: string[] = [];
+  ctx.auditInfo.profile = o.profile;
+  ctx.auditInfo.csrSha256 = hashes;
+  {
     profile = store.profile(o.profile);
     if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
       throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
@@ -57,6 +61,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     for (const a of args) {
       const source = a === "-" ? "standard input" : a;
       const data = a === "-" ? await readStdin("the CSR") : readInputFile(a, "CSR file");
+      hashes.push(sha256Hex(data));
       const checked = checkCsr(data, source);
       const template = templateFromCsr(checked.csr, profile, { cn: o.cn, sans: overrideSans }, ca.settings.policy);
       let out = o.out;
@@ -68,9 +73,6 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       }
       items.push({ source, checked, template, out });
     }
-  } catch (e) {
-    if (e instanceof PkiError) store.audit({ command: "sign-csr", profile: o.profile, outcome: "refused", error: e.code, csrSha256: items.map((i) => i.checked.sha256) });
-    throw e;
   }
 
   const effDays = days ?? profile.days ?? ca.settings.defaultDays ?? 365;
