@@ -70,13 +70,14 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   program.exitOverride();
   program.configureOutput({
     writeOut: (s) => process.stdout.write(s),
-    // commander's own error text is replaced by ours (see the catch below)
-    writeErr: () => {},
+    // commander's own error text is replaced by ours (see the catch below);
+    // writeErr then only carries help shown for a missing subcommand
+    writeErr: (s) => process.stderr.write(s),
     outputError: () => {},
   });
   for (const c of allCommands(program)) {
     c.exitOverride();
-    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: () => {}, outputError: () => {} });
+    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
   }
 
   try {
@@ -88,7 +89,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
       if (e.code === "commander.executeSubCommandAsync") return 0;
       const msg = e.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "");
-      const hint = e.code === "commander.unknownCommand" ? "; run `pki --help` for the commands" : "; see `pki <command> --help`";
+      const named = argv.find((a) => program.commands.some((c) => c.name() === a));
+      const hint = e.code === "commander.unknownCommand" || !named ? "; run `pki --help` for the commands" : `; see \`pki ${named} --help\``;
       return printError(sink, new PkiError("USAGE", msg + hint, { exitCode: 2 }), debug);
     }
     return printError(sink, e, debug);
