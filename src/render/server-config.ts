@@ -23,7 +23,7 @@ export interface ServerConfigParams {
 /** A value nginx reads as one token: quoted when it holds anything but safe characters. */
 export function nginxValue(v: string): string {
   if (/^[A-Za-z0-9_./:@*+=-]+$/.test(v)) return v;
-  return `"${v.replace(/(["\\$])/g, "\\$1")}"`;
+  return `"${v.replace(/(["\\])/g, "\\$1")}"`;
 }
 
 /** A path Apache reads as one argument. */
