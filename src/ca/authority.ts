@@ -40,6 +40,7 @@ import { keyIdentifier, keyMatches, loadPrivateKey, randomBytes, signerFor } fro
 import { writeFilesAtomic, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
+import { refreshBundleIfListing } from "./revocation.js";
 
 export interface Authority {
   store: CaDir;
@@ -189,6 +190,8 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     appendLine(store.metaPath, meta, MODE.file);
     const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
     writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]);
+    // a bundle that lists issued certificates must list the new ones too
+    refreshBundleIfListing(ca, newIndex, now);
     if (hooks.after) hooks.after(parseIndex(newIndex));
     return issued;
   });
