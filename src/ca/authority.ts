@@ -25,6 +25,10 @@
  * leaves a CRL that is older than the index: doctor reports it and
  * `pki crl` regenerates it. The lock of a killed process is taken over as
  * soon as its pid is gone.
+ *
+ * test/e2e/crash.test.ts proves this by SIGKILLing `pki issue` at random
+ * moments, and at each step boundary named below through PKI_CRASH_AT (a
+ * failpoint for tests only: the process kills itself with SIGKILL there).
  */
 import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
@@ -146,6 +150,11 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
   };
 }
 
+/** Failpoint of the write path (see the top comment): PKI_CRASH_AT=<step> kills the process there. Tests only. */
+function crashPoint(step: "built" | "files" | "meta" | "index"): void {
+  if (process.env.PKI_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+}
+
 export interface IssueHooks {
   /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate */
   check?: (index: IndexEntry[]) => void;
@@ -185,11 +194,15 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
       hooks.onProgress?.(issued.length);
     }
-    writeFilesAtomic(writes);
-    appendLine(store.metaPath, meta, MODE.file);
+    crashPoint("built");
+    writeFilesAtomic(writes); // step 2
+    crashPoint("files");
+    appendLine(store.metaPath, meta, MODE.file); // step 3
+    crashPoint("meta");
     const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
-    writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]);
-    if (hooks.after) hooks.after(parseIndex(newIndex));
+    writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]); // step 4: the commit point
+    crashPoint("index");
+    if (hooks.after) hooks.after(parseIndex(newIndex)); // step 5
     return issued;
   });
 }
