@@ -3,11 +3,12 @@
  */
 import * as fs from "node:fs";
 import { assembleSigned } from "../core/certificate.js";
-import { formatCrlNumber, revokedFromIndexText, tbsCertList } from "../core/crl.js";
+import { encodeRevoked, formatCrlNumber, readCrlInfo, revokedFromIndexText, tbsCertList, type CrlInfo } from "../core/crl.js";
 import { formatIndex, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { PkiError } from "../core/errors.js";
 import { withLock } from "../store/lock.js";
-import { toPem } from "../core/pem.js";
+import { parsePemBlocks, toPem } from "../core/pem.js";
+import { verifySignature } from "../crypto/keys.js";
 import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { MODE } from "../store/ca-dir.js";
 import type { Authority, SigningAuthority } from "./authority.js";
@@ -60,6 +61,65 @@ export function refreshCrl(ca: SigningAuthority, indexText: string, now: Date, d
   return { ...crl, path: ca.store.crlPath };
 }
 
+// ---------------------------------------------------------------- reading the current CRL
+
+export interface CurrentCrl {
+  info: CrlInfo;
+  /** the raw bytes of the file (PEM or DER) */
+  bytes: Buffer;
+  /** the signature verifies with the CA's key and the issuer is the CA */
+  signedByCa: boolean;
+}
+
+/**
+ * The CRL at `p` (PEM or DER), or null when there is no file. A file that is
+ * not a readable CRL is an error the caller reports (doctor) or replaces (crl).
+ */
+export function readCurrentCrl(ca: Authority, p: string): CurrentCrl | null {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new PkiError("IO_ERROR", `cannot read ${p}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  let derBytes: Uint8Array = bytes;
+  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN")) {
+    const block = parsePemBlocks(bytes.toString("utf8")).find((b) => b.label === "X509 CRL");
+    if (!block) throw new PkiError("CA_INVALID", `${p} holds no PEM CRL ("X509 CRL" block)`);
+    derBytes = block.der;
+  }
+  let info: CrlInfo;
+  try {
+    info = readCrlInfo(derBytes);
+  } catch (e) {
+    throw new PkiError("CA_INVALID", `${p} is not a readable CRL: ${(e as Error).message}`);
+  }
+  const sameIssuer = Buffer.from(info.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw));
+  let signedByCa = false;
+  try {
+    signedByCa = sameIssuer && verifySignature(ca.cert.spki.raw, info.signatureAlgorithm, info.tbs, info.signature);
+  } catch {
+    signedByCa = false;
+  }
+  return { info, bytes, signedByCa };
+}
+
+/** Why a CRL must be re-signed now (null: it is fine as it is). */
+export function crlResignReason(cur: CurrentCrl | null, indexText: string, now: Date, withinDays: number): string | null {
+  if (!cur) return "there is no CRL yet";
+  if (!cur.signedByCa) return "the CRL is not signed by this CA";
+  const next = cur.info.nextUpdate;
+  if (!next) return "the CRL has no nextUpdate";
+  if (next.getTime() - now.getTime() <= withinDays * 86_400_000) {
+    return next.getTime() <= now.getTime() ? `the CRL expired on ${next.toISOString()}` : `the CRL expires on ${next.toISOString()}, within ${withinDays} day(s)`;
+  }
+  // a revocation the CRL does not carry yet (e.g. a crash between index and CRL)
+  const expected = encodeRevoked(revokedFromIndexText(indexText));
+  if (!Buffer.from(expected).equals(Buffer.from(cur.info.revokedDer))) return "the CRL does not list exactly the revoked certificates of the index";
+  return null;
+}
+
 // ---------------------------------------------------------------- bundle
 
 export interface BundleSettings {
@@ -100,6 +160,18 @@ export function buildBundle(ca: Authority, index: IndexEntry[], include: boolean
     count++;
   }
   return { text, count };
+}
+
+/**
+ * Remember the bundle choice in pki.json ("bundle": {"includeIssued": ...}) so
+ * that `pki revoke` keeps ca-clients.crt current. Callers hold the lock; the
+ * other settings are kept as they are, and the file is replaced atomically.
+ */
+export function writeBundleSettings(ca: Authority, s: BundleSettings): void {
+  const raw = JSON.parse(ca.store.readText(ca.store.settingsPath, "pki.json")) as Record<string, unknown>;
+  const prev = typeof raw.bundle === "object" && raw.bundle !== null ? (raw.bundle as Record<string, unknown>) : {};
+  raw.bundle = { ...prev, includeIssued: s.includeIssued };
+  writeFilesAtomic([{ path: ca.store.settingsPath, data: JSON.stringify(raw, null, 2) + "\n", mode: MODE.file }]);
 }
 
 /** Regenerate ca-clients.crt when it lists issued certificates (after a revocation). */

@@ -208,8 +208,13 @@ export const COMMANDS: CommandSpec[] = [
       ["--cert <file>", "server certificate (default: issued/<server-name>.chain.crt)"],
       ["--key <file>", "server key"],
       ["--verify <mode>", "on (default) or optional"],
+      ["--snippet", "print only the client-auth block (headers + 401), to include in a location of an existing server"],
     ],
-    examples: ["pki nginx-config --server-name web1.example.lan --upstream http://127.0.0.1:8080 > /etc/nginx/conf.d/app.conf"],
+    examples: [
+      "pki nginx-config --server-name web1.example.lan --upstream http://127.0.0.1:8080 > /etc/nginx/conf.d/app.conf",
+      "pki nginx-config --cert /etc/ssl/web.crt --key /etc/ssl/web.key --verify optional",
+      "pki nginx-config --snippet > /etc/nginx/pki-client-auth.conf   # then: include pki-client-auth.conf; in a location",
+    ],
   },
   {
     name: "apache-config",
@@ -222,6 +227,7 @@ export const COMMANDS: CommandSpec[] = [
       ["--cert <file>", "server certificate"],
       ["--key <file>", "server key"],
       ["--verify <mode>", "on (require, default) or optional"],
+      ["--snippet", "print only the client-auth block (headers + Require), to put in an existing virtual host"],
     ],
     examples: ["pki apache-config --server-name web1.example.lan > /etc/apache2/sites-available/app.conf"],
   },

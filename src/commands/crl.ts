@@ -1,0 +1,83 @@
+/**
+ * pki crl: sign a fresh CRL over the index (v2, crlNumber, AKI, reasonCode
+ * per entry). --if-expiring-within makes it a no-op unless the current CRL
+ * is close to (or past) its nextUpdate, so cron or a systemd timer can run
+ * it daily without churning the CRL number or nginx reloads.
+ */
+import * as path from "node:path";
+import { usage } from "../core/errors.js";
+import { caPassphrase, type Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { openAuthority, openSigningAuthority } from "../ca/authority.js";
+import { buildCrl, crlResignReason, crlWrites, readCurrentCrl } from "../ca/revocation.js";
+import { writeFilesAtomic } from "../store/atomic.js";
+import { CaDir } from "../store/ca-dir.js";
+import { withLock } from "../store/lock.js";
+import { intOption } from "./options.js";
+
+interface Opts {
+  out?: string;
+  der?: boolean;
+  days?: string;
+  ifExpiringWithin?: string;
+}
+
+export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const days = intOption(o.days, "--days", 1, 3650);
+  const within = intOption(o.ifExpiringWithin, "--if-expiring-within", 0, 3650);
+  // DER in crl.pem would break nginx's ssl_crl: --der without --out writes crl.der
+  const out = path.resolve(o.out ?? (o.der ? store.p("crl.der") : store.crlPath));
+  if (o.out !== undefined && o.out.trim() === "") throw usage("--out needs a file name");
+  const ca = openAuthority(store);
+  const effDays = days ?? ca.settings.crlDays;
+  if (within !== undefined && within >= effDays) {
+    // not an error: a timer that stops re-signing is worse than one that re-signs every run
+    ctx.warn(`--if-expiring-within ${within} is not below the CRL validity of ${effDays} days: every run will re-sign`);
+  }
+
+  const unchanged = (): Result | null => {
+    if (within === undefined) return null;
+    const cur = readCurrentCrl(ca, out);
+    if (crlResignReason(cur, store.readIndexText(), ctx.now(), within) !== null) return null;
+    const i = cur!.info;
+    return {
+      data: {
+        path: out,
+        crlNumber: Number(i.crlNumber ?? 0n),
+        thisUpdate: i.thisUpdate.toISOString(),
+        nextUpdate: i.nextUpdate!.toISOString(),
+        revoked: i.revoked,
+        resigned: false,
+      },
+      messages: [`CRL ${out} is valid until ${i.nextUpdate!.toISOString()} (more than ${within} day(s)): left as it is`],
+    };
+  };
+
+  // the common daily case needs neither the key nor the lock
+  const early = unchanged();
+  if (early) return early;
+
+  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  const result = await withLock(store.dir, () => {
+    const again = unchanged(); // another process may have re-signed meanwhile
+    if (again) return again;
+    const crl = buildCrl(signing, store.readIndexText(), effDays, ctx.now());
+    writeFilesAtomic(crlWrites(signing, crl, out, o.der === true));
+    store.audit({ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, outcome: "ok" });
+    const r: Result = {
+      data: {
+        path: out,
+        crlNumber: Number(crl.crlNumber),
+        thisUpdate: crl.thisUpdate.toISOString(),
+        nextUpdate: crl.nextUpdate.toISOString(),
+        revoked: crl.revoked,
+        resigned: true,
+      },
+      messages: [`Wrote ${out}${o.der ? " (DER)" : ""}: CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${crl.nextUpdate.toISOString()}`],
+    };
+    return r;
+  });
+  if (result.data.resigned && out === path.resolve(store.crlPath)) result.messages!.push("  reload nginx to load it: nginx -s reload");
+  return result;
+}

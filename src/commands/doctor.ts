@@ -1,0 +1,355 @@
+/**
+ * pki doctor: check the CA's health; exit 1 when something needs action.
+ *
+ * Checks (each ok, warn or fail):
+ *   ca-certificate  expired or expiring within 90 days: fail
+ *   crl             missing, unreadable, not signed by the CA, expired or
+ *                   expiring within a day, or not listing exactly the revoked
+ *                   certificates of the index: fail (nginx refuses every
+ *                   client once its CRL has expired)
+ *   key-modes       private/ or a key file readable by group or others: fail
+ *   index           index lines without certs/<SERIAL>.pem, or certificate
+ *                   files without an index line: fail
+ *   bundle          missing, without the CA, or (when it lists issued
+ *                   certificates) older than the last revocation or listing a
+ *                   revoked or expired one: fail
+ *   temp-files      leftover .*.tmp files of a killed process: warn
+ *   lock            a .lock left by a dead process: warn
+ *
+ * --repair, under the lock (which also takes over a stale lock), fixes what
+ * is safe: it records each certs/<SERIAL>.pem that this CA signed but that
+ * has no index line (status V, its notAfter, its subject; profile and name
+ * stay in index.meta when the issuing run wrote them there), so it can be
+ * listed and revoked (see the write-path comment in src/ca/authority.ts); a
+ * file that is not a certificate of this CA is reported and never deleted.
+ * It removes temporary files of dead processes, regenerates a bundle that
+ * lists issued certificates, and re-signs a missing, expired, expiring or
+ * out-of-step CRL when a passphrase source is given (or the key is
+ * unencrypted). It never changes key modes: `chmod 600` is yours to run.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { revokedSerials } from "../core/crl.js";
+import { PkiError } from "../core/errors.js";
+import { formatIndex, parseIndex, type IndexEntry } from "../core/index-format.js";
+import { formatDn, onelineDn } from "../core/names.js";
+import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
+import { parsePemBlocks } from "../core/pem.js";
+import { verifySignature } from "../crypto/keys.js";
+import { caPassphrase, type Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
+import { buildBundle, readBundleSettings, readCurrentCrl, refreshCrl } from "../ca/revocation.js";
+import { writeFilesAtomic } from "../store/atomic.js";
+import { CaDir, MODE } from "../store/ca-dir.js";
+import { LOCK_FILE, withLock } from "../store/lock.js";
+
+interface Opts {
+  repair?: boolean;
+}
+
+export type Status = "ok" | "warn" | "fail";
+export interface Check {
+  name: string;
+  status: Status;
+  message: string;
+}
+
+const DAY = 86_400_000;
+const TMP = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+interface Findings {
+  checks: Check[];
+  orphans: Array<{ file: string; cert: ParsedCertificate }>;
+  tmpFiles: string[];
+  crlStale: boolean;
+  bundleStale: boolean;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const days = (ms: number) => Math.floor(ms / DAY);
+
+function issuedByCa(ca: Authority, cert: ParsedCertificate): boolean {
+  if (!Buffer.from(cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) return false;
+  try {
+    return verifySignature(ca.cert.spki.raw, cert.signatureAlgorithm, cert.tbs, cert.signature);
+  } catch {
+    return false;
+  }
+}
+
+function readCertFile(p: string): ParsedCertificate | null {
+  try {
+    const b = parsePemBlocks(fs.readFileSync(p, "utf8")).find((x) => x.label === "CERTIFICATE");
+    return b ? parseCertificate(b.der) : null;
+  } catch {
+    return null;
+  }
+}
+
+function listDir(d: string): string[] {
+  try {
+    return fs.readdirSync(d);
+  } catch {
+    return [];
+  }
+}
+
+function examine(ca: Authority, now: Date): Findings {
+  const store = ca.store;
+  const checks: Check[] = [];
+  const f: Findings = { checks, orphans: [], tmpFiles: [], crlStale: false, bundleStale: false };
+  const add = (name: string, status: Status, message: string) => checks.push({ name, status, message });
+
+  // --- the CA certificate
+  const left = ca.cert.notAfter.getTime() - now.getTime();
+  if (left <= 0) add("ca-certificate", "fail", `the CA certificate expired on ${ca.cert.notAfter.toISOString()}: every certificate it issued is now refused; make a new CA`);
+  else if (left <= 90 * DAY) add("ca-certificate", "fail", `the CA certificate expires on ${ca.cert.notAfter.toISOString()} (in ${days(left)} days): plan its replacement now`);
+  else add("ca-certificate", "ok", `valid until ${ca.cert.notAfter.toISOString()} (${days(left)} days)`);
+
+  // --- the index (needed by the CRL and bundle checks)
+  let index: IndexEntry[] | null = null;
+  let indexError = "";
+  try {
+    index = parseIndex(store.readIndexText());
+  } catch (e) {
+    indexError = (e as Error).message;
+  }
+
+  // --- the CRL
+  try {
+    const cur = readCurrentCrl(ca, store.crlPath);
+    if (!cur) {
+      f.crlStale = true;
+      add("crl", "fail", `${store.crlPath} is missing: nginx cannot start with ssl_crl; run \`pki crl\``);
+    } else if (!cur.signedByCa) {
+      f.crlStale = true;
+      add("crl", "fail", `${store.crlPath} is not signed by this CA's key: run \`pki crl\``);
+    } else {
+      const next = cur.info.nextUpdate;
+      const missing = index ? missingFromCrl(index, revokedSerials(cur.info.revokedDer)) : 0;
+      if (!next || next.getTime() <= now.getTime()) {
+        f.crlStale = true;
+        add("crl", "fail", `the CRL expired${next ? ` on ${next.toISOString()}` : " (no nextUpdate)"}: nginx refuses every client certificate until \`pki crl\` and a reload`);
+      } else if (next.getTime() - now.getTime() <= DAY) {
+        f.crlStale = true;
+        add("crl", "fail", `the CRL expires on ${next.toISOString()}, within a day: run \`pki crl\` and reload nginx; is the pki-crl timer (or cron job) running?`);
+      } else if (missing !== 0) {
+        f.crlStale = true;
+        add("crl", "fail", `the CRL is out of step with index.txt (${missing} revocation(s) differ): run \`pki crl\` and reload nginx`);
+      } else {
+        add("crl", "ok", `number ${cur.info.crlNumber ?? "?"}, ${cur.info.revoked} revoked, next update ${next.toISOString()} (in ${days(next.getTime() - now.getTime())} days)`);
+      }
+    }
+  } catch (e) {
+    f.crlStale = true;
+    add("crl", "fail", e instanceof PkiError ? `${e.message}: run \`pki crl\`` : String(e));
+  }
+
+  // --- key modes
+  const open: string[] = [];
+  const mode = (p: string) => {
+    try {
+      return fs.statSync(p).mode & 0o777;
+    } catch {
+      return null;
+    }
+  };
+  const privDir = store.p("private");
+  const dm = mode(privDir);
+  if (dm !== null && dm & 0o077) open.push(`${privDir}/ (${dm.toString(8).padStart(4, "0")})`);
+  for (const n of listDir(privDir)) {
+    if (!n.endsWith(".key")) continue;
+    const m = mode(path.join(privDir, n));
+    if (m !== null && m & 0o077) open.push(`${path.join(privDir, n)} (${m.toString(8).padStart(4, "0")})`);
+  }
+  for (const n of listDir(store.p("issued"))) {
+    if (!n.endsWith(".p12")) continue;
+    const m = mode(store.p("issued", n));
+    if (m !== null && m & 0o077) open.push(`${store.p("issued", n)} (${m.toString(8).padStart(4, "0")})`);
+  }
+  if (open.length) add("key-modes", "fail", `readable by group or others: ${open.join(", ")}; run chmod 700 on private/ and chmod 600 on each key`);
+  else add("key-modes", "ok", "private/ is 0700 and every key 0600 or stricter");
+
+  // --- index and certs/
+  if (!index) {
+    add("index", "fail", indexError);
+  } else {
+    const files = new Set(listDir(store.p("certs")).filter((n) => /^[0-9A-F]+\.pem$/.test(n)).map((n) => n.slice(0, -4)));
+    const inIndex = new Set(index.map((e) => e.serial));
+    const noFile = index.filter((e) => !files.has(e.serial)).map((e) => e.serial);
+    const foreign: string[] = [];
+    for (const s of files) {
+      if (inIndex.has(s)) continue;
+      const file = store.certPath(s);
+      const cert = readCertFile(file);
+      if (cert && cert.serial === s && issuedByCa(ca, cert)) f.orphans.push({ file, cert });
+      else foreign.push(file);
+    }
+    const problems: string[] = [];
+    if (f.orphans.length) problems.push(`${f.orphans.length} certificate(s) issued by this CA but missing from index.txt (${f.orphans.map((o) => o.cert.serial).join(", ")}; a run was interrupted): \`pki doctor --repair\` records them`);
+    if (noFile.length) problems.push(`${noFile.length} index line(s) without their certs/<SERIAL>.pem (${noFile.slice(0, 5).join(", ")}${noFile.length > 5 ? ", ..." : ""}): restore them from a backup`);
+    if (foreign.length) problems.push(`${foreign.length} file(s) in certs/ that are not certificates of this CA (${foreign.join(", ")}): move them away`);
+    if (problems.length) add("index", "fail", problems.join("; "));
+    else add("index", "ok", `${index.length} certificate(s), each with its file in certs/`);
+  }
+
+  // --- the bundle
+  const setting = readBundleSettings(ca).includeIssued;
+  let bundleText: string | null = null;
+  try {
+    bundleText = fs.readFileSync(store.bundlePath, "utf8");
+  } catch {
+    bundleText = null;
+  }
+  if (bundleText === null) {
+    f.bundleStale = true;
+    add("bundle", "fail", `${store.bundlePath} is missing: nginx's ssl_client_certificate needs it; run \`pki bundle\``);
+  } else {
+    const key = (d: Uint8Array) => Buffer.from(d).toString("base64");
+    let have: string[] = [];
+    try {
+      have = parsePemBlocks(bundleText).filter((b) => b.label === "CERTIFICATE").map((b) => key(b.der));
+    } catch {
+      have = [];
+    }
+    const caKey = key(ca.cert.der);
+    if (!have.includes(caKey)) {
+      f.bundleStale = true;
+      add("bundle", "fail", `${store.bundlePath} does not hold this CA's certificate: run \`pki bundle\``);
+    } else if (have.length > 1 || setting !== false) {
+      // it lists issued certificates: it must follow the revocations
+      const lastRevocation = Math.max(0, ...(index ?? []).filter((e) => e.status === "R" && e.revokedAt).map((e) => e.revokedAt!.getTime()));
+      const mtime = fs.statSync(store.bundlePath).mtimeMs;
+      const expected = index ? new Set(parsePemBlocks(buildBundle(ca, index, setting === false ? true : setting, now).text).map((b) => key(b.der))) : null;
+      const extra = expected ? have.filter((k) => !expected.has(k)).length : 0;
+      const lacking = expected ? [...expected].filter((k) => !have.includes(k)).length : 0;
+      if (mtime < lastRevocation || extra > 0) {
+        f.bundleStale = true;
+        const why = mtime < lastRevocation ? `is older than the last revocation (${new Date(lastRevocation).toISOString()})` : `lists ${extra} certificate(s) that are revoked, expired or unknown to the index`;
+        add("bundle", "fail", `${store.bundlePath} ${why}: run \`pki bundle --include-issued${typeof setting === "string" ? " " + setting : ""}\` and reload nginx`);
+      } else if (lacking > 0) {
+        f.bundleStale = true;
+        add("bundle", "warn", `${store.bundlePath} lacks ${lacking} valid certificate(s) issued since it was written: run \`pki bundle --include-issued${typeof setting === "string" ? " " + setting : ""}\``);
+      } else {
+        add("bundle", "ok", `the CA and ${have.length - 1} issued certificate(s), current`);
+      }
+    } else {
+      add("bundle", "ok", "the CA certificate");
+    }
+  }
+
+  // --- leftovers of killed processes
+  for (const d of [store.dir, store.p("certs"), store.p("issued"), privDir]) {
+    for (const n of listDir(d)) {
+      const m = TMP.exec(n);
+      if (m && !(Number(m[1]) !== process.pid && alive(Number(m[1])))) f.tmpFiles.push(path.join(d, n));
+    }
+  }
+  if (f.tmpFiles.length) add("temp-files", "warn", `${f.tmpFiles.length} temporary file(s) left by an interrupted run (${f.tmpFiles.map((p) => path.relative(store.dir, p)).join(", ")}): \`pki doctor --repair\` removes them`);
+  else add("temp-files", "ok", "no leftover temporary files");
+
+  const lockPath = path.join(store.dir, LOCK_FILE);
+  let holder: { pid?: number; host?: string; since?: string } | null = null;
+  try {
+    holder = JSON.parse(fs.readFileSync(lockPath, "utf8"));
+  } catch (e) {
+    holder = (e as NodeJS.ErrnoException).code === "ENOENT" ? null : {};
+  }
+  if (!holder) add("lock", "ok", "not locked");
+  else if (typeof holder.pid === "number" && holder.host === os.hostname() && alive(holder.pid)) add("lock", "ok", `locked by running pid ${holder.pid} since ${holder.since}`);
+  else if (typeof holder.pid === "number" && holder.host !== os.hostname()) add("lock", "warn", `locked by pid ${holder.pid} on ${holder.host} since ${holder.since}: if that process is gone, remove ${lockPath}`);
+  else add("lock", "warn", `${lockPath} was left by a process that is gone (pid ${holder.pid ?? "?"}): the next pki command takes it over; \`pki doctor --repair\` removes it`);
+  return f;
+}
+
+/** Revoked serials of the index that the CRL lacks, plus CRL entries the index does not mark revoked. */
+function missingFromCrl(index: IndexEntry[], crlSerials: string[]): number {
+  const inCrl = new Set(crlSerials);
+  const revoked = new Set(index.filter((e) => e.status === "R").map((e) => e.serial));
+  let n = 0;
+  for (const s of revoked) if (!inCrl.has(s)) n++;
+  for (const s of inCrl) if (!revoked.has(s)) n++;
+  return n;
+}
+
+async function repair(ctx: Context, ca: Authority, f: Findings): Promise<string[]> {
+  const store = ca.store;
+  const done: string[] = [];
+  // decrypt before taking the lock; only when a passphrase source exists (never prompt from doctor)
+  let signing: Awaited<ReturnType<typeof openSigningAuthority>> | null = null;
+  if (f.crlStale) {
+    if (ca.settings.encrypted && ctx.passphraseFromSources() === undefined) {
+      done.push("CRL not re-signed: no passphrase source (pass --passphrase-file or set PKI_PASSPHRASE_FILE)");
+    } else {
+      try {
+        signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+      } catch (e) {
+        done.push(`CRL not re-signed: ${(e as Error).message}`);
+      }
+    }
+  }
+  await withLock(store.dir, () => {
+    for (const t of f.tmpFiles) {
+      fs.rmSync(t, { force: true });
+      done.push(`removed ${path.relative(store.dir, t)}`);
+    }
+    let indexText = store.readIndexText();
+    if (f.orphans.length) {
+      const inIndex = new Set(parseIndex(indexText).map((e) => e.serial));
+      const add = f.orphans.filter((o) => !inIndex.has(o.cert.serial));
+      const lines = formatIndex(add.map((o) => ({ status: "V" as const, expires: o.cert.notAfter, serial: o.cert.serial, file: "unknown", subject: onelineDn(o.cert.subject) })));
+      indexText = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
+      writeFilesAtomic([{ path: store.indexPath, data: indexText, mode: MODE.file }]);
+      for (const o of add) {
+        done.push(`recorded ${o.cert.serial} (${formatDn(o.cert.subject)}) in index.txt`);
+        store.audit({ command: "doctor", action: "record", serial: o.cert.serial, subject: formatDn(o.cert.subject), outcome: "ok" });
+      }
+    }
+    if (signing) {
+      const crl = refreshCrl(signing, indexText, ctx.now());
+      done.push(`re-signed ${crl.path} (number ${crl.crlNumber}, next update ${crl.nextUpdate.toISOString()}): reload nginx`);
+      store.audit({ command: "doctor", action: "crl", crlNumber: Number(crl.crlNumber), outcome: "ok" });
+    }
+    if (f.bundleStale) {
+      const s = readBundleSettings(ca).includeIssued;
+      const b = buildBundle(ca, parseIndex(indexText), s, ctx.now());
+      writeFilesAtomic([{ path: store.bundlePath, data: b.text, mode: MODE.file }]);
+      done.push(`rewrote ${store.bundlePath} (${b.count} certificate(s)): reload nginx`);
+      store.audit({ command: "doctor", action: "bundle", certificates: b.count, outcome: "ok" });
+    }
+  });
+  return done;
+}
+
+export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const ca = openAuthority(store);
+  let f = examine(ca, ctx.now());
+  let repaired: string[] | undefined;
+  if (o.repair) {
+    repaired = await repair(ctx, ca, f);
+    f = examine(ca, ctx.now());
+  }
+  const checks = f.checks;
+  const failed = checks.filter((c) => c.status === "fail");
+  const width = Math.max(...checks.map((c) => c.name.length));
+  const text = checks.map((c) => `${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.message}`).join("\n");
+  const data: Record<string, unknown> = { checks };
+  if (repaired) data.repaired = repaired;
+  return {
+    data,
+    stdout: text,
+    messages: repaired?.map((r) => `repair: ${r}`),
+    failure: failed.length ? { code: "CA_INVALID", message: `${failed.length} check(s) failed: ${failed.map((c) => c.name).join(", ")}${o.repair ? "" : " (see above; `pki doctor --repair` fixes what is safe to fix)"}` } : undefined,
+  };
+}

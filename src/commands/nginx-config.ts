@@ -1,0 +1,116 @@
+/**
+ * pki nginx-config: print an nginx server block for mutual TLS with this CA
+ * (templates/nginx/server.conf, with templates/nginx/client-auth.conf inlined
+ * in `location /`). --snippet prints only the client-auth block, to include
+ * in a location of an existing server, as deployment servers do.
+ *
+ * Shared with `pki apache-config` (templates/apache/).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PkiError, usage } from "../core/errors.js";
+import { formatDn } from "../core/names.js";
+import { parseCertificate } from "../core/parse.js";
+import { parsePemBlocks } from "../core/pem.js";
+import type { Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { openAuthority, type Authority } from "../ca/authority.js";
+import { renderApache, renderNginx, renderNginxSnippet, type ServerConfigParams } from "../render/server-config.js";
+import { CaDir, TEMPLATES_DIR } from "../store/ca-dir.js";
+import { choiceOption } from "./options.js";
+
+export interface ServerConfigOpts {
+  serverName?: string;
+  upstream?: string;
+  listen?: string;
+  cert?: string;
+  key?: string;
+  verify?: string;
+  snippet?: boolean;
+}
+
+/**
+ * ssl_verify_depth / SSLVerifyDepth: the number of CA certificates above a
+ * client certificate. 1 for a root CA; for an intermediate (an imported CA
+ * whose ca.crt is not self-issued) one more per certificate up to the root.
+ */
+export function verifyDepth(ca: Authority): number {
+  const blocks = parsePemBlocks(fs.readFileSync(ca.store.caCertPath, "utf8")).filter((b) => b.label === "CERTIFICATE");
+  const last = blocks.length ? parseCertificate(blocks[blocks.length - 1]!.der) : ca.cert;
+  const selfIssued = Buffer.from(last.issuerRaw).equals(Buffer.from(last.subjectRaw));
+  return Math.max(1, blocks.length) + (selfIssued ? 0 : 1);
+}
+
+/** The server pair: --cert/--key, else the issued name (or the valid certificate whose CN) equal to --server-name. */
+function serverPair(store: CaDir, serverName: string | undefined, o: ServerConfigOpts): { cert: string; key: string } {
+  if (o.cert && o.key) return { cert: path.resolve(o.cert), key: path.resolve(o.key) };
+  if (o.cert || o.key) throw usage("--cert and --key go together: pass both");
+  if (!serverName) throw usage("pass --server-name NAME (a name of `pki issue server NAME`) or --cert FILE --key FILE");
+  let name: string | undefined;
+  if (fs.existsSync(store.p("issued", `${serverName}.chain.crt`))) name = serverName;
+  else {
+    const meta = store.readMeta();
+    const cnSuffix = `/CN=${serverName}`;
+    const hit = store
+      .readIndex()
+      .filter((e) => e.status === "V" && e.subject.endsWith(cnSuffix) && meta.get(e.serial)?.name)
+      .pop();
+    name = hit ? meta.get(hit.serial)!.name : undefined;
+  }
+  if (!name) throw new PkiError("NOT_FOUND", `no issued server certificate named or with CN ${JSON.stringify(serverName)}: run \`pki issue server ${serverName}\`, or pass --cert FILE --key FILE`);
+  return { cert: store.p("issued", `${name}.chain.crt`), key: store.p("private", `${name}.key`) };
+}
+
+export function upstreamOption(v: string | undefined): string {
+  const u = v ?? "http://127.0.0.1:8080";
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw usage(`--upstream takes a URL such as http://127.0.0.1:8080, not ${JSON.stringify(u)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw usage("--upstream: use an http:// or https:// URL");
+  if (!/^[\x21-\x7e]+$/.test(u) || /[;"'{}\\]/.test(u)) throw usage("--upstream: the URL must be ASCII without spaces, quotes, braces or ';'");
+  return u;
+}
+
+function listenOption(v: string | undefined): string {
+  const l = v ?? "443";
+  if (!/^(\d{1,5}|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}|\*:\d{1,5})$/.test(l)) throw usage(`--listen takes PORT or ADDRESS:PORT (443, 127.0.0.1:8443, [::]:443), not ${JSON.stringify(l)}`);
+  return l;
+}
+
+export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind: "nginx" | "apache"): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const verify = choiceOption(o.verify, "--verify", ["on", "optional"] as const) ?? "on";
+  const upstream = upstreamOption(o.upstream);
+  const listen = listenOption(o.listen);
+  if (o.serverName !== undefined && !/^[A-Za-z0-9_*.-]+$/.test(o.serverName)) throw usage(`--server-name takes a host name, not ${JSON.stringify(o.serverName)}`);
+  const ca = openAuthority(store);
+  const tdir = path.join(TEMPLATES_DIR, kind);
+  const read = (f: string) => fs.readFileSync(path.join(tdir, f), "utf8");
+  const snippet = read("client-auth.conf");
+  if (o.snippet) return { data: { config: snippet }, stdout: kind === "nginx" ? renderNginxSnippet(snippet) : snippet };
+
+  const pair = serverPair(store, o.serverName === "_" ? undefined : o.serverName, o);
+  const params: ServerConfigParams = {
+    caSubject: formatDn(ca.cert.subject),
+    serverName: o.serverName ?? (kind === "nginx" ? "_" : "localhost"),
+    listen,
+    cert: pair.cert,
+    key: pair.key,
+    bundle: path.resolve(store.bundlePath),
+    crl: path.resolve(store.crlPath),
+    upstream,
+    verify,
+    depth: verifyDepth(ca),
+  };
+  const config = kind === "nginx" ? renderNginx(read("server.conf"), snippet, params) : renderApache(read("vhost.conf"), snippet, params);
+  const messages: string[] = [];
+  for (const f of [pair.cert, pair.key, params.bundle, params.crl]) if (!fs.existsSync(f)) messages.push(`pki: warning: ${f} does not exist yet`);
+  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth }, stdout: config, messages };
+}
+
+export async function run(ctx: Context, _args: string[], o: ServerConfigOpts): Promise<Result> {
+  return renderServerConfig(ctx, o, "nginx");
+}

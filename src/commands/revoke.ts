@@ -1,0 +1,118 @@
+/**
+ * pki revoke <target>: mark a certificate revoked in index.txt and re-sign
+ * the CRL (and ca-clients.crt when it lists issued certificates) in the same
+ * locked step, so that the next `nginx -s reload` refuses it.
+ *
+ * <target> is, in this order: a certificate file (PEM or DER), a serial in
+ * the index (hex, any case, colons allowed), or an issued name (index.meta).
+ */
+import * as fs from "node:fs";
+import { PkiError, usage } from "../core/errors.js";
+import { parseReason, REASON_NAMES, REASONS, type IndexEntry, type Reason } from "../core/index-format.js";
+import { formatDn } from "../core/names.js";
+import { parseCertificate } from "../core/parse.js";
+import { looksLikePem, parsePemBlocks } from "../core/pem.js";
+import { normaliseSerial } from "../core/serial.js";
+import { caPassphrase, type Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
+import { revokeSerials } from "../ca/revocation.js";
+import { CaDir, readInputFile } from "../store/ca-dir.js";
+
+interface Opts {
+  reason?: string;
+}
+
+export function reasonOption(v: string | undefined): Reason {
+  if (v === undefined) return "unspecified";
+  const r = parseReason(v);
+  if (!r) throw usage(`--reason takes one of ${REASON_NAMES.join(", ")}, not ${JSON.stringify(v)}`);
+  return r;
+}
+
+/** The serial of a certificate file, checked to be issued by this CA. */
+function serialFromFile(ca: Authority, file: string): string {
+  const data = readInputFile(file, "certificate file");
+  let der: Uint8Array = data;
+  if (looksLikePem(data)) {
+    const b = parsePemBlocks(data.toString("utf8")).find((x) => x.label === "CERTIFICATE");
+    if (!b) throw new PkiError("BAD_INPUT", `${file} holds no PEM certificate`);
+    der = b.der;
+  }
+  let cert;
+  try {
+    cert = parseCertificate(der);
+  } catch (e) {
+    throw new PkiError("BAD_INPUT", `${file} is not a readable certificate: ${(e as Error).message}`);
+  }
+  if (!Buffer.from(cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) {
+    throw new PkiError("NOT_FOUND", `${file} was not issued by this CA (issuer ${formatDn(cert.issuer)}): nothing to revoke here`);
+  }
+  return cert.serial;
+}
+
+/**
+ * Resolve a target to one index entry. An issued name picks its valid
+ * certificate; a name with several valid ones is refused (give the serial).
+ */
+export function resolveTarget(ca: Authority, target: string, index: IndexEntry[], now: Date): IndexEntry {
+  const bySerial = new Map(index.map((e) => [e.serial, e]));
+  if (target.includes("/") || (fs.existsSync(target) && fs.statSync(target).isFile())) {
+    const serial = serialFromFile(ca, target);
+    const e = bySerial.get(serial);
+    if (!e) throw new PkiError("NOT_FOUND", `${target} (serial ${serial}) is not in this CA's index: check \`pki list\` or run \`pki doctor\``);
+    return e;
+  }
+  const asSerial = normaliseSerial(target);
+  if (asSerial !== null && bySerial.has(asSerial)) return bySerial.get(asSerial)!;
+  const meta = ca.store.readMeta();
+  const named = index.filter((e) => meta.get(e.serial)?.name === target);
+  if (named.length === 0) {
+    throw new PkiError("NOT_FOUND", `no certificate with serial or name ${JSON.stringify(target)} in this CA: check \`pki list\``);
+  }
+  const valid = named.filter((e) => e.status === "V");
+  if (valid.length === 0) {
+    const last = named[named.length - 1]!;
+    throw new PkiError("ALREADY_REVOKED", `"${target}" holds no valid certificate: serial ${last.serial} was already revoked on ${last.revokedAt?.toISOString()}`);
+  }
+  const live = valid.filter((e) => e.expires.getTime() > now.getTime());
+  const pick = live.length ? live : valid;
+  if (pick.length > 1) {
+    throw new PkiError("BAD_INPUT", `"${target}" holds ${pick.length} valid certificates (serials ${pick.map((e) => e.serial).join(", ")}): revoke one by its serial`);
+  }
+  return pick[0]!;
+}
+
+export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const target = args[0];
+  if (!target) throw usage("missing target: pki revoke <serial|certificate file|name>");
+  const reason = reasonOption(o.reason);
+  ctx.auditInfo.target = target;
+  ctx.auditInfo.reason = reason;
+  const ca = openAuthority(store);
+  // resolve and refuse before the key is decrypted; revokeSerials checks again under the lock
+  const entry = resolveTarget(ca, target, store.readIndex(), ctx.now());
+  ctx.auditInfo.serial = entry.serial;
+  if (entry.status === "R") {
+    throw new PkiError("ALREADY_REVOKED", `serial ${entry.serial} (${entry.subject}) was already revoked on ${entry.revokedAt?.toISOString()}`);
+  }
+  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  const { revoked, crl } = await revokeSerials(signing, [{ serial: entry.serial, reason }], ctx.now());
+  const r = revoked[0]!;
+  let subject = r.subject;
+  try {
+    const blocks = parsePemBlocks(fs.readFileSync(store.certPath(r.serial), "utf8"));
+    if (blocks[0]) subject = formatDn(parseCertificate(blocks[0].der).subject);
+  } catch {
+    // keep the index form of the subject
+  }
+  store.audit({ command: "revoke", serial: r.serial, subject, reason, crlNumber: Number(crl.crlNumber), outcome: "ok" });
+  return {
+    data: { serial: r.serial, subject, reason, revokedAt: r.revokedAt.toISOString(), crl: crl.path },
+    messages: [
+      `Revoked ${r.serial} (${subject})${reason === "unspecified" ? "" : `, reason ${REASONS[reason].openssl}`}`,
+      `  CRL ${crl.path} re-signed (number ${crl.crlNumber}, ${crl.revoked} revoked): reload nginx to enforce it (nginx -s reload)`,
+    ],
+  };
+}
