@@ -70,4 +70,49 @@ describe("parallel pki processes on one CA", () => {
     expect(fs.existsSync(path.join(ca.dir, ".lock"))).toBe(false);
     expect(indexLines(ca.dir)).toHaveLength(1);
   });
+
+  it("20 revoke at once (and 3 racing duplicates): each serial revoked exactly once, the CRL lists all, openssl agrees", async () => {
+    const ca = makeCa();
+    const names = Array.from({ length: 20 }, (_, i) => `dev${i}`);
+    fs.writeFileSync(path.join(ca.root, "names"), names.join("\n") + "\n");
+    const batch = ca.run(["issue", "client", "--names-from", path.join(ca.root, "names"), "--json"]);
+    expect(batch.code, batch.stderr).toBe(0);
+    const serials = (json(batch).certificates as Array<{ serial: string }>).map((c) => c.serial);
+    const common = ["--dir", ca.dir, "--passphrase-file", ca.pass, "--json"];
+    const reasons = ["keyCompromise", "superseded", "cessationOfOperation", "affiliationChanged"];
+    const runs = [
+      // by serial and by name, alternately
+      ...serials.map((s, i) => spawnPki(["revoke", i % 2 ? s : names[i]!, "--reason", reasons[i % 4]!, ...common])),
+      ...serials.slice(0, 3).map((s) => spawnPki(["revoke", s, ...common])),
+    ];
+    const results = await Promise.all(runs.map((r) => r.done));
+    const ok = results.filter((r) => r.code === 0);
+    const refused = results.filter((r) => r.code !== 0);
+    expect(ok).toHaveLength(20);
+    expect(refused).toHaveLength(3);
+    for (const r of refused) expect(json(r).error.code, r.stdout + r.stderr).toBe("ALREADY_REVOKED");
+    expect(ok.map((r) => json(r).serial).sort()).toEqual([...serials].sort());
+
+    const lines = indexLines(ca.dir);
+    expect(lines).toHaveLength(20);
+    expect(lines.every((l) => l[0] === "R" && l[2] !== "")).toBe(true);
+    expect(new Set(lines.map((l) => l[3])).size).toBe(20);
+    expect(fs.existsSync(path.join(ca.dir, ".lock"))).toBe(false);
+
+    // the CRL: signed by the CA, lists every serial once, and its number advanced once per revocation
+    const crl = path.join(ca.dir, "crl.pem");
+    const text = openssl(["crl", "-in", crl, "-CAfile", path.join(ca.dir, "ca.crt"), "-noout", "-text"]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stderr + text.stdout).toMatch(/verify OK/);
+    for (const s of serials) expect(text.stdout.split(`Serial Number: ${s}`).length - 1, s).toBe(1);
+    const num = /X509v3 CRL Number:\s*\n\s*(\d+)/.exec(text.stdout);
+    expect(Number(num![1])).toBe(1 + 20);
+    const cnf = opensslCaConfig(ca.dir, ca.root);
+    for (const s of serials) expect(opensslCaStatus(cnf, s)).toBe("Revoked");
+    for (const s of serials.slice(0, 4)) {
+      const v = openssl(["verify", "-crl_check", "-CRLfile", crl, "-CAfile", path.join(ca.dir, "ca.crt"), path.join(ca.dir, "certs", `${s}.pem`)]);
+      expect(v.code).not.toBe(0);
+      expect(v.stdout + v.stderr).toMatch(/certificate revoked/);
+    }
+  });
 });

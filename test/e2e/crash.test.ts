@@ -3,7 +3,9 @@
  * step boundary of the write path (src/ca/authority.ts, top comment). What
  * must hold afterwards, with no manual cleanup: the next command runs, no
  * file that should be PEM is partial, every index line has its certificate.
- * (What `pki doctor` reports and repairs: test/e2e/crash-doctor.test.ts.)
+ * `pki doctor` reports what a crash can leave (a certificate file without
+ * its index line, temporary files, the lock of a dead pid) and
+ * `pki doctor --repair` fixes it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -97,6 +99,11 @@ describe("crash safety of pki issue", () => {
     for (const l of lines) expect(opensslCaStatus(cnf, l[3]!)).toBe("Valid");
     // a certificate file without an index line is possible (killed between steps 2 and 4): doctor's business
     expect(orphans.length).toBeLessThanOrEqual(killed);
+    // doctor --repair leaves certs/ and the index in step, and no temporary file
+    const rep = await spawnPki(["doctor", "--repair", "--json", "--dir", ca.dir, "--passphrase-file", ca.pass]).done;
+    expect(rep.code, rep.stdout + rep.stderr).toBe(0);
+    const after = checkAfterCrash(ca.dir, ca.pass);
+    expect(after).toEqual({ temps: [], orphans: [] });
     console.log(`crash test: ${killed} runs killed (delays 0-${span} ms), ${completed} completed, ${orphans.length} orphan certificate files`);
   });
 
@@ -138,4 +145,43 @@ describe("crash safety of pki issue", () => {
       checkAfterCrash(ca.dir, ca.pass);
     });
   }
+
+  it("pki doctor reports what crashes left (orphan certificates, temporary files, a dead lock) and --repair fixes it", async () => {
+    const ca = makeCa();
+    const args = (name: string) => ["issue", "client", name, "--dir", ca.dir, "--passphrase-file", ca.pass, "--json"];
+    const doctor = (extra: string[] = []) => spawnPki(["doctor", "--json", "--dir", ca.dir, ...extra]).done;
+    expect((await spawnPki(args("before")).done).code).toBe(0);
+    expect((await doctor()).code).toBe(0);
+
+    const k1 = await spawnPki(args("victim1"), { env: { PKI_CRASH_AT: "files" } }).done;
+    const k2 = await spawnPki(args("victim2"), { env: { PKI_CRASH_AT: "meta" } }).done;
+    expect([k1.signal, k2.signal]).toEqual(["SIGKILL", "SIGKILL"]);
+    // what a kill during staging leaves: a partial temporary file of a dead pid
+    const tmp = path.join(ca.dir, "certs", `.0A1B2C3D.pem.${k2.pid}.0123abcd.tmp`);
+    fs.writeFileSync(tmp, "-----BEGIN CERTIFICATE-----\nMIIB");
+    const { orphans } = checkAfterCrash(ca.dir, ca.pass);
+    expect(orphans).toHaveLength(2);
+
+    const d = await doctor();
+    expect(d.code).toBe(1);
+    const checks = json(d).checks as Array<{ name: string; status: string; message: string }>;
+    const index = checks.find((c) => c.name === "index")!;
+    expect(index.status).toBe("fail");
+    for (const s of orphans) expect(index.message).toContain(s);
+    expect(checks.find((c) => c.name === "temp-files")).toMatchObject({ status: "warn" });
+    expect(checks.find((c) => c.name === "lock")).toMatchObject({ status: "warn" });
+
+    const r = await doctor(["--repair", "--passphrase-file", ca.pass]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(json(r).checks.every((c: { status: string }) => c.status === "ok")).toBe(true);
+    expect(checkAfterCrash(ca.dir, ca.pass)).toEqual({ temps: [], orphans: [] });
+    expect(fs.existsSync(path.join(ca.dir, ".lock"))).toBe(false);
+    // the recorded certificates are now known to openssl and can be revoked
+    const cnf = opensslCaConfig(ca.dir, ca.root);
+    for (const s of orphans) expect(opensslCaStatus(cnf, s)).toBe("Valid");
+    const rv = await spawnPki(["revoke", orphans[0]!, "--dir", ca.dir, "--passphrase-file", ca.pass, "--json"]).done;
+    expect(rv.code, rv.stdout + rv.stderr).toBe(0);
+    expect(opensslCaStatus(cnf, orphans[0]!)).toBe("Revoked");
+    expect((await doctor()).code).toBe(0);
+  });
 });
