@@ -15,15 +15,17 @@
  *      ever seen half-written;
  *   3. append the index.meta lines (profile and name of each serial);
  *   4. replace index.txt atomically: this rename is the commit point;
- *   5. derived files (crl.pem, ca-clients.crt) are regenerated last.
+ *   5. derived files (crl.pem, ca-clients.crt) are regenerated last;
+ *   6. after the lock is released, the command appends its audit.log line
+ *      (O_APPEND): a crash just before it loses that line, never a record.
  *
  * A crash before 4 leaves certificate files without an index line (the
  * certificate was signed but never reported as issued): `pki doctor` reports
  * them and `pki doctor --repair` records them in the index, so that they can
  * be listed and revoked. A crash before 2 completes leaves at most temporary
  * files (.*.tmp), which doctor --repair removes. A crash after 4 but before 5
- * leaves a CRL that is older than the index: doctor reports it and
- * `pki crl` regenerates it. The lock of a killed process is taken over as
+ * leaves a CRL that is older than the index: doctor reports it, and
+ * `pki crl` or `pki doctor --repair` re-signs it. The lock of a killed process is taken over as
  * soon as its pid is gone.
  *
  * test/e2e/crash.test.ts proves this by SIGKILLing `pki issue` at random
