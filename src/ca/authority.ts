@@ -15,16 +15,22 @@
  *      ever seen half-written;
  *   3. append the index.meta lines (profile and name of each serial);
  *   4. replace index.txt atomically: this rename is the commit point;
- *   5. derived files (crl.pem, ca-clients.crt) are regenerated last.
+ *   5. derived files (crl.pem, ca-clients.crt) are regenerated last;
+ *   6. after the lock is released, the command appends its audit.log line
+ *      (O_APPEND): a crash just before it loses that line, never a record.
  *
  * A crash before 4 leaves certificate files without an index line (the
  * certificate was signed but never reported as issued): `pki doctor` reports
  * them and `pki doctor --repair` records them in the index, so that they can
  * be listed and revoked. A crash before 2 completes leaves at most temporary
  * files (.*.tmp), which doctor --repair removes. A crash after 4 but before 5
- * leaves a CRL that is older than the index: doctor reports it and
- * `pki crl` regenerates it. The lock of a killed process is taken over as
+ * leaves a CRL that is older than the index: doctor reports it, and
+ * `pki crl` or `pki doctor --repair` re-signs it. The lock of a killed process is taken over as
  * soon as its pid is gone.
+ *
+ * test/e2e/crash.test.ts proves this by SIGKILLing `pki issue` at random
+ * moments, and at each step boundary named below through PKI_CRASH_AT (a
+ * failpoint for tests only: the process kills itself with SIGKILL there).
  */
 import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
@@ -147,6 +153,11 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
   };
 }
 
+/** Failpoint of the write path (see the top comment): PKI_CRASH_AT=<step> kills the process there. Tests only. */
+function crashPoint(step: "built" | "files" | "meta" | "index"): void {
+  if (process.env.PKI_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+}
+
 export interface IssueHooks {
   /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate */
   check?: (index: IndexEntry[]) => void;
@@ -186,11 +197,15 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
       hooks.onProgress?.(issued.length);
     }
-    writeFilesAtomic(writes);
-    appendLine(store.metaPath, meta, MODE.file);
+    crashPoint("built");
+    writeFilesAtomic(writes); // step 2
+    crashPoint("files");
+    appendLine(store.metaPath, meta, MODE.file); // step 3
+    crashPoint("meta");
     const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
-    writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]);
-    // a bundle that lists issued certificates must list the new ones too
+    writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]); // step 4: the commit point
+    crashPoint("index");
+    // step 5: a bundle that lists issued certificates must list the new ones too
     refreshBundleIfListing(ca, newIndex, now);
     if (hooks.after) hooks.after(parseIndex(newIndex));
     return issued;

@@ -4,6 +4,7 @@
  * nothing reaches the signer unless its signature verified.
  */
 import * as crypto from "node:crypto";
+import * as der from "../core/der.js";
 import { DerError } from "../core/der.js";
 import { PkiError } from "../core/errors.js";
 import { checkKey } from "../core/csr-policy.js";
@@ -35,6 +36,30 @@ export function decodeCsrBytes(data: Uint8Array, source: string): Uint8Array {
   return data;
 }
 
+const RSA_PKCS1 = new Set(["1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13", "1.2.840.113549.1.1.5"]);
+
+/**
+ * The signature AlgorithmIdentifier sits outside the signed part, so nothing
+ * else vouches for it: accept only its canonical forms (RSA: NULL or absent
+ * parameters, RFC 4055; ECDSA and Ed25519: no parameters, RFC 5758 / 8410),
+ * as OpenSSL does, so that we never sign a request OpenSSL calls malformed.
+ */
+function checkSignatureAlgorithm(raw: Uint8Array, oid: string, source: string): void {
+  const bad = () => new PkiError("BAD_INPUT", `${source} is not a valid certificate signing request: malformed signature algorithm parameters`);
+  let params: der.Node[];
+  try {
+    const n = der.read(raw);
+    if (n.end !== raw.length) throw bad();
+    params = der.children(raw, n).slice(1);
+  } catch (e) {
+    if (e instanceof PkiError) throw e;
+    throw bad();
+  }
+  if (params.length === 0) return;
+  const p = params[0]!;
+  if (params.length > 1 || !RSA_PKCS1.has(oid) || p.tag !== der.TAG.NULL || p.end !== p.contentStart) throw bad();
+}
+
 /** Parse, check the key and verify the signature. */
 export function checkCsr(data: Uint8Array, source: string): CheckedCsr {
   const der = decodeCsrBytes(data, source);
@@ -45,6 +70,7 @@ export function checkCsr(data: Uint8Array, source: string): CheckedCsr {
     if (e instanceof DerError) throw new PkiError("BAD_INPUT", `${source} is not a valid certificate signing request: ${e.message}`);
     throw new PkiError("BAD_INPUT", `${source} is not a valid certificate signing request`);
   }
+  checkSignatureAlgorithm(csr.signatureAlgorithmRaw, csr.signatureAlgorithm, source);
   const key = publicKeyFromSpki(csr.spki.raw);
   const d = key.asymmetricKeyDetails ?? {};
   const curve = d.namedCurve === "prime256v1" ? "P-256" : d.namedCurve === "secp384r1" ? "P-384" : d.namedCurve === "secp521r1" ? "P-521" : d.namedCurve;

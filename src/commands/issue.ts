@@ -86,7 +86,10 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (o.p12Format !== undefined && !o.p12) throw usage("--p12-format goes with --p12");
   if (o.outDir) ensureOutDir(o.outDir);
 
+  ctx.auditInfo.profile = profileName;
+  if (single !== undefined) ctx.auditInfo.name = single;
   const names = single !== undefined ? [single] : await readNames(o.namesFrom!);
+  if (single === undefined) ctx.auditInfo.names = names.length <= 100 ? names : `${names.length} names from ${o.namesFrom}`;
   for (const n of names) checkName(n);
   const ca = openAuthority(store);
   const profile = store.profile(profileName);

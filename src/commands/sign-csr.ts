@@ -48,9 +48,12 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const ca = openAuthority(store);
   let profile: Profile | undefined;
   const items: Item[] = [];
+  // audit: the SHA-256 of each CSR as received (what `sha256sum file.csr` prints), on refusal lines and ok lines alike
   const hashes: string[] = [];
+  const subjects: string[] = [];
   ctx.auditInfo.profile = o.profile;
-  ctx.auditInfo.csrSha256 = hashes;
+  ctx.auditInfo.csrSha256 = args.length === 1 ? undefined : hashes;
+  if (args.length !== 1) ctx.auditInfo.subject = subjects;
   {
     profile = store.profile(o.profile);
     if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
@@ -62,7 +65,11 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       const source = a === "-" ? "standard input" : a;
       const data = a === "-" ? await readStdin("the CSR") : readInputFile(a, "CSR file");
       hashes.push(sha256Hex(data));
+      if (args.length === 1) ctx.auditInfo.csrSha256 = hashes[0];
       const checked = checkCsr(data, source);
+      // the subject as requested (signature verified), cut short: a hostile CN must not bloat the log
+      subjects.push(formatDn(checked.csr.subject).slice(0, 256));
+      if (args.length === 1) ctx.auditInfo.subject = subjects[0];
       const template = templateFromCsr(checked.csr, profile, { cn: o.cn, sans: overrideSans }, ca.settings.policy);
       let out = o.out;
       if (o.outDir) {
@@ -124,7 +131,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   }));
   const issued = await issue(signing, reqs, { now: ctx.now });
   issued.forEach((c, i) =>
-    store.audit({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, csrSha256: items[i]!.checked.sha256, outcome: "ok" }),
+    store.audit({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, csrSha256: hashes[i], outcome: "ok" }),
   );
   const warnings: string[] = [];
   if (issued.some((c) => c.capped)) warnings.push(`pki: warning: validity capped at the CA's notAfter (${signing.cert.notAfter.toISOString()}): renew the CA soon`);

@@ -196,13 +196,18 @@ export function readOid(buf: Bytes, n: Node): string {
   const c = content(buf, n);
   const parts: bigint[] = [];
   let v = 0n;
+  let fresh = true;
   for (const b of c) {
+    // X.690 8.19.2: an arc never starts with 0x80 (non-minimal), and the last octet ends an arc
+    if (fresh && b === 0x80) throw new DerError("bad OID encoding");
+    fresh = !(b & 0x80);
     v = (v << 7n) | BigInt(b & 0x7f);
     if (!(b & 0x80)) {
       parts.push(v);
       v = 0n;
     }
   }
+  if (!fresh) throw new DerError("truncated OID");
   if (parts.length === 0) throw new DerError("empty OID");
   const first = parts[0]!;
   const head = first < 80n ? [first / 40n, first % 40n] : [2n, first - 80n];
