@@ -108,4 +108,24 @@ describe("index.txt line format as openssl writes it", () => {
     expect(fs.readFileSync(path.join(ca.dir, "index.txt.attr"), "utf8")).toBe("unique_subject = no\n");
     expect(fs.readFileSync(path.join(ca.dir, "crlnumber"), "utf8")).toMatch(/^[0-9A-F]{2,}\n$/);
   });
+
+  it("a certificate valid beyond 2049 gets a GeneralizedTime expiry that openssl ca reads", () => {
+    const ca = makeCa(["--days", "36500"]);
+    const r = ca.run(["issue", "client", "longlived", "--days", "12000", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const d = json(r);
+    expect(new Date(d.notAfter).getUTCFullYear()).toBeGreaterThanOrEqual(2050);
+    const line = fs.readFileSync(path.join(ca.dir, "index.txt"), "utf8").trim().split("\t");
+    expect(line[1]).toMatch(/^20[5-9]\d{11}Z$/);
+    const asn = openssl(["asn1parse", "-in", path.join(ca.dir, "issued", "longlived.crt")]).stdout;
+    expect(asn).toMatch(/GENERALIZEDTIME\s+:20[5-9]\d{11}Z/);
+    expect(asn).toMatch(/UTCTIME\s+:\d{12}Z/); // notBefore is still UTCTime
+    const cfg = caConfig(ca.dir);
+    expect(status(cfg, d.serial)).toContain(`${d.serial}=Valid (V)`);
+    const rv = openssl(["ca", "-config", cfg, "-revoke", d.cert, "-passin", `file:${ca.pass}`]);
+    expect(rv.code, rv.stderr).toBe(0);
+    const g = openssl(["ca", "-config", cfg, "-gencrl", "-passin", `file:${ca.pass}`, "-out", path.join(ca.root, "x.crl")]);
+    expect(g.code, g.stderr).toBe(0);
+    expect(openssl(["crl", "-in", path.join(ca.root, "x.crl"), "-noout", "-text"]).stdout).toContain(`Serial Number: ${d.serial}`);
+  });
 });

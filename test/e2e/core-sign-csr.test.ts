@@ -127,6 +127,26 @@ describe("pki sign-csr", () => {
     expect(text.stderr).toMatch(/ignored/);
   });
 
+  it("a P-521 key and an empty subject with a SAN (the SAN is then critical)", () => {
+    const tmp = fs.mkdtempSync(path.join(ca.root, "req-"));
+    const key = path.join(tmp, "k");
+    expect(openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521", "-out", key]).code).toBe(0);
+    const csr = path.join(tmp, "nosubject.csr");
+    expect(openssl(["req", "-new", "-key", key, "-subj", "/", "-addext", "subjectAltName=DNS:nosubject.example.lan", "-out", csr]).code).toBe(0);
+    const out = path.join(tmp, "nosubject.crt");
+    const r = ca.run(["sign-csr", csr, "--profile", "server", "--out", out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("Signed dns:nosubject.example.lan (server)");
+    expect(opensslExtensions(out)["X509v3 Subject Alternative Name"]).toEqual({ critical: true, value: "DNS:nosubject.example.lan" });
+    expect(openssl(["x509", "-in", out, "-noout", "-text"]).stdout).toContain("NIST CURVE: P-521");
+    expect(verify(caCrt, out, "sslserver").stdout).toMatch(/: OK/);
+    // neither subject nor SAN: refused
+    const bare = path.join(tmp, "bare.csr");
+    expect(openssl(["req", "-new", "-key", key, "-subj", "/", "-out", bare]).code).toBe(0);
+    const before = snapshot(ca.dir);
+    expectRefused(ca.run(["sign-csr", bare, "--profile", "client"]), before, ca.dir, /neither a subject nor subjectAltNames/);
+  });
+
   it("batch: several CSRs with --out-dir, one <csr-name>.crt each, JSON certificates[]", () => {
     const outDir = fs.mkdtempSync(path.join(ca.root, "batch-"));
     const inputs = ["rsa2048-san.csr", "p256-san.csr", "p384-san.csr", "ed25519-san.csr", "p256-san.der"];
