@@ -47,6 +47,23 @@ describe("pki init", () => {
     expect(pub).toBe(openssl(["x509", "-in", path.join(ca.dir, "ca.crt"), "-noout", "-pubkey"]).stdout);
   });
 
+  it("writes the OpenSSL ca files, a first CRL openssl verifies, and the nginx bundle", () => {
+    const ca = makeCa();
+    const crt = path.join(ca.dir, "ca.crt");
+    const crl = openssl(["crl", "-in", path.join(ca.dir, "crl.pem"), "-noout", "-text", "-CAfile", crt]);
+    expect(crl.code, crl.stderr).toBe(0);
+    expect(crl.stderr).toContain("verify OK");
+    expect(crl.stdout).toMatch(/X509v3 CRL Number: ?\n\s+1\n/);
+    expect(crl.stdout).toContain("No Revoked Certificates.");
+    expect(fs.readFileSync(path.join(ca.dir, "crlnumber"), "utf8")).toBe("02\n");
+    expect(fs.readFileSync(path.join(ca.dir, "index.txt"), "utf8")).toBe("");
+    expect(fs.readFileSync(path.join(ca.dir, "index.txt.attr"), "utf8")).toBe("unique_subject = no\n");
+    expect(fs.readFileSync(path.join(ca.dir, "ca-clients.crt"), "utf8")).toBe(fs.readFileSync(crt, "utf8"));
+    for (const d of ["certs", "issued", "private"]) expect(fs.statSync(path.join(ca.dir, d)).isDirectory()).toBe(true);
+    const settings = JSON.parse(fs.readFileSync(path.join(ca.dir, "pki.json"), "utf8"));
+    expect(settings).toMatchObject({ version: 1, subject: "O=Acme, CN=Test Root CA", keyType: "ec-p256", crlDays: 7, codeSigning: false, encrypted: true });
+  });
+
   it("--json reports dir, subject, serial, notAfter, keyType and the SHA-256 fingerprint openssl computes", () => {
     const root = tmpdir();
     fs.writeFileSync(path.join(root, "pass"), PASSPHRASE + "\n");

@@ -108,6 +108,12 @@ describe.each(["ec-p256", "ec-p384", "rsa-2048", "ed25519"])("a %s CA", (caKeyTy
       const ext = checkLeaf(ca, out, profile, rsa, caKeyId);
       const csrSubject = openssl(["req", "-in", CSR(CSR_FOR[profile]!), "-noout", "-subject", "-nameopt", "RFC2253"]).stdout.trim().replace(/^subject=/, "");
       expect(opensslField(out, "-subject")).toBe(csrSubject);
+      // the same through `openssl x509 -ext`
+      const e = openssl(["x509", "-in", out, "-noout", "-ext", "basicConstraints,keyUsage,extendedKeyUsage"]);
+      expect(e.code, e.stderr).toBe(0);
+      expect(e.stdout).toContain("X509v3 Basic Constraints: critical\n    CA:FALSE");
+      expect(e.stdout).toContain(`X509v3 Key Usage: critical\n    ${rsa ? KU[profile]!.rsa : KU[profile]!.ec}`);
+      expect(e.stdout).toMatch(new RegExp(`X509v3 Extended Key Usage: ?\\n    ${EKU[profile]}`));
       const sans = ext["X509v3 Subject Alternative Name"]?.value;
       if (profile === "code-signing") expect(sans).toBe("email:alice@example.lan");
       if (profile === "ssl") expect(sans).toBe("DNS:rsa2048-san.agents.example.lan, DNS:rsa2048.agents.example.lan, IP Address:10.20.0.5, IP Address:FD00:0:0:0:0:0:0:5");
