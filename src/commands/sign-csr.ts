@@ -149,7 +149,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     return {
       data,
       stdout: items[0]!.out ? undefined : (data.certificate as string),
-      messages: [...warnings, ...(items[0]!.out ? [`Signed ${issued[0]!.subject} (${profile.name}), serial ${issued[0]!.serial} -> ${items[0]!.out}`] : [])],
+      messages: [...warnings, ...(items[0]!.out ? [`Signed ${issued[0]!.subject || issued[0]!.sans.join(", ")} (${profile.name}), serial ${issued[0]!.serial} -> ${items[0]!.out}`] : [])],
     };
   }
   return {

@@ -239,7 +239,15 @@ export function templateFromCsr(
   if (droppedSans.length) {
     throw new PkiError("POLICY_DENIED", `the CSR names subjectAltName types pki does not certify (${droppedSans.join(", ")}); only dns, ip, email and uri`);
   }
-  for (const r of req.subject) checkRdn(r);
+  for (const r of req.subject) {
+    try {
+      checkRdn(r);
+    } catch (e) {
+      // a bad subject in a CSR is bad input (exit 1), not a command-line mistake
+      if (e instanceof PkiError && e.code === "USAGE") throw new PkiError("BAD_INPUT", `the CSR's subject: ${e.message}`);
+      throw e;
+    }
+  }
   let subject = req.subject;
   let subjectRaw: Uint8Array | undefined = req.subjectRaw;
   if (overrides.cn !== undefined) {

@@ -319,7 +319,8 @@ export function classifySan(entry: string): San {
       if (!/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/.test(value)) throw new PkiError("BAD_INPUT", `invalid URI ${JSON.stringify(value)} in subjectAltName`);
       break;
     case "dns":
-      value = value.toLowerCase();
+      // the absolute form "host.example.lan." is the same name; certificates carry it without the dot
+      value = value.toLowerCase().replace(/\.$/, "");
       checkDnsName(value);
       break;
   }
