@@ -45,7 +45,7 @@ export function checkKey(k: KeyFacts): KeyKind {
 // ---------------------------------------------------------------- name policy
 
 export interface NameRule {
-  /** DNS patterns; "*" stands for exactly one label: "*.agents.example.lan" */
+  /** DNS patterns; "*" stands for exactly one concrete label: "*.agents.example.lan"; "=NAME" exact */
   dns?: string[];
   /** CIDR ranges: "10.20.0.0/16", "fd00::/8" */
   ip?: string[];
@@ -101,11 +101,19 @@ export function ipInCidr(ip: string, cidr: string): boolean {
   return true;
 }
 
+/**
+ * A pattern's "*" stands for exactly one concrete label, never for a "*":
+ * a script cannot obtain a wildcard certificate through a policy meant for
+ * individual agents. A pattern written "=NAME" matches NAME exactly, which is
+ * how an admin allows a wildcard certificate: "=*.apps.example.lan".
+ */
 export function dnsMatches(name: string, pattern: string): boolean {
-  const n = name.toLowerCase().replace(/\.$/, "").split(".");
-  const p = pattern.toLowerCase().replace(/\.$/, "").split(".");
+  const norm = (s: string) => s.toLowerCase().replace(/\.$/, "");
+  if (pattern.startsWith("=")) return norm(name) === norm(pattern.slice(1));
+  const n = norm(name).split(".");
+  const p = norm(pattern).split(".");
   if (n.length !== p.length) return false;
-  return p.every((label, i) => label === n[i] || (label === "*" && n[i] !== "*" && n[i] !== ""));
+  return p.every((label, i) => (label === "*" ? n[i] !== "*" && n[i] !== "" : label === n[i] && label !== "*"));
 }
 
 function emailMatches(email: string, domain: string): boolean {
@@ -136,6 +144,8 @@ export function checkNamePolicy(rule: NameRule | undefined, profile: string, cn:
   if (cn !== undefined) {
     if (cn.includes("@")) {
       if (!(rule.email ?? []).some((d) => emailMatches(cn, d))) throw deny(`CN=${cn}`);
+    } else if (ipToBytes(cn)) {
+      if (!(rule.ip ?? []).some((c) => ipInCidr(cn, c))) throw deny(`CN=${cn}`);
     } else if (looksLikeDns(cn)) {
       if (!(rule.dns ?? []).some((p) => dnsMatches(cn, p))) throw deny(`CN=${cn}`);
     } else if (rule.cn && !rule.cn.some((p) => p === "*" || p === cn)) {

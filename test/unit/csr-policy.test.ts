@@ -26,8 +26,10 @@ describe("dnsMatches", () => {
     ["agents.example.lan", "*.agents.example.lan", false],
     ["a.agents.example.lan.evil.lan", "*.agents.example.lan", false],
     ["aagents.example.lan", "*.agents.example.lan", false],
-    // a wildcard name under a "*" pattern covers only names the pattern allows
-    ["*.agents.example.lan", "*.agents.example.lan", true],
+    // a pattern's "*" never grants a wildcard certificate; "=NAME" is an exact match that can
+    ["*.agents.example.lan", "*.agents.example.lan", false],
+    ["*.agents.example.lan", "=*.agents.example.lan", true],
+    ["a.agents.example.lan", "=*.agents.example.lan", false],
     ["*.example.lan", "*.agents.example.lan", false],
     ["*.agents.example.lan", "a.agents.example.lan", false],
     ["a.b.example.lan", "a.*.example.lan", true],
@@ -181,5 +183,12 @@ describe("templateFromCsr: only subject and SANs come from the request", () => {
     expect(err(() => templateFromCsr(req([ipSan]), builtinProfile("code-signing"), {}, {})).code).toBe("POLICY_DENIED");
     const noDnsCn = parseDn("CN=Alice Admin");
     expect(err(() => templateFromCsr({ subject: noDnsCn, subjectRaw: encodeName(noDnsCn), extensions: [] }, builtinProfile("server"), {}, {})).code).toBe("USAGE");
+  });
+});
+
+describe("a CN that is an IP address is checked against the ip ranges", () => {
+  it("allows an IP CN inside a range and refuses one outside", () => {
+    expect(() => checkNamePolicy({ ip: ["10.0.0.0/8"] }, "ssl", "10.1.2.3", [])).not.toThrow();
+    expect(() => checkNamePolicy({ ip: ["10.0.0.0/8"] }, "ssl", "192.168.1.1", [])).toThrow(/POLICY|outside/);
   });
 });
