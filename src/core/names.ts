@@ -111,6 +111,12 @@ export function checkRdn(r: Rdn): void {
   if (/[\u0000-\u001f\u007f]/.test(r.value)) {
     throw new PkiError("BAD_INPUT", `${shortName(r.type)} contains control characters; remove them from the subject`);
   }
+  // "CN=web/CN=admin" reads as two CNs in OpenSSL's /-separated form (index.txt,
+  // nginx's $ssl_client_s_dn_legacy, many apps): refuse it rather than let a
+  // requester smuggle a second name past an application that parses that form.
+  if (r.value.includes("/")) {
+    throw new PkiError("BAD_INPUT", `${shortName(r.type)} ${JSON.stringify(r.value.slice(0, 64))} contains '/', which OpenSSL's /C=../CN=.. form cannot tell from a separator; remove it from the subject`);
+  }
   if (r.type === OID_C && !/^[A-Z]{2}$/.test(r.value)) {
     throw usage(`country must be a two-letter ISO 3166 code such as FR or US, not ${JSON.stringify(r.value)}`);
   }

@@ -175,19 +175,19 @@ describe("hostile input to sign-csr", () => {
   });
 });
 
-describe("'/' in subject values is data, never structure", () => {
-  it("signs, and index.txt escapes it so no field or line can be injected (openssl ca reads the line)", () => {
+describe("'/' in subject values is refused: it would read as structure in OpenSSL's /-separated form", () => {
+  it("refuses CN=web/CN=admin with one error line and leaves the CA directory unchanged", () => {
     const der = handmadeCsr([[OIDS.o, "R/D"], [OIDS.cn, "web/CN=admin"]]);
-    const r = ca.run(["sign-csr", file("slash.csr", der), "--profile", "client", "--json"]);
-    expect(r.code, r.stderr).toBe(0);
-    const serial = json(r).serial;
-    const line = indexLines(ca.dir).find((l) => l[3] === serial)!;
-    expect(line).toHaveLength(6);
-    expect(line[5]).toBe("/O=R\\x2FD/CN=web\\x2FCN=admin");
-    expect(opensslCaStatus(opensslCaConfig(ca.dir, ca.root), serial)).toBe("Valid");
-    // the certificate carries the value as it was requested
-    const subj = openssl(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", path.join(ca.dir, "certs", `${serial}.pem`)]).stdout;
-    expect(subj.trim()).toBe("subject=CN=web/CN=admin,O=R/D");
+    const f = file("slash.csr", der);
+    const before = snapshot(ca.dir);
+    const r = ca.run(["sign-csr", f, "--profile", "client"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/^pki: error: .*contains '\/'/);
+    expect(snapshot(ca.dir)).toEqual(before);
+    expect(json(ca.run(["sign-csr", f, "--profile", "client", "--json"])).error.code).toBe("BAD_INPUT");
+    // and through the flags too
+    expect(ca.run(["issue", "client", "x", "--cn", "a/CN=admin"]).code).toBe(1);
   });
 });
 
