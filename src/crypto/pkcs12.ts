@@ -11,9 +11,10 @@
  * - compat: key and certificates encrypted with pbeWithSHAAnd3-KeyTripleDES-CBC
  *   (RFC 7292 appendix C), MAC HMAC-SHA1. Windows before 10 1709 (and
  *   Server 2016), older macOS keychains and many appliances reject PBES2 in
- *   PKCS#12; OpenSSL 3 reads these files with `-legacy` only because its
- *   default provider hides the old algorithms from the *command*, not because
- *   the files are unusual. pkijs only implements PBES2, so the 3DES step is
+ *   PKCS#12 and expect this, OpenSSL 1.1's default. `openssl pkcs12 -legacy`
+ *   reads it (3DES is still in OpenSSL 3's default provider, so it also
+ *   reads without; RC2-40, which OpenSSL 1.1 used for certificates, is not,
+ *   and is not used here). pkijs only implements PBES2, so the 3DES step is
  *   done with node:crypto below, inside pkijs's structures.
  *
  * Both bags carry friendlyName (what Windows shows in the certificate store)
