@@ -36,7 +36,7 @@ import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
 import { assembleSigned, leafExtensions, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm, type Signer } from "../core/certificate.js";
-import { formatIndex, formatMeta, parseIndex, type IndexEntry } from "../core/index-format.js";
+import { formatIndex, formatMeta, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
@@ -161,6 +161,13 @@ function crashPoint(step: "built" | "files" | "meta" | "index"): void {
 export interface IssueHooks {
   /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate */
   check?: (index: IndexEntry[]) => void;
+  /**
+   * serials to mark revoked in the same index commit as the new certificates
+   * (renew: the superseded one), so that a crash never leaves both or
+   * neither; unknown or already revoked serials fail before anything is
+   * written. The caller re-signs the CRL in `after`.
+   */
+  revoke?: ReadonlyArray<{ serial: string; reason: Reason }>;
   /** after the index is committed, still under the lock (CRL, bundle) */
   after?: (index: IndexEntry[]) => void;
   now?: () => Date;
@@ -176,11 +183,21 @@ export interface IssueHooks {
 export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks = {}): Promise<Issued[]> {
   const store = ca.store;
   return withLock(store.dir, async () => {
-    const indexText = store.readIndexText();
+    let indexText = store.readIndexText();
     const index = parseIndex(indexText);
     hooks.check?.(index);
     const taken = new Set(index.map((e) => e.serial));
     const now = (hooks.now ?? (() => new Date()))();
+    if (hooks.revoke?.length) {
+      const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+      for (const r of hooks.revoke) {
+        const i = index.findIndex((e) => e.serial === r.serial);
+        if (i < 0) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
+        if (index[i]!.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} was already revoked on ${index[i]!.revokedAt?.toISOString()}`);
+        index[i] = { ...index[i]!, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason };
+      }
+      indexText = formatIndex(index);
+    }
     const issued: Issued[] = [];
     const writes: FileWrite[] = [];
     let meta = "";

@@ -1,0 +1,80 @@
+/**
+ * pki list: the certificates of this CA from index.txt (+ index.meta for
+ * profile and name). Reads only; never needs the CA key.
+ *
+ * --format serial|dn prints one value a line: an allow-list that an
+ * application behind nginx can load and compare with the X-Ssl-Client-DN
+ * header (the dn form is nginx's $ssl_client_s_dn spelling, see
+ * core/dn-format.ts).
+ */
+import type { Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { formatDn } from "../core/names.js";
+import { parseOnelineDn, rfc2253Dn } from "../core/dn-format.js";
+import type { IndexEntry } from "../core/index-format.js";
+import { CaDir } from "../store/ca-dir.js";
+import { choiceOption, intOption } from "./options.js";
+import { palette, statusColour } from "../ui/colors.js";
+
+interface Opts {
+  status?: string;
+  expiring?: string;
+  profile?: string;
+  format?: string;
+}
+
+export type CertStatus = "valid" | "revoked" | "expired";
+
+/** "expired": past notAfter while still V in the index, or marked E (openssl ca -updatedb). */
+export function statusOf(e: IndexEntry, now: Date): CertStatus {
+  if (e.status === "R") return "revoked";
+  if (e.status === "E" || e.expires.getTime() <= now.getTime()) return "expired";
+  return "valid";
+}
+
+export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const wanted = choiceOption(o.status, "--status", ["valid", "revoked", "expired", "all"] as const) ?? "all";
+  const format = choiceOption(o.format, "--format", ["table", "serial", "dn"] as const) ?? "table";
+  const expiring = intOption(o.expiring, "--expiring", 0, 36500);
+  store.requireCa();
+  const now = ctx.now();
+  const meta = store.readMeta();
+  const horizon = expiring === undefined ? undefined : now.getTime() + expiring * 86_400_000;
+
+  const rows = store
+    .readIndex()
+    .map((e) => {
+      const m = meta.get(e.serial);
+      const rdns = parseOnelineDn(e.subject);
+      return {
+        serial: e.serial,
+        subject: formatDn(rdns),
+        dn: rfc2253Dn(rdns),
+        name: m?.name ?? null,
+        profile: m?.profile ?? null,
+        status: statusOf(e, now),
+        notAfter: e.expires.toISOString(),
+        revokedAt: e.revokedAt ? e.revokedAt.toISOString() : null,
+        reason: e.status === "R" ? (e.reason ?? "unspecified") : null,
+        expires: e.expires.getTime(),
+      };
+    })
+    .filter((r) => wanted === "all" || r.status === wanted)
+    .filter((r) => o.profile === undefined || r.profile === o.profile)
+    .filter((r) => horizon === undefined || (r.expires > now.getTime() && r.expires <= horizon));
+
+  const certificates = rows.map(({ serial, subject, name, profile, status, notAfter, revokedAt, reason }) => ({ serial, subject, name, profile, status, notAfter, revokedAt, reason }));
+  if (format === "serial" || format === "dn") {
+    const lines = rows.map((r) => (format === "serial" ? r.serial : r.dn));
+    return { data: { certificates }, stdout: lines.length ? lines.join("\n") + "\n" : "" };
+  }
+  if (rows.length === 0) return { data: { certificates }, messages: ["No certificates match."] };
+  const p = palette(ctx);
+  const head = ["SERIAL", "STATUS", "PROFILE", "NAME", "NOT AFTER", "SUBJECT"];
+  const cells = rows.map((r) => [r.serial, r.status, r.profile ?? "-", r.name ?? "-", r.notAfter.slice(0, 10), r.subject]);
+  const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const pad = (s: string, i: number) => (i === head.length - 1 ? s : s.padEnd(width[i]!));
+  const lines = [p.bold(head.map(pad).join("  ")), ...cells.map((c) => c.map((v, i) => (i === 1 ? statusColour(p, v) + " ".repeat(width[1]! - v.length) : pad(v, i))).join("  "))];
+  return { data: { certificates }, stdout: lines.join("\n") };
+}

@@ -1,0 +1,207 @@
+/**
+ * pki show <target>: a certificate, CSR or CRL in readable form (file,
+ * serial or issued name). Reads only; never needs the CA key.
+ * JSON carries the decoded fields.
+ */
+import * as crypto from "node:crypto";
+import type { Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { OID } from "../core/certificate.js";
+import { formatDn } from "../core/names.js";
+import { describeExtensions, type ParsedCertificate, type RawExtension } from "../core/parse.js";
+import type { ParsedCrl } from "../core/crl-parse.js";
+import { describeSpki, verifySignature } from "../crypto/keys.js";
+import { openAuthority, type Authority } from "../ca/authority.js";
+import { CaDir } from "../store/ca-dir.js";
+import { palette, statusColour, type Palette } from "../ui/colors.js";
+import { resolveDocument } from "./target.js";
+import { statusOf } from "./list.js";
+
+const hex = (alg: string, der: Uint8Array) => crypto.createHash(alg).update(der).digest("hex");
+const colons = (h: string) => h.toUpperCase().match(/../g)!.join(":");
+
+/** "364 days", "5 hours", "expired 3 days ago" */
+export function timeLeft(until: Date, now: Date): string {
+  const ms = until.getTime() - now.getTime();
+  const abs = Math.abs(ms);
+  const d = Math.floor(abs / 86_400_000);
+  const h = Math.floor((abs % 86_400_000) / 3_600_000);
+  const span = d >= 2 ? `${d} days` : d === 1 ? `1 day ${h} h` : h >= 1 ? `${h} hours` : `${Math.max(1, Math.floor(abs / 60_000))} minutes`;
+  return ms >= 0 ? span : `expired ${span} ago`;
+}
+
+function tryAuthority(store: CaDir): Authority | undefined {
+  try {
+    return store.hasCa() ? openAuthority(store) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+function signatureOk(spki: Uint8Array, alg: string, tbs: Uint8Array, sig: Uint8Array): boolean {
+  try {
+    return verifySignature(spki, alg, tbs, sig);
+  } catch {
+    return false;
+  }
+}
+
+function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca: Authority | undefined, now: Date): Record<string, unknown> {
+  const ext = describeExtensions(c.extensions);
+  const fromThisCa = ca !== undefined && sameBytes(c.issuerRaw, ca.cert.subjectRaw) && signatureOk(ca.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature);
+  const isCa = ca !== undefined && sameBytes(c.der, ca.cert.der);
+  let revocation: Record<string, unknown> = { status: "unknown", revokedAt: null, reason: null };
+  let profile: string | null = null;
+  let name: string | null = null;
+  if (fromThisCa) {
+    const entry = store.readIndex().find((e) => e.serial === c.serial);
+    const m = store.readMeta().get(c.serial);
+    profile = m?.profile ?? null;
+    name = m?.name ?? null;
+    if (entry) {
+      revocation = {
+        status: statusOf(entry, now),
+        revokedAt: entry.revokedAt?.toISOString() ?? null,
+        reason: entry.status === "R" ? (entry.reason ?? "unspecified") : null,
+      };
+    } else revocation = { status: "not in the index", revokedAt: null, reason: null };
+  }
+  if (isCa) revocation = { status: "CA certificate", revokedAt: null, reason: null };
+  const state = now < c.notBefore ? "not yet valid" : now > c.notAfter ? "expired" : "valid";
+  return {
+    type: "certificate",
+    subject: formatDn(c.subject),
+    issuer: formatDn(c.issuer),
+    serial: c.serial,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    validity: state,
+    timeLeft: timeLeft(c.notAfter, now),
+    keyType: describeSpki(c.spki.raw),
+    san: (ext.subjectAltName as string[] | undefined) ?? [],
+    keyUsage: (ext.keyUsage as string[] | undefined) ?? [],
+    extendedKeyUsage: (ext.extendedKeyUsage as string[] | undefined) ?? [],
+    basicConstraints: ext.basicConstraints ?? null,
+    subjectKeyIdentifier: ext.subjectKeyIdentifier ?? null,
+    authorityKeyIdentifier: ext.authorityKeyIdentifier ?? null,
+    crlDistributionPoints: urlsOf(c.extensions),
+    fingerprints: { sha256: hex("sha256", der), sha1: hex("sha1", der) },
+    issuedByThisCa: fromThisCa,
+    profile,
+    name,
+    revocation,
+  };
+}
+
+function urlsOf(exts: readonly RawExtension[]): string[] {
+  const e = exts.find((x) => x.oid === OID.crlDistributionPoints);
+  if (!e) return [];
+  // the URIs are IA5 strings under [6]: pick them out without a full decoder
+  const out: string[] = [];
+  const b = e.value;
+  for (let i = 0; i + 1 < b.length; i++) {
+    if (b[i] === 0x86 && b[i + 1]! < 0x80 && i + 2 + b[i + 1]! <= b.length) {
+      out.push(Buffer.from(b.subarray(i + 2, i + 2 + b[i + 1]!)).toString("latin1"));
+      i += 1 + b[i + 1]!;
+    }
+  }
+  return out;
+}
+
+function crlData(c: ParsedCrl, ca: Authority | undefined, now: Date): Record<string, unknown> {
+  const fromThisCa = ca !== undefined && sameBytes(c.issuerRaw, ca.cert.subjectRaw);
+  return {
+    type: "crl",
+    issuer: formatDn(c.issuer),
+    crlNumber: c.crlNumber !== undefined ? Number(c.crlNumber) : null,
+    thisUpdate: c.thisUpdate.toISOString(),
+    nextUpdate: c.nextUpdate?.toISOString() ?? null,
+    timeLeft: c.nextUpdate ? timeLeft(c.nextUpdate, now) : null,
+    stale: c.nextUpdate !== undefined && c.nextUpdate.getTime() <= now.getTime(),
+    signatureValid: fromThisCa ? signatureOk(ca.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature) : null,
+    authorityKeyIdentifier: c.authorityKeyId ?? null,
+    revokedCount: c.revoked.length,
+    revoked: c.revoked.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt.toISOString(), reason: r.reason ?? "unspecified" })),
+    fingerprints: { sha256: hex("sha256", c.der), sha1: hex("sha1", c.der) },
+  };
+}
+
+function render(p: Palette, d: Record<string, unknown>): string {
+  const L = (k: string, v: unknown) => `${p.label(k.padEnd(18))}${v === null || v === undefined || (Array.isArray(v) && v.length === 0) ? p.dim("-") : Array.isArray(v) ? v.join(", ") : String(v)}`;
+  const lines: string[] = [];
+  if (d.type === "certificate") {
+    const rev = d.revocation as { status: string; revokedAt: string | null; reason: string | null };
+    const fp = d.fingerprints as { sha256: string; sha1: string };
+    const validity = d.validity === "valid" ? p.ok(String(d.timeLeft) + " left") : p.bad(String(d.validity) + ` (${d.timeLeft})`);
+    lines.push(
+      p.bold("Certificate"),
+      L("Subject", d.subject),
+      L("Issuer", d.issuer),
+      L("Serial", d.serial),
+      L("Valid from", d.notBefore),
+      L("Valid until", `${d.notAfter}  ${validity}`),
+      L("Key", d.keyType),
+      L("SANs", d.san),
+      L("Key usage", d.keyUsage),
+      L("Extended usage", d.extendedKeyUsage),
+      L("CA", d.basicConstraints ? JSON.stringify(d.basicConstraints) : null),
+      L("Profile", d.profile),
+      L("Name", d.name),
+      L("Status", statusColour(p, rev.status) + (rev.revokedAt ? ` on ${rev.revokedAt} (${rev.reason})` : "")),
+      L("SHA-256", colons(fp.sha256)),
+      L("SHA-1", colons(fp.sha1)),
+    );
+  } else if (d.type === "csr") {
+    const fp = d.fingerprints as { sha256: string };
+    lines.push(
+      p.bold("Certificate signing request"),
+      L("Subject", d.subject),
+      L("Key", d.keyType),
+      L("SANs", d.san),
+      L("Extensions", JSON.stringify(d.extensions)),
+      L("Signature", d.signatureValid ? p.ok("valid") : p.bad("INVALID")),
+      L("SHA-256", colons(fp.sha256)),
+    );
+  } else {
+    const fp = d.fingerprints as { sha256: string };
+    const next = d.nextUpdate === null ? null : `${d.nextUpdate}  ${d.stale ? p.bad(String(d.timeLeft)) : p.ok(String(d.timeLeft) + " left")}`;
+    lines.push(
+      p.bold("Certificate revocation list"),
+      L("Issuer", d.issuer),
+      L("CRL number", d.crlNumber),
+      L("This update", d.thisUpdate),
+      L("Next update", next),
+      L("Signature", d.signatureValid === null ? "not checked (not this CA's CRL)" : d.signatureValid ? p.ok("valid (this CA)") : p.bad("INVALID")),
+      L("Revoked", d.revokedCount),
+      ...(d.revoked as Array<{ serial: string; revokedAt: string; reason: string }>).map((r) => `  ${r.serial}  ${r.revokedAt}  ${r.reason}`),
+      L("SHA-256", colons(fp.sha256)),
+    );
+  }
+  return lines.join("\n");
+}
+
+export async function run(ctx: Context, args: string[]): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const now = ctx.now();
+  const { doc } = resolveDocument(store, args[0]!, now);
+  const ca = tryAuthority(store);
+  let data: Record<string, unknown>;
+  if (doc.kind === "certificate") data = certificateData(doc.cert, doc.der, store, ca, now);
+  else if (doc.kind === "crl") data = crlData(doc.crl, ca, now);
+  else {
+    const c = doc.csr;
+    const ext = describeExtensions(c.extensions);
+    data = {
+      type: "csr",
+      subject: formatDn(c.subject),
+      keyType: describeSpki(c.spki.raw),
+      san: (ext.subjectAltName as string[] | undefined) ?? [],
+      extensions: ext,
+      signatureValid: signatureOk(c.spki.raw, c.signatureAlgorithm, c.info, c.signature),
+      fingerprints: { sha256: hex("sha256", c.der), sha1: hex("sha1", c.der) },
+    };
+  }
+  return { data, stdout: render(palette(ctx), data) };
+}

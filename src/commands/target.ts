@@ -1,0 +1,134 @@
+/**
+ * Resolving a command's <target>: a file (certificate, CSR or CRL; PEM or
+ * DER), an issued name (index.meta name -> serial) or a serial (hex, any
+ * case, colons allowed). Shared by show, verify, renew and export p12.
+ */
+import * as fs from "node:fs";
+import { DerError } from "../core/der.js";
+import { PkiError } from "../core/errors.js";
+import type { IndexEntry, MetaEntry } from "../core/index-format.js";
+import { parseCertificate, parseCsr, type ParsedCertificate, type ParsedCsr } from "../core/parse.js";
+import { parseCrl, type ParsedCrl } from "../core/crl-parse.js";
+import { looksLikePem, parsePemBlocks, toPem } from "../core/pem.js";
+import { normaliseSerial } from "../core/serial.js";
+import { CaDir, readInputFile } from "../store/ca-dir.js";
+
+export type Document =
+  | { kind: "certificate"; der: Uint8Array; cert: ParsedCertificate }
+  | { kind: "csr"; der: Uint8Array; csr: ParsedCsr }
+  | { kind: "crl"; der: Uint8Array; crl: ParsedCrl };
+
+/** Classify bytes as a certificate, CSR or CRL (PEM label, else DER structure). */
+export function readDocument(data: Uint8Array, source: string): Document {
+  const bad = (why: string) => new PkiError("BAD_INPUT", `${source}: ${why}`);
+  if (data.length === 0) throw bad("the file is empty");
+  const asCert = (der: Uint8Array): Document => ({ kind: "certificate", der, cert: parseCertificate(der) });
+  const asCsr = (der: Uint8Array): Document => ({ kind: "csr", der, csr: parseCsr(der) });
+  const asCrl = (der: Uint8Array): Document => ({ kind: "crl", der, crl: parseCrl(der) });
+  try {
+    if (looksLikePem(data)) {
+      const blocks = parsePemBlocks(Buffer.from(data).toString("latin1"));
+      if (!blocks.length) throw bad("the PEM block is incomplete (no END line): the file was truncated");
+      for (const b of blocks) {
+        if (b.label === "CERTIFICATE" || b.label === "TRUSTED CERTIFICATE") return asCert(b.der);
+        if (b.label === "CERTIFICATE REQUEST" || b.label === "NEW CERTIFICATE REQUEST") return asCsr(b.der);
+        if (b.label === "X509 CRL") return asCrl(b.der);
+      }
+      throw bad(`holds a PEM "${blocks[0]!.label}", not a certificate, CSR or CRL`);
+    }
+    for (const f of [asCert, asCrl, asCsr]) {
+      try {
+        return f(data);
+      } catch (e) {
+        if (!(e instanceof DerError)) throw e;
+      }
+    }
+    throw bad("not a certificate, CSR or CRL (PEM or DER)");
+  } catch (e) {
+    if (e instanceof DerError) throw bad(`not a readable certificate, CSR or CRL: ${e.message}`);
+    throw e;
+  }
+}
+
+export interface CertTarget {
+  der: Uint8Array;
+  pem: string;
+  cert: ParsedCertificate;
+  /** the index line, when this CA issued it */
+  entry?: IndexEntry;
+  meta?: MetaEntry;
+  /** how the user named it */
+  source: string;
+}
+
+/** The serial an issued name refers to: its valid certificate, else the last one issued. */
+export function serialOfName(store: CaDir, name: string, index: IndexEntry[], now: Date): string | undefined {
+  const meta = store.readMeta();
+  const serials = new Set([...meta.values()].filter((m) => m.name === name).map((m) => m.serial));
+  if (serials.size === 0) return undefined;
+  const lines = index.filter((e) => serials.has(e.serial));
+  const valid = lines.filter((e) => e.status === "V" && e.expires.getTime() > now.getTime());
+  return (valid[valid.length - 1] ?? lines[lines.length - 1])?.serial ?? [...serials].pop();
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A file path, an issued name or a serial, resolved to any document. Names
+ * and serials need the CA directory; a plain file does not.
+ */
+export function resolveDocument(store: CaDir, target: string, now: Date): { doc: Document; source: string; serial?: string } {
+  if (isFile(target)) return { doc: readDocument(readInputFile(target, "file"), target), source: target };
+  const c = resolveCertificate(store, target, now);
+  return { doc: { kind: "certificate", der: c.der, cert: c.cert }, source: c.source, serial: c.entry?.serial };
+}
+
+/** A certificate given as a file, an issued name or a serial of this CA. */
+export function resolveCertificate(store: CaDir, target: string, now: Date): CertTarget {
+  let der: Uint8Array;
+  let source = target;
+  if (isFile(target)) {
+    const doc = readDocument(readInputFile(target, "certificate file"), target);
+    if (doc.kind !== "certificate") throw new PkiError("BAD_INPUT", `${target} is a ${doc.kind === "csr" ? "certificate signing request" : "CRL"}, not a certificate`);
+    der = doc.der;
+  } else {
+    store.requireCa();
+    const index = store.readIndex();
+    let serial = serialOfName(store, target, index, now);
+    if (serial === undefined) {
+      const s = normaliseSerial(target);
+      if (s !== null && (index.some((e) => e.serial === s) || fs.existsSync(store.certPath(s)))) serial = s;
+    } else source = `${target} (serial ${serial})`;
+    if (serial === undefined) {
+      throw new PkiError("NOT_FOUND", `"${target}" is neither a file, an issued name nor a serial of this CA: check \`pki list\``);
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(store.certPath(serial), "utf8");
+    } catch {
+      throw new PkiError("CA_INVALID", `certs/${serial}.pem is missing although the index lists it; run \`pki doctor\``);
+    }
+    const block = parsePemBlocks(text).find((b) => b.label === "CERTIFICATE");
+    if (!block) throw new PkiError("CA_INVALID", `certs/${serial}.pem holds no certificate; run \`pki doctor\``);
+    der = block.der;
+  }
+  let cert: ParsedCertificate;
+  try {
+    cert = parseCertificate(der);
+  } catch (e) {
+    throw new PkiError("BAD_INPUT", `${target} is not a readable certificate: ${(e as Error).message}`);
+  }
+  let entry: IndexEntry | undefined;
+  let meta: MetaEntry | undefined;
+  if (store.hasCa()) {
+    entry = store.readIndex().find((e) => e.serial === cert.serial);
+    meta = store.readMeta().get(cert.serial);
+  }
+  return { der, pem: toPem("CERTIFICATE", der), cert, entry, meta, source };
+}

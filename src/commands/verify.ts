@@ -1,0 +1,173 @@
+/**
+ * pki verify <cert>: is this certificate good for use with this CA, now?
+ *
+ *   chain     issued by this CA: issuer name matches and the CA key's
+ *             signature verifies; the CA certificate itself is in its
+ *             validity period
+ *   expired   now is outside notBefore..notAfter
+ *   revoked   listed in the current crl.pem (signature checked against the
+ *             CA) or marked revoked in index.txt. A missing, foreign or
+ *             expired CRL fails the check: nginx refuses every client once
+ *             its CRL has expired, so "not listed" means nothing then.
+ *   purpose   --purpose client|server|code-signing: the leaf's
+ *             extendedKeyUsage has it (an absent EKU allows any purpose, as
+ *             in OpenSSL), and so does the CA's EKU when it has one (OpenSSL,
+ *             and so nginx, treats a CA's EKU as a limit on the chain)
+ *
+ * Exit 0 only when every check passes; otherwise 1, with the same JSON
+ * fields and ok:false plus an error (VERIFY_FAILED).
+ */
+import * as fs from "node:fs";
+import type { Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { OID } from "../core/certificate.js";
+import { parseCrl } from "../core/crl-parse.js";
+import { formatDn } from "../core/names.js";
+import { decodeEku, findExtension, type ParsedCertificate } from "../core/parse.js";
+import { parsePemBlocks } from "../core/pem.js";
+import { verifySignature } from "../crypto/keys.js";
+import { openAuthority, type Authority } from "../ca/authority.js";
+import { CaDir } from "../store/ca-dir.js";
+import { choiceOption } from "./options.js";
+import { resolveCertificate } from "./target.js";
+import { palette } from "../ui/colors.js";
+
+interface Opts {
+  purpose?: string;
+}
+
+const PURPOSE_EKU = { client: "clientAuth", server: "serverAuth", "code-signing": "codeSigning" } as const;
+type Purpose = keyof typeof PURPOSE_EKU;
+
+interface Check {
+  name: string;
+  ok: boolean;
+  message: string;
+}
+
+const signedBy = (ca: Authority, c: ParsedCertificate): boolean => {
+  if (!Buffer.from(c.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) return false;
+  try {
+    return verifySignature(ca.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature);
+  } catch {
+    return false;
+  }
+};
+
+/** EKU names of a certificate, or null when it has no EKU extension (any purpose). */
+const ekuOf = (c: ParsedCertificate): string[] | null => {
+  const e = findExtension(c.extensions, OID.extKeyUsage);
+  return e ? decodeEku(e.value) : null;
+};
+
+export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const purpose = choiceOption(o.purpose, "--purpose", Object.keys(PURPOSE_EKU) as Purpose[]);
+  const ca = openAuthority(store);
+  const now = ctx.now();
+  const t = resolveCertificate(store, args[0]!, now);
+  const c = t.cert;
+  const checks: Check[] = [];
+
+  // chain
+  const issued = signedBy(ca, c);
+  const caValid = now >= ca.cert.notBefore && now <= ca.cert.notAfter;
+  const chain = issued && caValid;
+  checks.push({
+    name: "chain",
+    ok: chain,
+    message: !issued
+      ? `not issued by this CA (${formatDn(ca.cert.subject)}): issued by ${formatDn(c.issuer)}, or its signature does not verify`
+      : caValid
+        ? `signed by ${formatDn(ca.cert.subject)}`
+        : `the CA certificate is outside its validity period (until ${ca.cert.notAfter.toISOString()})`,
+  });
+
+  // validity period
+  const expired = now > c.notAfter || now < c.notBefore;
+  checks.push({
+    name: "validity",
+    ok: !expired,
+    message: now > c.notAfter ? `expired on ${c.notAfter.toISOString()}` : now < c.notBefore ? `not valid before ${c.notBefore.toISOString()}` : `valid until ${c.notAfter.toISOString()}`,
+  });
+
+  // revocation: the index and the current CRL
+  let revoked = false;
+  const revocation: Record<string, unknown> = { index: null, crl: null };
+  if (issued) {
+    const entry = store.readIndex().find((e) => e.serial === c.serial);
+    revocation.index = entry ? (entry.status === "R" ? "revoked" : "not revoked") : "not in the index";
+    if (entry?.status === "R") revoked = true;
+    let crlProblem: string | undefined;
+    if (!fs.existsSync(store.crlPath)) crlProblem = "crl.pem is missing: run `pki crl`";
+    else {
+      try {
+        const text = fs.readFileSync(store.crlPath);
+        const block = parsePemBlocks(text.toString("latin1")).find((b) => b.label === "X509 CRL");
+        const crl = parseCrl(block ? block.der : new Uint8Array(text));
+        if (!Buffer.from(crl.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw)) || !verifySignature(ca.cert.spki.raw, crl.signatureAlgorithm, crl.tbs, crl.signature)) {
+          crlProblem = "crl.pem is not signed by this CA: run `pki crl`";
+        } else if (crl.nextUpdate && crl.nextUpdate.getTime() <= now.getTime()) {
+          crlProblem = `crl.pem expired on ${crl.nextUpdate.toISOString()} (nginx now refuses every client): run \`pki crl\``;
+        } else {
+          const hit = crl.revoked.find((r) => r.serial === c.serial);
+          revocation.crl = hit ? "revoked" : "not revoked";
+          if (hit) revoked = true;
+          revocation.crlNextUpdate = crl.nextUpdate?.toISOString() ?? null;
+        }
+      } catch (e) {
+        crlProblem = `crl.pem cannot be read (${(e as Error).message}): run \`pki crl\``;
+      }
+    }
+    if (crlProblem) revocation.crl = "unavailable";
+    const e = entry;
+    checks.push({
+      name: "revocation",
+      ok: !revoked && !crlProblem,
+      message: revoked
+        ? `revoked${e?.revokedAt ? ` on ${e.revokedAt.toISOString()}` : ""}${e?.status === "R" ? ` (${e.reason ?? "unspecified"})` : ""}${revocation.crl === "revoked" ? ", listed in crl.pem" : revocation.crl === "not revoked" ? ", but crl.pem does not list it yet: run `pki crl`" : ""}`
+        : (crlProblem ?? "not revoked (index and crl.pem)"),
+    });
+  } else {
+    checks.push({ name: "revocation", ok: false, message: "unknown: not a certificate of this CA" });
+  }
+
+  // purpose
+  let purposeOut: { name: Purpose; ok: boolean; extendedKeyUsage: string[] | null } | null = null;
+  if (purpose) {
+    const want = PURPOSE_EKU[purpose];
+    const leaf = ekuOf(c);
+    const caEku = ekuOf(ca.cert);
+    const leafOk = leaf === null || leaf.includes(want);
+    const caOk = caEku === null || caEku.includes(want);
+    purposeOut = { name: purpose, ok: leafOk && caOk, extendedKeyUsage: leaf };
+    checks.push({
+      name: "purpose",
+      ok: leafOk && caOk,
+      message: !leafOk
+        ? `not for ${purpose}: its extendedKeyUsage is ${leaf!.join(", ")} (no ${want})`
+        : !caOk
+          ? `the CA's extendedKeyUsage (${caEku!.join(", ")}) does not allow ${want}: OpenSSL and nginx reject the chain for ${purpose}`
+          : `good for ${purpose} (${want})`,
+    });
+  }
+
+  const failed = checks.filter((k) => !k.ok);
+  const p = palette(ctx, "stderr");
+  const data = {
+    serial: c.serial,
+    subject: formatDn(c.subject),
+    chain,
+    revoked,
+    expired,
+    purpose: purposeOut,
+    notAfter: c.notAfter.toISOString(),
+    revocation,
+    checks,
+  };
+  const lines = [`${args[0]}: ${data.subject} (serial ${c.serial})`, ...checks.map((k) => `  ${k.ok ? p.ok("ok  ") : p.bad("FAIL")} ${k.name.padEnd(10)} ${k.message}`)];
+  if (failed.length) {
+    return { data, messages: lines, failure: { code: "VERIFY_FAILED", message: `${args[0]}: ${failed.map((k) => `${k.name}: ${k.message}`).join("; ")}` } };
+  }
+  return { data, messages: [...lines, p.ok("OK")] };
+}

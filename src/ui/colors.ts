@@ -1,0 +1,29 @@
+/**
+ * Colours for human output (chalk lives here only). Off unless the Context
+ * says colours are wanted (a terminal, no NO_COLOR, no --no-color) and the
+ * stream the text goes to is itself a terminal: a pipe never gets escapes.
+ */
+import { Chalk } from "chalk";
+import type { Context } from "../cli/context.js";
+
+export interface Palette {
+  ok(s: string): string;
+  bad(s: string): string;
+  warn(s: string): string;
+  dim(s: string): string;
+  bold(s: string): string;
+  label(s: string): string;
+}
+
+export function palette(ctx: Context, stream: "stdout" | "stderr" = "stdout"): Palette {
+  const s = (stream === "stdout" ? ctx.stdout : ctx.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
+  const c = new Chalk({ level: ctx.color && s.isTTY === true ? 1 : 0 });
+  return { ok: c.green, bad: c.red, warn: c.yellow, dim: c.dim, bold: c.bold, label: c.cyan };
+}
+
+/** Colour a certificate status word the same way everywhere. */
+export function statusColour(p: Palette, status: string): string {
+  if (status === "valid") return p.ok(status);
+  if (status === "revoked") return p.bad(status);
+  return p.warn(status);
+}

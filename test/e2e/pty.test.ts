@@ -1,0 +1,85 @@
+/**
+ * A person at a terminal: `pki init` driven through a pseudo-terminal
+ * (util-linux `script`), answering inquirer's prompts as they appear; and
+ * colours that appear on a terminal only.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { BIN, cleanEnv, openssl, PASSPHRASE, tmpdir } from "../helpers.js";
+
+const sh = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+
+/** Run a command in a pty; whenever the output so far matches the next step's pattern, type its answer. */
+function inPty(cmd: string, steps: Array<[RegExp, string]>, env: Record<string, string> = {}): Promise<{ code: number | null; output: string; answered: number }> {
+  return new Promise((resolve, reject) => {
+    // a pty made by script has no size; inquirer's select needs rows and columns
+    const p = spawn("script", ["-qfec", `stty rows 40 cols 120; ${cmd}`, "/dev/null"], { env: cleanEnv({ TERM: "xterm", ...env }), stdio: ["pipe", "pipe", "pipe"] });
+    let pending = "";
+    let all = "";
+    let i = 0;
+    const killer = setTimeout(() => p.kill("SIGKILL"), 60_000);
+    p.stdout.on("data", (d: Buffer) => {
+      pending += d.toString();
+      all += d.toString();
+      while (i < steps.length && steps[i]![0].test(pending)) {
+        p.stdin.write(steps[i]![1]);
+        pending = "";
+        i++;
+      }
+    });
+    p.on("error", reject);
+    p.on("exit", (code) => {
+      clearTimeout(killer);
+      p.stdin.end();
+      resolve({ code, output: all, answered: i });
+    });
+  });
+}
+
+describe("interactive pki init through a pseudo-terminal", () => {
+  it("asks for name, organisation, key type, code signing and a passphrase (twice), then creates the CA", async () => {
+    const root = tmpdir();
+    const dir = path.join(root, "pki");
+    const r = await inPty(`${sh(process.execPath)} ${sh(BIN)} init --dir ${sh(dir)}`, [
+      [/CA name \(CN\)/, "Acme Interactive CA\r"],
+      [/Organisation/, "Acme\r"],
+      [/Key type/, "\x1b[B\r"], // arrow down: ec-p384
+      [/code signing/, "y\r"],
+      [/New CA key passphrase/, PASSPHRASE + "\r"],
+      [/Repeat it/, PASSPHRASE + "\r"],
+    ]);
+    expect(r.answered, r.output).toBe(6);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("Created the CA");
+    const text = openssl(["x509", "-in", path.join(dir, "ca.crt"), "-noout", "-text"]).stdout;
+    expect(text).toMatch(/Subject: O ?= ?Acme, CN ?= ?Acme Interactive CA/);
+    expect(text).toContain("NIST CURVE: P-384");
+    expect(text).toContain("Code Signing");
+    // the key is encrypted with the passphrase typed at the prompt
+    const pass = path.join(root, "pass");
+    fs.writeFileSync(pass, PASSPHRASE + "\n");
+    expect(openssl(["pkey", "-in", path.join(dir, "private", "ca.key"), "-passin", `file:${pass}`, "-noout"]).code).toBe(0);
+    expect(openssl(["pkey", "-in", path.join(dir, "private", "ca.key"), "-passin", "pass:wrong", "-noout"]).code).not.toBe(0);
+  });
+
+  it("colours on a terminal, none with NO_COLOR or --no-color", async () => {
+    const root = tmpdir();
+    const dir = path.join(root, "pki");
+    const init = spawnSync(process.execPath, [BIN, "init", "--dir", dir, "--cn", "C", "--no-passphrase"], { env: cleanEnv() });
+    expect(init.status).toBe(0);
+    spawnSync(process.execPath, [BIN, "--dir", dir, "issue", "client", "alice"], { env: cleanEnv() });
+    const cmd = `${sh(process.execPath)} ${sh(BIN)} --dir ${sh(dir)} list`;
+    const tty = await inPty(cmd, []);
+    expect(tty.code).toBe(0);
+    expect(tty.output).toContain("alice");
+    expect(tty.output).toMatch(/\x1b\[32mvalid/);
+    const noColor = await inPty(cmd, [], { NO_COLOR: "1" });
+    expect(noColor.output).toContain("alice");
+    expect(noColor.output).not.toMatch(/\x1b\[3\dm/);
+    const flag = await inPty(cmd + " --no-color", []);
+    expect(flag.output).toContain("alice");
+    expect(flag.output).not.toMatch(/\x1b\[3\dm/);
+  });
+});
