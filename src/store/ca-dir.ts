@@ -135,6 +135,17 @@ export class CaDir {
     return this.readText(this.indexPath, "index.txt");
   }
 
+  /** index.txt as bytes (empty when there is none): for the CRL builder and revocation, which never parse it whole. */
+  readIndexBuffer(): Buffer {
+    try {
+      return fs.readFileSync(this.indexPath);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return Buffer.alloc(0);
+      throw new PkiError("IO_ERROR", `cannot read index.txt (${this.indexPath}): ${code}`);
+    }
+  }
+
   readIndex(): IndexEntry[] {
     return parseIndex(this.readIndexText());
   }
