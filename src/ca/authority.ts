@@ -36,8 +36,8 @@ import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
-import { keyIdentifier, keyMatches, loadPrivateKey, randomBytes, signerFor } from "../crypto/keys.js";
-import { writeFilesAtomic, appendLine, type FileWrite } from "../store/atomic.js";
+import { keyIdentifier, keyMatches, loadPrivateKey, pooledRandom, signerFor } from "../crypto/keys.js";
+import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
 
@@ -157,7 +157,8 @@ export interface IssueHooks {
 
 /**
  * Issue a batch under one lock: build and sign everything, write all files
- * (each atomic; fsync'd before the renames), then commit the index once.
+ * (each atomic; all staged and fsync'd, on the thread pool, before the first
+ * rename), then commit the index once.
  * All-or-nothing: a request that fails to build fails the whole batch before
  * anything is written.
  */
@@ -168,13 +169,14 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     const index = parseIndex(indexText);
     hooks.check?.(index);
     const taken = new Set(index.map((e) => e.serial));
+    const random = pooledRandom();
     const now = (hooks.now ?? (() => new Date()))();
     const issued: Issued[] = [];
     const writes: FileWrite[] = [];
     let meta = "";
     let lines = "";
     for (const req of reqs) {
-      const serial = newSerial(randomBytes, taken);
+      const serial = newSerial(random, taken);
       const hex = serialHex(serial);
       taken.add(hex);
       const c = buildCertificate(ca, req, serial, now);
@@ -185,7 +187,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
       hooks.onProgress?.(issued.length);
     }
-    writeFilesAtomic(writes);
+    await writeFilesAtomicBatch(writes);
     appendLine(store.metaPath, meta, MODE.file);
     const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
     writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]);
