@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // The pki entry point: the only place that exits the process.
-// `pki --version` answers without loading anything else (start-up time matters
-// to scripts that call pki in loops).
+// `pki --version` and `pki --help` answer without loading commander or any
+// crypto (start-up time matters to scripts that call pki in loops); every
+// other command imports only its own module (src/cli/run.ts).
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   process.stdout.write("0.1.0\n");
+} else if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
+  const { rootHelp } = await import("../dist/cli/help.js");
+  process.stdout.write(rootHelp(process.stdout.isTTY ? process.stdout.columns : undefined));
 } else {
   const { run } = await import("../dist/cli/run.js");
   process.exitCode = await run(argv);

@@ -42,8 +42,8 @@ import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
-import { keyIdentifier, keyMatches, loadPrivateKey, randomBytes, signerFor } from "../crypto/keys.js";
-import { writeFilesAtomic, appendLine, type FileWrite } from "../store/atomic.js";
+import { keyIdentifier, keyMatches, loadPrivateKey, pooledRandom, signerFor } from "../crypto/keys.js";
+import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
 import { refreshBundleIfListing } from "./revocation.js";
@@ -176,7 +176,8 @@ export interface IssueHooks {
 
 /**
  * Issue a batch under one lock: build and sign everything, write all files
- * (each atomic; fsync'd before the renames), then commit the index once.
+ * (each atomic; all staged and fsync'd, on the thread pool, before the first
+ * rename), then commit the index once.
  * All-or-nothing: a request that fails to build fails the whole batch before
  * anything is written.
  */
@@ -187,6 +188,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     const index = parseIndex(indexText);
     hooks.check?.(index);
     const taken = new Set(index.map((e) => e.serial));
+    const random = pooledRandom();
     const now = (hooks.now ?? (() => new Date()))();
     if (hooks.revoke?.length) {
       const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
@@ -203,7 +205,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     let meta = "";
     let lines = "";
     for (const req of reqs) {
-      const serial = newSerial(randomBytes, taken);
+      const serial = newSerial(random, taken);
       const hex = serialHex(serial);
       taken.add(hex);
       const c = buildCertificate(ca, req, serial, now);
@@ -215,7 +217,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       hooks.onProgress?.(issued.length);
     }
     crashPoint("built");
-    writeFilesAtomic(writes); // step 2
+    await writeFilesAtomicBatch(writes); // step 2
     crashPoint("files");
     appendLine(store.metaPath, meta, MODE.file); // step 3
     crashPoint("meta");

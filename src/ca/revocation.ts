@@ -3,11 +3,11 @@
  */
 import * as fs from "node:fs";
 import { assembleSigned } from "../core/certificate.js";
-import { encodeRevoked, formatCrlNumber, readCrlInfo, revokedFromIndexText, tbsCertList, type CrlInfo } from "../core/crl.js";
-import { formatIndex, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
+import { encodeRevoked, formatCrlNumber, readCrlInfo, revokedFromIndexText, signCrlFromIndex, tbsCertList, type CrlInfo } from "../core/crl.js";
+import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type Reason } from "../core/index-format.js";
 import { PkiError } from "../core/errors.js";
 import { withLock } from "../store/lock.js";
-import { parsePemBlocks, toPem } from "../core/pem.js";
+import { parsePemBlocks, toPem, toPemBytes } from "../core/pem.js";
 import { verifySignature } from "../crypto/keys.js";
 import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { MODE } from "../store/ca-dir.js";
@@ -20,45 +20,63 @@ export interface CrlResult {
   nextUpdate: Date;
   revoked: number;
   der: Uint8Array;
-  pem: string;
+  /** the PEM file's bytes */
+  pemBytes: Uint8Array;
+  /** the PEM as a string (made on first use: 60 MB for a 1,000,000-entry CRL) */
+  readonly pem: string;
+}
+
+/** index.txt as bytes: the CRL builder reads bytes (a string of a huge index costs twice its size). */
+export type IndexData = string | Uint8Array;
+
+const indexBytes = (index: IndexData): Uint8Array => (typeof index === "string" ? Buffer.from(index, "utf8") : index);
+const indexString = (index: IndexData): string => (typeof index === "string" ? index : Buffer.from(index.buffer, index.byteOffset, index.byteLength).toString("utf8"));
+
+function withLazyPem<T extends { pemBytes: Uint8Array }>(o: T): T & { readonly pem: string } {
+  let cached: string | undefined;
+  return Object.defineProperty(o, "pem", {
+    enumerable: true,
+    get: () => (cached ??= Buffer.from(o.pemBytes.buffer, o.pemBytes.byteOffset, o.pemBytes.byteLength).toString("latin1")),
+  }) as T & { readonly pem: string };
 }
 
 /**
- * Sign a CRL over every revoked line of the index (one pass, no per-entry
- * objects: see core/crl.ts). thisUpdate is now; nextUpdate is now + days.
- * The number comes from `crlnumber` (the next number to use, as OpenSSL
- * keeps it), which is advanced in the same atomic step as the CRL is written.
+ * Sign a CRL over every revoked line of the index: one pass over the index
+ * bytes, entries encoded straight into the CRL buffer (core/crl.ts
+ * signCrlFromIndex), no per-entry objects. thisUpdate is now; nextUpdate is
+ * now + days. The number comes from `crlnumber` (the next number to use, as
+ * OpenSSL keeps it), which is advanced in the same atomic step as the CRL is
+ * written.
  */
-export function buildCrl(ca: SigningAuthority, indexText: string, days: number, now: Date): Omit<CrlResult, "path"> {
+export function buildCrl(ca: SigningAuthority, index: IndexData, days: number, now: Date): Omit<CrlResult, "path"> {
   const crlNumber = ca.store.readCrlNumber();
-  const revoked = revokedFromIndexText(indexText);
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
-  const tbs = tbsCertList({
+  const { der, count } = signCrlFromIndex({
     signatureAlgorithm: ca.algorithm.der,
     issuer: ca.cert.subjectRaw,
     thisUpdate,
     nextUpdate,
     crlNumber,
     authorityKeyId: ca.keyId,
-    revoked,
+    index: indexBytes(index),
+    sign: ca.signer,
   });
-  const der = assembleSigned(tbs, ca.algorithm.der, ca.signer(tbs));
-  return { crlNumber, thisUpdate, nextUpdate, revoked: revoked.length, der, pem: toPem("X509 CRL", der) };
+  return withLazyPem({ crlNumber, thisUpdate, nextUpdate, revoked: count, der, pemBytes: toPemBytes("X509 CRL", der) });
 }
 
 export function crlWrites(ca: SigningAuthority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
   return [
-    { path: out, data: asDer ? crl.der : crl.pem, mode: MODE.file },
+    { path: out, data: asDer ? crl.der : crl.pemBytes, mode: MODE.file },
     { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
   ];
 }
 
 /** Re-sign <dir>/crl.pem from the index (after a revocation). */
-export function refreshCrl(ca: SigningAuthority, indexText: string, now: Date, days = ca.settings.crlDays): CrlResult {
-  const crl = buildCrl(ca, indexText, days, now);
+export function refreshCrl(ca: SigningAuthority, index: IndexData, now: Date, days = ca.settings.crlDays): CrlResult {
+  const crl = buildCrl(ca, index, days, now);
   writeFilesAtomic(crlWrites(ca, crl, ca.store.crlPath, false));
-  return { ...crl, path: ca.store.crlPath };
+  return withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes });
 }
 
 // ---------------------------------------------------------------- reading the current CRL
@@ -175,10 +193,10 @@ export function writeBundleSettings(ca: Authority, s: BundleSettings): void {
 }
 
 /** Regenerate ca-clients.crt when it lists issued certificates (after a revocation). */
-export function refreshBundleIfListing(ca: Authority, indexText: string, now: Date): boolean {
+export function refreshBundleIfListing(ca: Authority, index: IndexData, now: Date): boolean {
   const s = readBundleSettings(ca);
   if (s.includeIssued === false) return false;
-  const b = buildBundle(ca, parseIndex(indexText), s.includeIssued, now);
+  const b = buildBundle(ca, parseIndex(indexString(index)), s.includeIssued, now);
   writeFilesAtomic([{ path: ca.store.bundlePath, data: b.text, mode: MODE.file }]);
   return true;
 }
@@ -201,26 +219,82 @@ export interface Revoked {
  * Mark serials revoked in the index and re-sign the CRL (and the bundle when
  * it lists issued certificates), all under one lock. Unknown or already
  * revoked serials fail the whole call before anything is written.
+ *
+ * The index is not parsed into objects: each serial's line is found by a
+ * byte search for "<TAB>SERIAL<TAB>" in the fourth field, only that line is
+ * parsed and rewritten, and the rest of the file is copied around it (a
+ * revocation in a 100,000-line index costs a search, not 100,000 parses).
+ * Large batches take the parse-everything path instead.
  */
 export async function revokeSerials(ca: SigningAuthority, reqs: readonly RevokeRequest[], now: Date): Promise<{ revoked: Revoked[]; crl: CrlResult }> {
   return withLock(ca.store.dir, () => {
-    const indexText = ca.store.readIndexText();
-    const index = parseIndex(indexText);
-    const bySerial = new Map(index.map((e, i) => [e.serial, i]));
     const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const out: Revoked[] = [];
-    for (const r of reqs) {
-      const i = bySerial.get(r.serial);
-      if (i === undefined) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
-      const e = index[i]!;
-      if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
-      index[i] = { ...e, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason };
-      out.push({ serial: e.serial, subject: e.subject, reason: r.reason, revokedAt });
+    let newIndex: Uint8Array;
+    if (reqs.length <= 16) {
+      let buf: Buffer = ca.store.readIndexBuffer();
+      for (const r of reqs) {
+        const at = findSerialLine(buf, r.serial);
+        if (!at) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
+        const e = parseIndexLineAt(buf, at.start, at.end);
+        if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
+        const line = formatLine({ ...e, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason });
+        buf = Buffer.concat([buf.subarray(0, at.start), Buffer.from(line, "utf8"), buf.subarray(at.end)]);
+        out.push({ serial: e.serial, subject: e.subject, reason: r.reason, revokedAt });
+      }
+      newIndex = buf;
+    } else {
+      const index = parseIndex(ca.store.readIndexText());
+      const bySerial = new Map(index.map((e, i) => [e.serial, i]));
+      for (const r of reqs) {
+        const i = bySerial.get(r.serial);
+        if (i === undefined) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
+        const e = index[i]!;
+        if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
+        index[i] = { ...e, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason };
+        out.push({ serial: e.serial, subject: e.subject, reason: r.reason, revokedAt });
+      }
+      newIndex = Buffer.from(formatIndex(index), "utf8");
     }
-    const newText = formatIndex(index);
-    writeFilesAtomic([{ path: ca.store.indexPath, data: newText, mode: MODE.file }]);
-    const crl = refreshCrl(ca, newText, now);
-    refreshBundleIfListing(ca, newText, now);
+    writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }]);
+    const crl = refreshCrl(ca, newIndex, now);
+    refreshBundleIfListing(ca, newIndex, now);
     return { revoked: out, crl };
   });
+}
+
+/**
+ * The line of index.txt whose serial field is exactly `serial`: [start, end)
+ * without the newline. Null when no line has it.
+ */
+export function findSerialLine(buf: Buffer, serial: string): { start: number; end: number } | null {
+  if (!/^[0-9A-F]+$/.test(serial)) return null;
+  const needle = Buffer.from(`\t${serial}\t`, "latin1");
+  let from = 0;
+  for (;;) {
+    const hit = buf.indexOf(needle, from);
+    if (hit < 0) return null;
+    const start = buf.lastIndexOf(10, hit) + 1;
+    // the serial is the fourth field: exactly three tabs from the line start up to and including `hit`
+    let tabs = 0;
+    for (let i = start; i <= hit; i++) if (buf[i] === 9) tabs++;
+    if (tabs === 3) {
+      let end = buf.indexOf(10, hit + needle.length);
+      if (end < 0) end = buf.length;
+      return { start, end };
+    }
+    from = hit + 1;
+  }
+}
+
+/** Parse one line of the index buffer; the line number (for the error message) is counted only when it is bad. */
+function parseIndexLineAt(buf: Buffer, start: number, end: number): IndexEntry {
+  const text = buf.toString("utf8", start, end);
+  try {
+    return parseLine(text, 0);
+  } catch {
+    let lineNo = 1;
+    for (let i = buf.indexOf(10); i >= 0 && i < start; i = buf.indexOf(10, i + 1)) lineNo++;
+    return parseLine(text, lineNo);
+  }
 }

@@ -3,7 +3,13 @@
  * command's module (and the crypto it needs) is imported only when that
  * command runs. Adding a command: one entry here, its file in src/commands/.
  */
-import { Command, Option } from "commander";
+import { createRequire } from "node:module";
+import type { Command, Option } from "commander";
+
+// commander is loaded when a program is built, not when this table is
+// imported: `pki --help` renders from the table alone (cli/help.ts).
+let loaded: typeof import("commander") | undefined;
+const commander = (): typeof import("commander") => (loaded ??= createRequire(import.meta.url)("commander") as typeof import("commander"));
 
 export interface CommandSpec {
   name: string;
@@ -254,7 +260,7 @@ export const GLOBAL_KEYS = ["dir", "json", "passphraseFile", "yes", "color"] as 
 
 function addGlobals(cmd: Command, hidden: boolean): void {
   for (const [flags, desc] of GLOBAL_OPTIONS) {
-    const o = new Option(flags, desc);
+    const o = new (commander().Option)(flags, desc);
     if (hidden) o.hideHelp();
     cmd.addOption(o);
   }
@@ -270,7 +276,7 @@ export type Runner = (spec: CommandSpec, cmd: Command, args: string[]) => Promis
 function define(parent: Command, spec: CommandSpec, runner: Runner): void {
   const cmd = parent.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
   for (const o of spec.options ?? []) {
-    if (o instanceof Option) cmd.addOption(o);
+    if (o instanceof commander().Option) cmd.addOption(o);
     else cmd.option(o[0], o[1]);
   }
   addGlobals(cmd, false);
@@ -286,18 +292,15 @@ function define(parent: Command, spec: CommandSpec, runner: Runner): void {
   });
 }
 
+export const ROOT_DESCRIPTION = "A certificate authority for internal PKI: CA, CSR signing, key pairs, revocation that nginx enforces.";
+
+export const ROOT_HELP_AFTER = `\nExamples:\n  pki init\n  pki issue server web1 --san dns:web1.example.lan\n  pki sign-csr agent.csr --profile ssl --out agent.crt\n  pki revoke agent --reason keyCompromise\n\nExit codes:\n  0  success\n  1  the operation failed\n  2  usage error\n\nRun \`pki <command> --help\` for a command's options and examples.\n`;
+
 export function buildProgram(version: string, runner: Runner): Command {
-  const program = new Command("pki");
-  program
-    .description("A certificate authority for internal PKI: CA, CSR signing, key pairs, revocation that nginx enforces.")
-    .version(version, "-V, --version")
-    .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
+  const program = new (commander().Command)("pki");
+  program.description(ROOT_DESCRIPTION).version(version, "-V, --version").showSuggestionAfterError(true).allowExcessArguments(false);
   addGlobals(program, false);
-  program.addHelpText(
-    "after",
-    `\nExamples:\n  pki init\n  pki issue server web1 --san dns:web1.example.lan\n  pki sign-csr agent.csr --profile ssl --out agent.crt\n  pki revoke agent --reason keyCompromise\n\nExit codes:\n  0  success\n  1  the operation failed\n  2  usage error\n\nRun \`pki <command> --help\` for a command's options and examples.\n`,
-  );
+  program.addHelpText("after", ROOT_HELP_AFTER);
   for (const spec of COMMANDS) define(program, spec, runner);
   return program;
 }

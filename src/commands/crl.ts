@@ -62,7 +62,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const result = await withLock(store.dir, () => {
     const again = unchanged(); // another process may have re-signed meanwhile
     if (again) return again;
-    const crl = buildCrl(signing, store.readIndexText(), effDays, ctx.now());
+    const crl = buildCrl(signing, store.readIndexBuffer(), effDays, ctx.now());
     writeFilesAtomic(crlWrites(signing, crl, out, o.der === true));
     store.audit({ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, outcome: "ok" });
     const r: Result = {

@@ -10,7 +10,7 @@ import { PkiError, usage } from "../core/errors.js";
 import { applySanRules, withCn } from "../core/csr-policy.js";
 import { parseSanList, type San } from "../core/names.js";
 import type { IndexEntry } from "../core/index-format.js";
-import { encryptPrivateKey, generateKeyPair, keyKindOf, parseKeyType, privateKeyPem, spkiDer, type KeyType } from "../crypto/keys.js";
+import { encryptPrivateKey, generateKeyPairEncoded, keyKindOfType, loadPrivateKey, parseKeyType, type KeyType } from "../crypto/keys.js";
 import { caPassphrase, readSecretFile, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
@@ -112,17 +112,24 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     else throw usage("--p12 needs a password: pass --p12-passphrase-file FILE (no prompt without a terminal)");
   }
 
+  // key generation runs on the thread pool while the main thread decrypts
+  // the CA key (PBKDF2, 600,000 iterations): the two overlap
+  const keygen = plans.map(() => generateKeyPairEncoded(keyType));
+  keygen.forEach((k) => k.catch(() => {})); // failures are reported by the await below
   const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
   const bar = await progressBar(ctx, "Generating keys", plans.length);
   const pairs = await Promise.all(
-    plans.map(async (p) => {
-      const k = await generateKeyPair(keyType);
+    keygen.map(async (k) => {
+      const r = await k;
       bar.tick();
-      return k;
+      return r;
     }),
   );
   bar.stop();
-  const keyPems = await Promise.all(pairs.map((k) => (keyPass ? encryptPrivateKey(k.privateKey, keyPass) : Promise.resolve(privateKeyPem(k.privateKey)))));
+  const keyKind = keyKindOfType(keyType);
+  // a KeyObject only where one is needed (encrypting the key, PKCS#12)
+  const keyObject = (i: number) => loadPrivateKey(pairs[i]!.pkcs8Pem, "the new key", async () => "");
+  const keyPems = keyPass ? await Promise.all(pairs.map(async (_, i) => encryptPrivateKey(await keyObject(i), keyPass))) : pairs.map((k) => k.pkcs8Pem);
   const p12Module = o.p12 ? await import("../crypto/pkcs12.js") : undefined;
 
   const p12Files: Array<string | null> = plans.map(() => null);
@@ -132,8 +139,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       profile,
       subject: p.subject,
       sans: p.sans,
-      spki: spkiDer(pairs[i]!.publicKey),
-      keyKind: keyKindOf(pairs[i]!.privateKey),
+      spki: pairs[i]!.spki,
+      keyKind,
       days: effDays,
       name: p.name,
       files: async (certPem: string): Promise<FileWrite[]> => {
@@ -145,7 +152,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         if (p12Module) {
           w.push({
             path: paths.p12,
-            data: await p12Module.buildPkcs12({ key: pairs[i]!.privateKey, certPem, caPem: signing.certPem, password: p12Pass!, format: p12Format, friendlyName: p.name }),
+            data: await p12Module.buildPkcs12({ key: await keyObject(i), certPem, caPem: signing.certPem, password: p12Pass!, format: p12Format, friendlyName: p.name }),
             mode: MODE.key,
           });
           p12Files[i] = paths.p12;
@@ -156,7 +163,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   });
 
   const issued = await issue(signing, reqs, { now: ctx.now, check: (index) => refuseTakenNames(store, names, index, ctx.now()) });
-  for (const c of issued) store.audit({ command: "issue", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, outcome: "ok" });
+  store.auditMany(issued.map((c) => ({ command: "issue", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, outcome: "ok" })));
 
   const one = (i: number): Record<string, unknown> & { name: string; serial: string; notAfter: string; cert: string; key: string; chain: string; p12: string | null } => {
     const paths = pathsFor(store, plans[i]!.name, o.outDir);

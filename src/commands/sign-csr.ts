@@ -130,9 +130,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     files: it.out ? (pem) => [{ path: it.out!, data: o.chain ? pem + signing.certPem : pem, mode: MODE.file }] : undefined,
   }));
   const issued = await issue(signing, reqs, { now: ctx.now });
-  issued.forEach((c, i) =>
-    store.audit({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, csrSha256: hashes[i], outcome: "ok" }),
-  );
+  store.auditMany(issued.map((c, i) => ({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, csrSha256: hashes[i], outcome: "ok" })));
   const warnings: string[] = [];
   if (issued.some((c) => c.capped)) warnings.push(`pki: warning: validity capped at the CA's notAfter (${signing.cert.notAfter.toISOString()}): renew the CA soon`);
   const ignoredAll = [...new Set(items.flatMap((i) => i.template.ignoredExtensions))];

@@ -10,6 +10,7 @@
  */
 import * as der from "./der.js";
 import { OID } from "./certificate.js";
+import { PkiError } from "./errors.js";
 import { REASONS, type IndexEntry, formatTime } from "./index-format.js";
 
 export interface RevokedRef {
@@ -92,6 +93,8 @@ function serialContentLen(hex: string): number {
 // crlEntryExtensions: SEQ { SEQ { OID reasonCode (55 1d 15), OCTET STRING { ENUMERATED code } } }, 14 bytes
 const REASON_EXT = (code: number) => Uint8Array.from([0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, code]);
 
+const REASON_EXT_HEAD = REASON_EXT(0).subarray(0, 13);
+
 function entryContentLen(r: RevokedRef): number {
   const sl = serialContentLen(r.serial);
   return 1 + lenOfLen(sl) + sl + 2 + r.time.length + (r.reasonCode === undefined ? 0 : 14);
@@ -134,6 +137,260 @@ export function encodeRevoked(list: readonly RevokedRef[]): Uint8Array {
   return buf;
 }
 
+// ---------------------------------------------------------------- straight from index.txt bytes
+
+const TAB = 9;
+const NL = 10;
+
+/** OpenSSL's reason spellings, lower case, with their codes (unspecified: no reasonCode). */
+const REASON_BYTES: Array<[Uint8Array, number | undefined]> = [
+  ...Object.values(REASONS).map((v): [Uint8Array, number | undefined] => [asciiBytes(v.openssl.toLowerCase()), v.code === 0 ? undefined : v.code]),
+  [asciiBytes("removefromcrl"), 8],
+];
+
+function asciiBytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+/** reasonCode of the bytes idx[from, to) (case-insensitive), undefined for none/unspecified/unknown. */
+function reasonAt(idx: Uint8Array, from: number, to: number): number | undefined {
+  const len = to - from;
+  for (const [name, code] of REASON_BYTES) {
+    if (name.length !== len) continue;
+    let i = 0;
+    while (i < len && (idx[from + i]! | 0x20) === name[i]) i++;
+    if (i === len) return code;
+  }
+  return undefined;
+}
+
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102);
+
+class IndexError extends Error {}
+
+/** Position of the next tab in [from, end), or end. (A plain loop: the fields are short, a native call per field costs more.) */
+function tabAt(idx: Uint8Array, from: number, end: number): number {
+  while (from < end && idx[from] !== TAB) from++;
+  return from;
+}
+
+/** Position of the next newline from `from`, or idx.length. */
+function eolAt(idx: Uint8Array, from: number): number {
+  const n = idx.length;
+  while (from < n && idx[from] !== NL) from++;
+  return from;
+}
+
+/**
+ * The fields of one revoked line that the CRL needs, found by offsets only.
+ * `rev` is the start of the third field; returns -1 when the line is not
+ * well-formed enough to be encoded.
+ */
+interface Fields {
+  /** time: [timeStart, timeEnd) */
+  timeStart: number;
+  timeEnd: number;
+  /** serial hex digits without leading zero pairs: [serStart, serEnd) */
+  serStart: number;
+  serEnd: number;
+  /** INTEGER content octets */
+  serLen: number;
+  reason: number | undefined;
+}
+
+function fieldsOf(idx: Uint8Array, lineStart: number, eol: number, f: Fields): void {
+  const bad = (why: string) => new IndexError(`index.txt: ${why} in the revoked line at byte ${lineStart}; run \`pki doctor\``);
+  // R \t expiry \t revoked[,reason[,...]] \t serial \t file \t subject
+  const t1 = tabAt(idx, lineStart, eol);
+  const t2 = tabAt(idx, t1 + 1, eol);
+  const t3 = tabAt(idx, t2 + 1, eol);
+  const t4 = tabAt(idx, t3 + 1, eol);
+  if (t1 !== lineStart + 1 || t4 >= eol) throw bad("fewer than 5 tab-separated fields");
+  let comma = t2 + 1;
+  while (comma < t3 && idx[comma] !== 44) comma++;
+  const tl = comma - (t2 + 1);
+  if ((tl !== 13 && tl !== 15) || idx[comma - 1] !== 90 /* Z */) throw bad("bad revocation time");
+  f.timeStart = t2 + 1;
+  f.timeEnd = comma;
+  f.reason = undefined;
+  if (comma < t3) {
+    let end = comma + 1;
+    while (end < t3 && idx[end] !== 44) end++;
+    f.reason = reasonAt(idx, comma + 1, end);
+  }
+  let s = t3 + 1;
+  const e = t4;
+  if (s === e) throw bad("empty serial");
+  for (let i = s; i < e; i++) if (!isHex(idx[i]!)) throw bad("serial is not hex");
+  // drop leading zero digits, keep at least one
+  while (s < e - 1 && idx[s] === 48) s++;
+  const digits = e - s;
+  if (digits > 0xffff) throw bad("serial too long");
+  const octets = (digits + 1) >> 1;
+  // odd digit count: the first octet is one nibble, never >= 8
+  const high = digits % 2 === 0 && hexVal(idx[s]!) >= 8;
+  f.serStart = s;
+  f.serEnd = e;
+  f.serLen = octets + (high ? 1 : 0);
+}
+
+/**
+ * What pass 2 needs of each revoked line, in three 32-bit words (12 bytes
+ * per entry, no objects): where the time starts, where the serial's
+ * significant digits start, and packed: digit count, time length, reason.
+ */
+class Entries {
+  a = new Uint32Array(3 * 1024);
+  n = 0;
+  push(f: Fields): void {
+    if (3 * this.n === this.a.length) {
+      const b = new Uint32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    const i = 3 * this.n++;
+    this.a[i] = f.timeStart;
+    this.a[i + 1] = f.serStart;
+    // digits (< 2^16) | time length 15 (bit 16) | reason + 1 (bits 20-23; 0 = none)
+    this.a[i + 2] = (f.serEnd - f.serStart) | (f.timeEnd - f.timeStart === 15 ? 1 << 16 : 0) | ((f.reason === undefined ? 0 : f.reason + 1) << 20);
+  }
+}
+
+export interface CrlFromIndexParams {
+  signatureAlgorithm: Uint8Array;
+  issuer: Uint8Array;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  crlNumber: bigint;
+  authorityKeyId: Uint8Array;
+  /** index.txt bytes (OpenSSL ca format); only the revoked ("R") lines are read */
+  index: Uint8Array;
+  /** signs the TBSCertList bytes */
+  sign: (tbs: Uint8Array) => Uint8Array;
+  /** upper bound on the signature length, for the preallocated buffer (default 1024: RSA up to 8192 bits) */
+  maxSignature?: number;
+}
+
+/**
+ * Build and sign a CRL straight from index.txt bytes, in one buffer.
+ *
+ * Pass 1 finds the revoked lines, keeps 12 bytes of offsets per entry and
+ * sums their encoded sizes; pass 2 writes each entry's DER at its place in
+ * a buffer that already has room for the outer SEQUENCE header in front of
+ * the TBSCertList and for the signature after it. The TBS is signed where it
+ * lies and the final CRL is a view of the same buffer: memory is the index
+ * plus the CRL, nothing per entry (a 1,000,000-entry CRL is ~45 MB of DER).
+ */
+export function signCrlFromIndex(p: CrlFromIndexParams): { der: Uint8Array; count: number } {
+  const idx = p.index;
+  const n = idx.length;
+  const entries = new Entries();
+  const f: Fields = { timeStart: 0, timeEnd: 0, serStart: 0, serEnd: 0, serLen: 0, reason: undefined };
+  let entriesLen = 0;
+  let pos = 0;
+  try {
+    while (pos < n) {
+      const eol = eolAt(idx, pos);
+      if (idx[pos] === 82 /* R */) {
+        fieldsOf(idx, pos, eol, f);
+        const cl = 1 + lenOfLen(f.serLen) + f.serLen + 2 + (f.timeEnd - f.timeStart) + (f.reason === undefined ? 0 : 14);
+        entriesLen += 1 + lenOfLen(cl) + cl;
+        entries.push(f);
+      }
+      pos = eol + 1;
+    }
+  } catch (e) {
+    if (e instanceof IndexError) throw new PkiError("CA_INVALID", e.message);
+    throw e;
+  }
+
+  const version = der.integer(1);
+  const times = der.concat([der.time(p.thisUpdate), der.time(p.nextUpdate)]);
+  const exts = crlExtensions(p.authorityKeyId, p.crlNumber);
+  const revHdr = entries.n === 0 ? 0 : 1 + lenOfLen(entriesLen);
+  const tbsContent = version.length + p.signatureAlgorithm.length + p.issuer.length + times.length + revHdr + (entries.n ? entriesLen : 0) + exts.length;
+  const tbsLen = 1 + lenOfLen(tbsContent) + tbsContent;
+  const maxSig = p.maxSignature ?? 1024;
+  const HEAD = 6; // outer SEQUENCE tag + up to 5 length octets
+  const tail = p.signatureAlgorithm.length + 6 + 1 + maxSig;
+  const buf = new Uint8Array(HEAD + tbsLen + tail);
+
+  let o = HEAD;
+  const tbsStart = o;
+  buf[o++] = 0x30;
+  o = writeLen(buf, o, tbsContent);
+  for (const part of [version, p.signatureAlgorithm, p.issuer, times]) {
+    buf.set(part, o);
+    o += part.length;
+  }
+  if (entries.n) {
+    buf[o++] = 0x30;
+    o = writeLen(buf, o, entriesLen);
+    const a = entries.a;
+    for (let k = 0; k < entries.n; k++) {
+      const timeStart = a[3 * k]!;
+      let s = a[3 * k + 1]!;
+      const packed = a[3 * k + 2]!;
+      const digits = packed & 0xffff;
+      const tl = packed & (1 << 16) ? 15 : 13;
+      const reason = (packed >>> 20) - 1;
+      const serLen = ((digits + 1) >> 1) + (digits % 2 === 0 && hexVal(idx[s]!) >= 8 ? 1 : 0);
+      const cl = 1 + lenOfLen(serLen) + serLen + 2 + tl + (reason < 0 ? 0 : 14);
+      buf[o++] = 0x30;
+      o = writeLen(buf, o, cl);
+      // userCertificate INTEGER
+      buf[o++] = 0x02;
+      o = writeLen(buf, o, serLen);
+      const serEnd = s + digits;
+      if (digits % 2) {
+        buf[o++] = hexVal(idx[s]!);
+        s++;
+      } else if (hexVal(idx[s]!) >= 8) {
+        buf[o++] = 0;
+      }
+      for (; s < serEnd; s += 2) buf[o++] = (hexVal(idx[s]!) << 4) | hexVal(idx[s + 1]!);
+      // revocationDate: the index time is already the UTCTime / GeneralizedTime content
+      buf[o++] = tl === 13 ? 0x17 : 0x18;
+      buf[o++] = tl;
+      for (let i = timeStart; i < timeStart + tl; i++) buf[o++] = idx[i]!;
+      if (reason >= 0) {
+        for (let i = 0; i < 13; i++) buf[o++] = REASON_EXT_HEAD[i]!;
+        buf[o++] = reason;
+      }
+    }
+  }
+  buf.set(exts, o);
+  o += exts.length;
+  if (o !== tbsStart + tbsLen) throw new Error("CRL encoder length mismatch");
+
+  const sig = p.sign(buf.subarray(tbsStart, o));
+  if (sig.length > maxSig) throw new Error("signature longer than the space reserved for it");
+  buf.set(p.signatureAlgorithm, o);
+  o += p.signatureAlgorithm.length;
+  buf[o++] = 0x03;
+  o = writeLen(buf, o, sig.length + 1);
+  buf[o++] = 0;
+  buf.set(sig, o);
+  o += sig.length;
+  const content = o - tbsStart;
+  const start = tbsStart - (1 + lenOfLen(content));
+  buf[start] = 0x30;
+  writeLen(buf, start + 1, content);
+  return { der: buf.subarray(start, o), count: entries.n };
+}
+
+function crlExtensions(authorityKeyId: Uint8Array, crlNumber: bigint): Uint8Array {
+  return der.ctx(
+    0,
+    der.seq(
+      der.seq(der.oid(OID.authorityKeyIdentifier), der.octets(der.seq(der.ctxPrim(0, authorityKeyId)))),
+      der.seq(der.oid(OID.cRLNumber), der.octets(der.integer(crlNumber))),
+    ),
+  );
+}
+
 export interface CrlParams {
   signatureAlgorithm: Uint8Array;
   issuer: Uint8Array;
@@ -145,13 +402,7 @@ export interface CrlParams {
 }
 
 export function tbsCertList(p: CrlParams): Uint8Array {
-  const exts = der.ctx(
-    0,
-    der.seq(
-      der.seq(der.oid(OID.authorityKeyIdentifier), der.octets(der.seq(der.ctxPrim(0, p.authorityKeyId)))),
-      der.seq(der.oid(OID.cRLNumber), der.octets(der.integer(p.crlNumber))),
-    ),
-  );
+  const exts = crlExtensions(p.authorityKeyId, p.crlNumber);
   return der.seq(der.integer(1), p.signatureAlgorithm, p.issuer, der.time(p.thisUpdate), der.time(p.nextUpdate), encodeRevoked(p.revoked), exts);
 }
 

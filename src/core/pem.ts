@@ -31,3 +31,47 @@ export const looksLikePem = (data: Uint8Array): boolean => {
   const head = Buffer.from(data.subarray(0, Math.min(data.length, 4096))).toString("latin1");
   return head.includes("-----BEGIN ");
 };
+
+const B64 = Uint8Array.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", (c) => c.charCodeAt(0));
+
+/**
+ * toPem as bytes, for large objects (a 1,000,000-entry CRL): base64 lines of
+ * 64 written straight into one buffer, no intermediate strings.
+ */
+export function toPemBytes(label: string, der: Uint8Array): Uint8Array {
+  const head = `-----BEGIN ${label}-----\n`;
+  const foot = `-----END ${label}-----\n`;
+  const b64Len = Math.ceil(der.length / 3) * 4;
+  const lines = Math.ceil(b64Len / 64);
+  const out = new Uint8Array(head.length + b64Len + lines + foot.length);
+  let o = 0;
+  for (let i = 0; i < head.length; i++) out[o++] = head.charCodeAt(i);
+  const n = der.length;
+  const full = n - (n % 3);
+  let col = 0;
+  for (let i = 0; i < full; i += 3) {
+    const v = (der[i]! << 16) | (der[i + 1]! << 8) | der[i + 2]!;
+    out[o] = B64[v >> 18]!;
+    out[o + 1] = B64[(v >> 12) & 63]!;
+    out[o + 2] = B64[(v >> 6) & 63]!;
+    out[o + 3] = B64[v & 63]!;
+    o += 4;
+    col += 4;
+    if (col === 64) {
+      out[o++] = 10;
+      col = 0;
+    }
+  }
+  if (n > full) {
+    const v = (der[full]! << 16) | ((n - full === 2 ? der[full + 1]! : 0) << 8);
+    out[o++] = B64[v >> 18]!;
+    out[o++] = B64[(v >> 12) & 63]!;
+    out[o++] = n - full === 2 ? B64[(v >> 6) & 63]! : 61;
+    out[o++] = 61;
+    col += 4;
+  }
+  if (col > 0) out[o++] = 10;
+  for (let i = 0; i < foot.length; i++) out[o++] = foot.charCodeAt(i);
+  if (o !== out.length) throw new Error("PEM encoder length mismatch");
+  return out;
+}

@@ -44,6 +44,43 @@ export function generateKeyPair(type: KeyType): Promise<KeyPair> {
   });
 }
 
+/** A new key pair already encoded (on the thread pool): SPKI DER and PKCS#8 PEM, for bulk issuance. */
+export function generateKeyPairEncoded(type: KeyType): Promise<{ spki: Uint8Array; pkcs8Pem: string }> {
+  const enc = { publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } } as const;
+  return new Promise((resolve, reject) => {
+    const cb = (err: Error | null, spki: Buffer, pkcs8Pem: string) => (err ? reject(err) : resolve({ spki: new Uint8Array(spki.buffer, spki.byteOffset, spki.byteLength), pkcs8Pem }));
+    switch (type) {
+      case "ec-p256":
+        return crypto.generateKeyPair("ec", { namedCurve: "P-256", ...enc }, cb);
+      case "ec-p384":
+        return crypto.generateKeyPair("ec", { namedCurve: "P-384", ...enc }, cb);
+      case "ed25519":
+        return crypto.generateKeyPair("ed25519", enc, cb);
+      default:
+        return crypto.generateKeyPair("rsa", { modulusLength: Number(type.slice(4)), publicExponent: 65537, ...enc }, cb);
+    }
+  });
+}
+
+/** The key kind a key type produces. */
+export function keyKindOfType(type: KeyType): KeyKind {
+  return type.startsWith("rsa") ? "rsa" : (type as KeyKind);
+}
+
+/** Random bytes drawn from one buffer refilled 4 KiB at a time (a batch draws a serial per certificate). */
+export function pooledRandom(): (n: number) => Uint8Array {
+  let pool = new Uint8Array(0);
+  let at = 0;
+  return (n) => {
+    if (at + n > pool.length) {
+      pool = new Uint8Array(crypto.randomBytes(Math.max(4096, n)));
+      at = 0;
+    }
+    at += n;
+    return pool.subarray(at - n, at);
+  };
+}
+
 export function keyKindOf(key: crypto.KeyObject): KeyKind {
   const t = key.asymmetricKeyType;
   if (t === "rsa") return "rsa";

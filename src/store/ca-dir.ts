@@ -135,6 +135,17 @@ export class CaDir {
     return this.readText(this.indexPath, "index.txt");
   }
 
+  /** index.txt as bytes (empty when there is none): for the CRL builder and revocation, which never parse it whole. */
+  readIndexBuffer(): Buffer {
+    try {
+      return fs.readFileSync(this.indexPath);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return Buffer.alloc(0);
+      throw new PkiError("IO_ERROR", `cannot read index.txt (${this.indexPath}): ${code}`);
+    }
+  }
+
   readIndex(): IndexEntry[] {
     return parseIndex(this.readIndexText());
   }
@@ -183,6 +194,17 @@ export class CaDir {
     const p = all.get(name);
     if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}": use one of ${[...all.keys()].join(", ")} (or add ${this.p("profiles", name + ".json")})`);
     return p;
+  }
+
+  /** Several audit lines in one append (one fsync): a batch of 1,000 issuances is one write, not 1,000. */
+  auditMany(records: readonly Record<string, unknown>[]): void {
+    if (records.length === 0 || !fs.existsSync(this.dir) || !fs.existsSync(this.settingsPath)) return;
+    const time = new Date().toISOString();
+    try {
+      appendLine(this.auditPath, records.map((r) => JSON.stringify({ time, ...r })).join("\n") + "\n");
+    } catch {
+      // the audit log must never turn a success into a failure
+    }
   }
 
   /** One JSON line per change or refusal. Never a passphrase or a key. */

@@ -1,0 +1,198 @@
+/**
+ * Bulk paths and the huge-CRL builder, judged by openssl. No timing here:
+ * speed is measured by `npm run bench`, never asserted.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { json, makeCa, openssl, PASSPHRASE, snapshot } from "../helpers.js";
+import { openSigningAuthority } from "../../src/ca/authority.js";
+import { buildCrl, revokeSerials } from "../../src/ca/revocation.js";
+import { CaDir } from "../../src/store/ca-dir.js";
+
+const verifyAll = (caCrt: string, files: string[]) => {
+  const v = openssl(["verify", "-CAfile", caCrt, "-purpose", "sslclient", ...files]);
+  return { code: v.code, ok: v.stdout.split("\n").filter((l) => l.endsWith(": OK")).length, out: v.stdout + v.stderr };
+};
+
+describe("pki issue --names-from: a batch of 200 pairs", () => {
+  const ca = makeCa();
+  const names = Array.from({ length: 200 }, (_, i) => `agent-${String(i).padStart(3, "0")}`);
+  const list = path.join(ca.root, "agents.txt");
+  fs.writeFileSync(list, "# fleet\n" + names.join("\n") + "\n\n");
+  const r = ca.run(["issue", "client", "--names-from", list, "--json"]);
+
+  it("issues every pair, each certificate verifying with openssl for client auth", () => {
+    expect(r.code, r.stderr).toBe(0);
+    const d = json(r);
+    expect(d.certificates).toHaveLength(200);
+    expect(d.certificates.map((c: { name: string }) => c.name)).toEqual(names);
+    const v = verifyAll(path.join(ca.dir, "ca.crt"), d.certificates.map((c: { cert: string }) => c.cert));
+    expect(v.code, v.out).toBe(0);
+    expect(v.ok).toBe(200);
+  });
+
+  it("gives unique serials, one index.txt line and one index.meta line per certificate", () => {
+    const d = json(r);
+    const serials: string[] = d.certificates.map((c: { serial: string }) => c.serial);
+    expect(new Set(serials).size).toBe(200);
+    const index = fs.readFileSync(path.join(ca.dir, "index.txt"), "utf8").split("\n").filter(Boolean);
+    expect(index).toHaveLength(200);
+    expect(index.map((l) => l.split("\t")[3]).sort()).toEqual([...serials].sort());
+    for (const l of index) expect(l).toMatch(/^V\t\d{12}Z\t\t[0-9A-F]+\tunknown\t\/CN=agent-\d{3}$/);
+    const meta = fs.readFileSync(path.join(ca.dir, "index.meta"), "utf8").split("\n").filter(Boolean);
+    expect(meta.sort()).toEqual(d.certificates.map((c: { serial: string; name: string }) => `${c.serial}\tclient\t${c.name}`).sort());
+  });
+
+  it("writes certs/<SERIAL>.pem for each serial, keys 0600 that match their certificates", () => {
+    const d = json(r);
+    for (const c of d.certificates as Array<{ serial: string; cert: string; key: string }>) {
+      expect(fs.readFileSync(path.join(ca.dir, "certs", `${c.serial}.pem`), "utf8")).toBe(fs.readFileSync(c.cert, "utf8"));
+      expect(fs.statSync(c.key).mode & 0o777).toBe(0o600);
+    }
+    for (const c of (d.certificates as Array<{ cert: string; key: string }>).filter((_, i) => i % 50 === 0)) {
+      const fromCert = openssl(["x509", "-in", c.cert, "-noout", "-pubkey"]).stdout;
+      const fromKey = openssl(["pkey", "-in", c.key, "-pubout"]).stdout;
+      expect(fromKey).toBe(fromCert);
+    }
+    // no staging leftovers
+    const leftovers = fs.readdirSync(ca.dir, { recursive: true }).map(String).filter((f) => f.endsWith(".tmp"));
+    expect(leftovers).toEqual([]);
+  });
+
+  it("logs one audit line per certificate", () => {
+    const lines = fs.readFileSync(path.join(ca.dir, "audit.log"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const issued = lines.filter((l) => l.command === "issue" && l.outcome === "ok");
+    expect(issued).toHaveLength(200);
+    expect(new Set(issued.map((l) => l.serial)).size).toBe(200);
+  });
+});
+
+describe("bulk batches are all-or-nothing", () => {
+  it("a bad name anywhere in the list fails the whole batch and changes nothing", () => {
+    const ca = makeCa();
+    expect(ca.run(["issue", "client", "first"]).code).toBe(0);
+    const before = snapshot(ca.dir);
+    const list = path.join(ca.root, "list.txt");
+    fs.writeFileSync(list, ["a1", "a2", "../escape", "a4"].join("\n"));
+    const r = ca.run(["issue", "client", "--names-from", list, "--json"]);
+    expect(r.code).toBe(2);
+    expect(json(r).error.code).toBe("USAGE");
+    expect(snapshot(ca.dir)).toEqual(before);
+  });
+
+  it("a name that already holds a valid certificate fails the whole batch and changes nothing", () => {
+    const ca = makeCa();
+    expect(ca.run(["issue", "client", "taken"]).code).toBe(0);
+    const before = snapshot(ca.dir);
+    const list = path.join(ca.root, "list.txt");
+    fs.writeFileSync(list, Array.from({ length: 30 }, (_, i) => `n${i}`).concat("taken").join("\n"));
+    const r = ca.run(["issue", "client", "--names-from", list, "--json"]);
+    expect(r.code).toBe(1);
+    expect(json(r).error.code).toBe("NAME_EXISTS");
+    expect(json(r).error.message).toContain("taken");
+    expect(snapshot(ca.dir)).toEqual(before);
+  });
+
+  it("sign-csr with one bad CSR among many signs none of them", () => {
+    const ca = makeCa();
+    const csrs: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const f = path.join(ca.root, `host${i}.csr`);
+      const g = openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(ca.root, `host${i}.key`), "-subj", `/CN=host${i}`, "-out", f]);
+      expect(g.code, g.stderr).toBe(0);
+      csrs.push(f);
+    }
+    // a request whose signature does not match its content
+    const pem = fs.readFileSync(csrs[3]!, "utf8");
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64");
+    der[der.length - 5] ^= 0xff;
+    fs.writeFileSync(csrs[3]!, `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`);
+    const out = path.join(ca.root, "signed");
+    fs.mkdirSync(out);
+    const before = snapshot(ca.dir);
+    const r = ca.run(["sign-csr", ...csrs, "--profile", "client", "--out-dir", out, "--json"]);
+    expect(r.code).toBe(1);
+    expect(json(r).ok).toBe(false);
+    expect(snapshot(ca.dir)).toEqual(before);
+    expect(fs.readdirSync(out)).toEqual([]);
+
+    // the same batch without the bad one: one certificate per CSR, all verifying
+    const good = csrs.filter((_, i) => i !== 3);
+    const ok = ca.run(["sign-csr", ...good, "--profile", "client", "--out-dir", out, "--json"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(json(ok).certificates).toHaveLength(4);
+    const v = verifyAll(path.join(ca.dir, "ca.crt"), good.map((c) => path.join(out, path.basename(c, ".csr") + ".crt")));
+    expect(v.ok, v.out).toBe(4);
+  });
+});
+
+/** n revoked index lines, every third with keyCompromise. */
+function revokedLines(n: number): string {
+  let s = "";
+  for (let i = 0; i < n; i++) {
+    const serial = "4" + (i % 10) + i.toString(16).toUpperCase().padStart(32, "0");
+    s += `R\t351231235959Z\t250601120000Z${i % 3 === 1 ? ",keyCompromise" : ""}\t${serial}\tunknown\t/CN=agent-${i}\n`;
+  }
+  return s;
+}
+
+describe("a CRL with 100,000 revoked entries (core/ca functions)", () => {
+  it("is accepted by openssl crl -CAfile and lists every entry with its reason", async () => {
+    const ca = makeCa();
+    fs.writeFileSync(path.join(ca.dir, "index.txt"), revokedLines(100_000));
+    const authority = await openSigningAuthority(new CaDir(ca.dir), async () => PASSPHRASE);
+    const crl = buildCrl(authority, new CaDir(ca.dir).readIndexBuffer(), 7, new Date());
+    expect(crl.revoked).toBe(100_000);
+    const file = path.join(ca.root, "big.pem");
+    fs.writeFileSync(file, crl.pemBytes);
+    expect(crl.pem).toBe(fs.readFileSync(file, "utf8"));
+    const v = openssl(["crl", "-in", file, "-noout", "-CAfile", path.join(ca.dir, "ca.crt")]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout + v.stderr).toContain("verify OK");
+    const text = openssl(["crl", "-in", file, "-noout", "-text"]).stdout;
+    expect(text.match(/Serial Number:/g)).toHaveLength(100_000);
+    expect(text.match(/Key Compromise/g)).toHaveLength(33_333);
+    expect(text).toContain("Serial Number: 490000000000000000000000000001869F\n");
+  });
+});
+
+describe("revokeSerials in a large index", () => {
+  it("rewrites only the revoked line, re-signs the CRL, refuses unknown and repeated serials without changes", async () => {
+    const ca = makeCa();
+    const r = ca.run(["issue", "client", "victim", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const serial = json(r).serial as string;
+    const indexPath = path.join(ca.dir, "index.txt");
+    const victimLine = fs.readFileSync(indexPath, "utf8");
+    const filler = revokedLines(20_000).split("\n").filter(Boolean);
+    fs.writeFileSync(indexPath, [...filler.slice(0, 10_000), victimLine.trimEnd(), ...filler.slice(10_000)].join("\n") + "\n");
+    const before = fs.readFileSync(indexPath, "utf8").split("\n");
+    const authority = await openSigningAuthority(new CaDir(ca.dir), async () => PASSPHRASE);
+
+    const snap = snapshot(ca.dir);
+    await expect(revokeSerials(authority, [{ serial: "0123ABCD", reason: "keyCompromise" }], new Date())).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(snapshot(ca.dir)).toEqual(snap);
+
+    const res = await revokeSerials(authority, [{ serial, reason: "keyCompromise" }], new Date());
+    expect(res.revoked[0]!.subject).toBe("/CN=victim");
+    const after = fs.readFileSync(indexPath, "utf8").split("\n");
+    expect(after).toHaveLength(before.length);
+    const changed = after.map((l, i) => (l === before[i] ? -1 : i)).filter((i) => i >= 0);
+    expect(changed).toHaveLength(1);
+    expect(after[changed[0]!]).toMatch(new RegExp(`^R\\t\\d{12}Z\\t\\d{12}Z,keyCompromise\\t${serial}\\tunknown\\t/CN=victim$`));
+
+    const v = openssl(["crl", "-in", path.join(ca.dir, "crl.pem"), "-noout", "-CAfile", path.join(ca.dir, "ca.crt")]);
+    expect(v.stdout + v.stderr).toContain("verify OK");
+    const text = openssl(["crl", "-in", path.join(ca.dir, "crl.pem"), "-noout", "-text"]).stdout;
+    expect(text.match(/Serial Number:/g)!.length).toBe(20_000 + 1);
+    expect(text).toContain(`Serial Number: ${serial}`);
+    const status = openssl(["verify", "-crl_check", "-CAfile", path.join(ca.dir, "ca.crt"), "-CRLfile", path.join(ca.dir, "crl.pem"), path.join(ca.dir, "issued", "victim.crt")]);
+    expect(status.code).not.toBe(0);
+    expect(status.stdout + status.stderr).toContain("certificate revoked");
+
+    const snap2 = snapshot(ca.dir);
+    await expect(revokeSerials(authority, [{ serial, reason: "superseded" }], new Date())).rejects.toMatchObject({ code: "ALREADY_REVOKED" });
+    expect(snapshot(ca.dir)).toEqual(snap2);
+  });
+});
