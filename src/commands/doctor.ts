@@ -41,7 +41,7 @@ import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
 import { buildBundle, readBundleSettings, readCurrentCrl, refreshCrl } from "../ca/revocation.js";
-import { writeFilesAtomic } from "../store/atomic.js";
+import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { LOCK_FILE, withLock } from "../store/lock.js";
 
@@ -57,7 +57,7 @@ export interface Check {
 }
 
 const DAY = 86_400_000;
-const TMP = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+const TMP = TEMP_FILE;
 
 interface Findings {
   checks: Check[];

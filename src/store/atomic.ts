@@ -36,6 +36,8 @@ function ioError(op: string, p: string, e: unknown): PkiError {
 // unique per process without a random draw per file (a batch stages thousands); O_EXCL guards the rest
 const tmpPrefix = `${process.pid}.${randomBytes(4).toString("hex")}`;
 let tmpCounter = 0;
+/** What a temporary file of ours looks like; group 1 is the writer's pid (doctor removes those of dead pids). */
+export const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.[0-9a-z]+\.tmp$/;
 const tmpName = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}.${tmpPrefix}.${(tmpCounter++).toString(36)}.tmp`);
 
 function fsyncDir(dir: string): void {

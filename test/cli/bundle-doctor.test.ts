@@ -77,7 +77,7 @@ describe("pki doctor", () => {
     const full = fs.readFileSync(idx, "utf8");
     // a run killed between writing certs/<SERIAL>.pem (and index.meta) and committing index.txt
     fs.writeFileSync(idx, full.split("\n").filter((l) => !l.includes(bob.serial)).join("\n"));
-    const tmp = path.join(ca.dir, "certs", `.${bob.serial}.pem.999999.0badf00d.tmp`);
+    const tmp = path.join(ca.dir, "certs", `.${bob.serial}.pem.999999.0badf00d.0.tmp`);
     fs.writeFileSync(tmp, "partial");
     fs.writeFileSync(path.join(ca.dir, ".lock"), JSON.stringify({ pid: 999999, host: os.hostname(), since: "2020-01-01T00:00:00.000Z" }));
 

@@ -162,7 +162,7 @@ describe("crash safety of pki issue", () => {
     const k2 = await spawnPki(args("victim2"), { env: { PKI_CRASH_AT: "meta" } }).done;
     expect([k1.signal, k2.signal]).toEqual(["SIGKILL", "SIGKILL"]);
     // what a kill during staging leaves: a partial temporary file of a dead pid
-    const tmp = path.join(ca.dir, "certs", `.0A1B2C3D.pem.${k2.pid}.0123abcd.tmp`);
+    const tmp = path.join(ca.dir, "certs", `.0A1B2C3D.pem.${k2.pid}.0123abcd.0.tmp`);
     fs.writeFileSync(tmp, "-----BEGIN CERTIFICATE-----\nMIIB");
     const { orphans } = checkAfterCrash(ca.dir, ca.pass);
     expect(orphans).toHaveLength(2);
