@@ -43,7 +43,7 @@ import { openAuthority, openSigningAuthority, type Authority } from "../ca/autho
 import { buildBundle, readBundleSettings, readCurrentCrl, refreshCrl } from "../ca/revocation.js";
 import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
-import { LOCK_FILE, withLock } from "../store/lock.js";
+import { alive, LOCK_FILE, withLock } from "../store/lock.js";
 
 interface Opts {
   repair?: boolean;
@@ -65,15 +65,6 @@ interface Findings {
   tmpFiles: string[];
   crlStale: boolean;
   bundleStale: boolean;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 const days = (ms: number) => Math.floor(ms / DAY);

@@ -431,6 +431,8 @@ export interface CrlInfo {
   /** absent when the CRL has none (RFC 5280 requires it; OpenSSL tolerates it) */
   nextUpdate?: Date;
   crlNumber?: bigint;
+  /** upper-case hex key id of the authorityKeyIdentifier extension */
+  authorityKeyId?: string;
   /** number of entries in revokedCertificates */
   revoked: number;
   /** the DER of revokedCertificates (empty when there are none): compare with encodeRevoked() */
@@ -465,16 +467,22 @@ export function readCrlInfo(buf: Uint8Array): CrlInfo {
     for (let p = r.contentStart; p < r.end; p = der.read(buf, p, r.end).end) revoked++;
   }
   let crlNumber: bigint | undefined;
+  let authorityKeyId: string | undefined;
   const extWrap = t[j];
   if (extWrap?.tag === 0xa0) {
     const inner = der.children(buf, extWrap)[0];
     for (const ext of inner ? der.children(buf, inner) : []) {
       const parts = der.children(buf, ext);
-      if (!parts[0] || der.readOid(buf, parts[0]) !== OID.cRLNumber) continue;
-      const v = parts[parts.length - 1]!;
-      const n = der.read(der.content(buf, v));
-      const c = der.content(der.content(buf, v), n);
-      crlNumber = c.length ? BigInt("0x" + der.toHex(c)) : 0n;
+      if (!parts[0]) continue;
+      const oid = der.readOid(buf, parts[0]);
+      const value = der.content(buf, parts[parts.length - 1]!);
+      if (oid === OID.cRLNumber) {
+        const c = der.content(value, der.read(value));
+        crlNumber = c.length ? BigInt("0x" + der.toHex(c)) : 0n;
+      } else if (oid === OID.authorityKeyIdentifier) {
+        const k = der.children(value, der.read(value)).find((n) => n.tag === 0x80);
+        if (k) authorityKeyId = der.toHex(der.content(value, k));
+      }
     }
   }
   const algOid = der.children(buf, algN)[0];
@@ -486,6 +494,7 @@ export function readCrlInfo(buf: Uint8Array): CrlInfo {
     thisUpdate: der.readTime(buf, thisN),
     nextUpdate,
     crlNumber,
+    authorityKeyId,
     revoked,
     revokedDer,
   };

@@ -93,23 +93,16 @@ export function writeFilesAtomic(writes: readonly FileWrite[]): void {
     for (const t of staged) fs.rmSync(t, { force: true });
     throw e;
   }
-  const dirs = new Set<string>();
-  writes.forEach((w, i) => {
-    try {
-      if (w.exclusive) {
-        // link() fails if the target exists: no race with a concurrent writer
-        fs.linkSync(staged[i]!, w.path);
-        fs.unlinkSync(staged[i]!);
-      } else {
-        fs.renameSync(staged[i]!, w.path);
-      }
-    } catch (e) {
-      for (const t of staged.slice(i)) fs.rmSync(t, { force: true });
-      throw ioError("write", w.path, e);
-    }
-    dirs.add(path.dirname(w.path));
-  });
-  for (const d of dirs) fsyncDir(d);
+  commitStaged(writes, staged);
+}
+
+/**
+ * Move staged (fsync'd) files to their names in the order given, then fsync
+ * each directory once. An exclusive write uses link(), which fails if the
+ * target exists: no race with a concurrent writer.
+ */
+function commitStaged(writes: readonly FileWrite[], staged: readonly string[]): void {
+  commitStaged(writes, staged);
 }
 
 // ---------------------------------------------------------------- batches

@@ -35,7 +35,8 @@ function readHolder(p: string): Holder | null {
   }
 }
 
-function alive(pid: number): boolean {
+/** Is a process with this pid running (on this host)? */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
