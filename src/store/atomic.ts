@@ -102,7 +102,22 @@ export function writeFilesAtomic(writes: readonly FileWrite[]): void {
  * target exists: no race with a concurrent writer.
  */
 function commitStaged(writes: readonly FileWrite[], staged: readonly string[]): void {
-  commitStaged(writes, staged);
+  const dirs = new Set<string>();
+  writes.forEach((w, i) => {
+    try {
+      if (w.exclusive) {
+        fs.linkSync(staged[i]!, w.path);
+        fs.unlinkSync(staged[i]!);
+      } else {
+        fs.renameSync(staged[i]!, w.path);
+      }
+    } catch (e) {
+      for (const t of staged.slice(i)) fs.rmSync(t, { force: true });
+      throw ioError("write", w.path, e);
+    }
+    dirs.add(path.dirname(w.path));
+  });
+  for (const d of dirs) fsyncDir(d);
 }
 
 // ---------------------------------------------------------------- batches
@@ -158,22 +173,7 @@ export async function writeFilesAtomicBatch(writes: readonly FileWrite[], concur
     for (const t of staged) fs.rmSync(t, { force: true });
     throw failure.e instanceof PkiError ? failure.e : ioError("write", failure.w.path, failure.e);
   }
-  const dirs = new Set<string>();
-  writes.forEach((w, i) => {
-    try {
-      if (w.exclusive) {
-        fs.linkSync(staged[i]!, w.path);
-        fs.unlinkSync(staged[i]!);
-      } else {
-        fs.renameSync(staged[i]!, w.path);
-      }
-    } catch (e) {
-      for (const t of staged.slice(i)) fs.rmSync(t, { force: true });
-      throw ioError("write", w.path, e);
-    }
-    dirs.add(path.dirname(w.path));
-  });
-  for (const d of dirs) fsyncDir(d);
+  commitStaged(writes, staged);
 }
 
 export function writeFileAtomic(p: string, data: string | Uint8Array, mode = 0o644): void {
