@@ -287,6 +287,12 @@ export function findSerialLine(buf: Buffer, serial: string): { start: number; en
   }
 }
 
+/** The index entry of one serial, found by a byte search (no parse of the other lines). */
+export function findIndexEntry(buf: Buffer, serial: string): IndexEntry | null {
+  const at = findSerialLine(buf, serial);
+  return at ? parseIndexLineAt(buf, at.start, at.end) : null;
+}
+
 /** Parse one line of the index buffer; the line number (for the error message) is counted only when it is bad. */
 function parseIndexLineAt(buf: Buffer, start: number, end: number): IndexEntry {
   const text = buf.toString("utf8", start, end);
