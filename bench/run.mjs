@@ -163,11 +163,6 @@ const CA0 = path.join(TMP, "ca0");
 const g = (dir) => ["--dir", dir, "--passphrase-file", passFile];
 const opensslVersion = ossl(["version"]).trim();
 
-/** Does this build have the command's module? (`pki crl` and `pki revoke` land on their own branch.) */
-function hasCommand(name) {
-  return fs.existsSync(path.join(ROOT, "dist", "commands", `${name}.js`));
-}
-
 /** openssl ca configuration over a pki directory: same index.txt, crlnumber, certificate and encrypted key. */
 function opensslCnf(dir) {
   const cnf = path.join(dir, "openssl-bench.cnf");
@@ -306,13 +301,8 @@ log(`temporary directory ${TMP}${KEEP ? " (kept)" : ""}`);
 }
 
 // CRLs
-const crlCmd = hasCommand("crl");
-const revokeCmd = hasCommand("revoke");
-const DRIVER = path.join(ROOT, "bench", "driver.mjs");
-
 async function pkiCrl(dir) {
-  if (crlCmd) return pki([...g(dir), "crl"], { mem: true });
-  return timed(process.execPath, [DRIVER, "crl", dir, passFile], { mem: true });
+  return pki([...g(dir), "crl"], { mem: true });
 }
 
 let crlChecked = false;
@@ -331,7 +321,7 @@ async function crlCase(n, label) {
   }
   const outFile = path.join(fx.dir, "crl-openssl.pem");
   const q = await series(REPS.crl, null, () => timed("openssl", ["ca", "-config", fx.cnf, "-gencrl", "-passin", `file:${passFile}`, "-out", outFile], { mem: true }));
-  row(`CRL, ${label} revoked`, crlCmd ? "pki crl" : "pki crl (core driver)", p, "openssl ca -gencrl", q, 0.5, { mem: true });
+  row(`CRL, ${label} revoked`, "pki crl", p, "openssl ca -gencrl", q, 0.5, { mem: true });
 }
 await crlCase(CRL_N, "100,000");
 if (LARGE) await crlCase(CRL_LARGE_N, "1,000,000");
@@ -348,7 +338,7 @@ if (LARGE) await crlCase(CRL_LARGE_N, "1,000,000");
       copyDir(fx.dir, dir);
       return dir;
     },
-    (dir) => (revokeCmd ? pki([...g(dir), "revoke", serial, "--reason", "keyCompromise"]) : timed(process.execPath, [DRIVER, "revoke", dir, passFile, serial])),
+    (dir) => pki([...g(dir), "revoke", serial, "--reason", "keyCompromise"]),
   );
   const q = await series(
     REPS.revoke,
@@ -359,7 +349,7 @@ if (LARGE) await crlCase(CRL_LARGE_N, "1,000,000");
     },
     ({ dir, cnf }) => timed("openssl", ["ca", "-config", cnf, "-revoke", path.join(dir, "certs", `${serial}.pem`), "-crl_reason", "keyCompromise", "-passin", `file:${passFile}`]),
   );
-  row("revoke one in a 100,000-line index", revokeCmd ? "pki revoke (+ new CRL)" : "pki revoke (core driver, + new CRL)", p, "openssl ca -revoke (index only)", q, 1.5);
+  row("revoke one in a 100,000-line index", "pki revoke (+ new CRL)", p, "openssl ca -revoke (index only)", q, 1.5);
 }
 
 // ---------------------------------------------------------------- report
