@@ -35,14 +35,14 @@
 import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
-import { assembleSigned, leafExtensions, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm, type Signer } from "../core/certificate.js";
+import { assembleSigned, leafExtensions, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm, type Signer } from "../core/certificate.js";
 import { formatIndex, formatMeta, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
-import { keyIdentifier, keyMatches, loadPrivateKey, pooledRandom, signerFor } from "../crypto/keys.js";
+import { keyIdentifier, keyKindOfSpki, keyMatches, loadPrivateKey, pooledRandom, signerFor } from "../crypto/keys.js";
 import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
@@ -54,12 +54,13 @@ export interface Authority {
   certPem: string;
   cert: ParsedCertificate;
   keyId: Uint8Array;
+  /** the signature algorithm of this CA's key, known from its certificate */
+  algorithm: SignatureAlgorithm;
 }
 
 export interface SigningAuthority extends Authority {
   key: KeyObject;
   signer: Signer;
-  algorithm: SignatureAlgorithm;
 }
 
 export function readCertificatePem(text: string, what: string): { pem: string; cert: ParsedCertificate } {
@@ -75,7 +76,7 @@ export function readCertificatePem(text: string, what: string): { pem: string; c
 export function openAuthority(store: CaDir): Authority {
   const settings = store.readSettings();
   const { pem, cert } = readCertificatePem(store.readText(store.caCertPath, "ca.crt"), "ca.crt");
-  return { store, settings, certPem: pem, cert, keyId: keyIdentifier(cert.spki.raw) };
+  return { store, settings, certPem: pem, cert, keyId: keyIdentifier(cert.spki.raw), algorithm: signatureAlgorithmFor(keyKindOfSpki(cert.spki.raw)) };
 }
 
 /** Decrypt the CA key (once per process) and check it matches ca.crt. */

@@ -2,8 +2,7 @@
  * CRL and client bundle generation on a CA directory. Callers hold the lock.
  */
 import * as fs from "node:fs";
-import { assembleSigned } from "../core/certificate.js";
-import { encodeRevoked, formatCrlNumber, readCrlInfo, revokedFromIndexText, signCrlFromIndex, tbsCertList, type CrlInfo } from "../core/crl.js";
+import { encodeRevoked, formatCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, type CrlInfo, type PreparedCrl } from "../core/crl.js";
 import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type Reason } from "../core/index-format.js";
 import { PkiError } from "../core/errors.js";
 import { withLock } from "../store/lock.js";
@@ -49,10 +48,22 @@ function withLazyPem<T extends { pemBytes: Uint8Array }>(o: T): T & { readonly p
  * written.
  */
 export function buildCrl(ca: SigningAuthority, index: IndexData, days: number, now: Date): Omit<CrlResult, "path"> {
+  return signPreparedCrl(prepareCrl(ca, index, days, now), ca);
+}
+
+export interface PendingCrl {
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  prepared: PreparedCrl;
+}
+
+/** The CRL up to its signature: needs the CA certificate only, not the key. */
+export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date): PendingCrl {
   const crlNumber = ca.store.readCrlNumber();
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
-  const { der, count } = signCrlFromIndex({
+  const prepared = prepareCrlFromIndex({
     signatureAlgorithm: ca.algorithm.der,
     issuer: ca.cert.subjectRaw,
     thisUpdate,
@@ -60,12 +71,16 @@ export function buildCrl(ca: SigningAuthority, index: IndexData, days: number, n
     crlNumber,
     authorityKeyId: ca.keyId,
     index: indexBytes(index),
-    sign: ca.signer,
   });
-  return withLazyPem({ crlNumber, thisUpdate, nextUpdate, revoked: count, der, pemBytes: toPemBytes("X509 CRL", der) });
+  return { crlNumber, thisUpdate, nextUpdate, prepared };
 }
 
-export function crlWrites(ca: SigningAuthority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
+export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Omit<CrlResult, "path"> {
+  const der = p.prepared.finish(signing.signer(p.prepared.tbs));
+  return withLazyPem({ crlNumber: p.crlNumber, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, revoked: p.prepared.count, der, pemBytes: toPemBytes("X509 CRL", der) });
+}
+
+export function crlWrites(ca: Authority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
   return [
     { path: out, data: asDer ? crl.der : crl.pemBytes, mode: MODE.file },
     { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
@@ -226,8 +241,13 @@ export interface Revoked {
  * revocation in a 100,000-line index costs a search, not 100,000 parses).
  * Large batches take the parse-everything path instead.
  */
-export async function revokeSerials(ca: SigningAuthority, reqs: readonly RevokeRequest[], now: Date): Promise<{ revoked: Revoked[]; crl: CrlResult }> {
-  return withLock(ca.store.dir, () => {
+export async function revokeSerials(
+  ca: Authority,
+  signing: SigningAuthority | Promise<SigningAuthority>,
+  reqs: readonly RevokeRequest[],
+  now: Date,
+): Promise<{ revoked: Revoked[]; crl: CrlResult }> {
+  return withLock(ca.store.dir, async () => {
     const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const out: Revoked[] = [];
     let newIndex: Uint8Array;
@@ -256,10 +276,15 @@ export async function revokeSerials(ca: SigningAuthority, reqs: readonly RevokeR
       }
       newIndex = Buffer.from(formatIndex(index), "utf8");
     }
+    // the CRL is built while the CA key may still be decrypting on the thread
+    // pool; nothing is written before the key is there (a wrong passphrase
+    // changes nothing)
+    const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now);
+    const crl = signPreparedCrl(pending, await signing);
     writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }]);
-    const crl = refreshCrl(ca, newIndex, now);
+    writeFilesAtomic(crlWrites(ca, crl, ca.store.crlPath, false));
     refreshBundleIfListing(ca, newIndex, now);
-    return { revoked: out, crl };
+    return { revoked: out, crl: withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes }) };
   });
 }
 

@@ -9,7 +9,7 @@ import { usage } from "../core/errors.js";
 import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority } from "../ca/authority.js";
-import { buildCrl, crlResignReason, crlWrites, readCurrentCrl } from "../ca/revocation.js";
+import { crlResignReason, crlWrites, prepareCrl, readCurrentCrl, signPreparedCrl } from "../ca/revocation.js";
 import { writeFilesAtomic } from "../store/atomic.js";
 import { CaDir } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
@@ -58,12 +58,16 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const early = unchanged();
   if (early) return early;
 
-  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
-  const result = await withLock(store.dir, () => {
+  // the passphrase first (a prompt must not run under the lock), then the key
+  // decrypts on the thread pool while the CRL is built from the index
+  const pass = await caPassphrase(ctx);
+  const signing = openSigningAuthority(store, async () => pass);
+  signing.catch(() => {}); // handled where it is awaited
+  const result = await withLock(store.dir, async () => {
     const again = unchanged(); // another process may have re-signed meanwhile
     if (again) return again;
-    const crl = buildCrl(signing, store.readIndexBuffer(), effDays, ctx.now());
-    writeFilesAtomic(crlWrites(signing, crl, out, o.der === true));
+    const crl = signPreparedCrl(prepareCrl(ca, store.readIndexBuffer(), effDays, ctx.now()), await signing);
+    writeFilesAtomic(crlWrites(ca, crl, out, o.der === true));
     store.audit({ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, outcome: "ok" });
     const r: Result = {
       data: {

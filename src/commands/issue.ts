@@ -17,7 +17,7 @@ import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningA
 import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import type { FileWrite } from "../store/atomic.js";
 import { choiceOption, intOption } from "./options.js";
-import { progressBar } from "../ui/progress.js";
+import { progressBar, withSpinner } from "../ui/progress.js";
 
 interface Opts {
   san?: string;
@@ -117,13 +117,17 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const keygen = plans.map(() => generateKeyPairEncoded(keyType));
   keygen.forEach((k) => k.catch(() => {})); // failures are reported by the await below
   const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  // a bar for batches; a spinner for a few slow (RSA-3072/4096) keys; neither off a terminal
+  const slowKeys = keyType === "rsa-3072" || keyType === "rsa-4096";
   const bar = await progressBar(ctx, "Generating keys", plans.length);
-  const pairs = await Promise.all(
-    keygen.map(async (k) => {
-      const r = await k;
-      bar.tick();
-      return r;
-    }),
+  const pairs = await withSpinner(ctx, `Generating ${plans.length === 1 ? "a" : plans.length} ${keyType} key${plans.length === 1 ? "" : "s"}`, slowKeys && plans.length < 20, () =>
+    Promise.all(
+      keygen.map(async (k) => {
+        const r = await k;
+        bar.tick();
+        return r;
+      }),
+    ),
   );
   bar.stop();
   const keyKind = keyKindOfType(keyType);

@@ -104,8 +104,13 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (entry.status === "R") {
     throw new PkiError("ALREADY_REVOKED", `serial ${entry.serial} (${entry.subject}) was already revoked on ${entry.revokedAt?.toISOString()}`);
   }
-  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
-  const { revoked, crl } = await revokeSerials(signing, [{ serial: entry.serial, reason }], ctx.now());
+  // the passphrase first (a prompt must not run under the lock), then the key
+  // decrypts on the thread pool while revokeSerials rewrites the index and
+  // builds the CRL
+  const pass = await caPassphrase(ctx);
+  const signing = openSigningAuthority(store, async () => pass);
+  signing.catch(() => {}); // handled where it is awaited
+  const { revoked, crl } = await revokeSerials(ca, signing, [{ serial: entry.serial, reason }], ctx.now());
   const r = revoked[0]!;
   let subject = r.subject;
   try {

@@ -284,6 +284,23 @@ export interface CrlFromIndexParams {
  * plus the CRL, nothing per entry (a 1,000,000-entry CRL is ~45 MB of DER).
  */
 export function signCrlFromIndex(p: CrlFromIndexParams): { der: Uint8Array; count: number } {
+  const prepared = prepareCrlFromIndex(p);
+  return { der: prepared.finish(p.sign(prepared.tbs)), count: prepared.count };
+}
+
+export interface PreparedCrl {
+  /** the TBSCertList bytes to sign */
+  tbs: Uint8Array;
+  count: number;
+  /** place the signature after the TBS and return the whole CRL (a view of the same buffer) */
+  finish(signature: Uint8Array): Uint8Array;
+}
+
+/**
+ * Everything of signCrlFromIndex but the signature: the caller may sign later
+ * (e.g. once the CA key has been decrypted on another thread).
+ */
+export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): PreparedCrl {
   const idx = p.index;
   const n = idx.length;
   const entries = new Entries();
@@ -365,20 +382,27 @@ export function signCrlFromIndex(p: CrlFromIndexParams): { der: Uint8Array; coun
   o += exts.length;
   if (o !== tbsStart + tbsLen) throw new Error("CRL encoder length mismatch");
 
-  const sig = p.sign(buf.subarray(tbsStart, o));
-  if (sig.length > maxSig) throw new Error("signature longer than the space reserved for it");
-  buf.set(p.signatureAlgorithm, o);
-  o += p.signatureAlgorithm.length;
-  buf[o++] = 0x03;
-  o = writeLen(buf, o, sig.length + 1);
-  buf[o++] = 0;
-  buf.set(sig, o);
-  o += sig.length;
-  const content = o - tbsStart;
-  const start = tbsStart - (1 + lenOfLen(content));
-  buf[start] = 0x30;
-  writeLen(buf, start + 1, content);
-  return { der: buf.subarray(start, o), count: entries.n };
+  const tbsEnd = o;
+  return {
+    tbs: buf.subarray(tbsStart, tbsEnd),
+    count: entries.n,
+    finish(sig: Uint8Array): Uint8Array {
+      if (sig.length > maxSig) throw new Error("signature longer than the space reserved for it");
+      let q = tbsEnd;
+      buf.set(p.signatureAlgorithm, q);
+      q += p.signatureAlgorithm.length;
+      buf[q++] = 0x03;
+      q = writeLen(buf, q, sig.length + 1);
+      buf[q++] = 0;
+      buf.set(sig, q);
+      q += sig.length;
+      const content = q - tbsStart;
+      const start = tbsStart - (1 + lenOfLen(content));
+      buf[start] = 0x30;
+      writeLen(buf, start + 1, content);
+      return buf.subarray(start, q);
+    },
+  };
 }
 
 function crlExtensions(authorityKeyId: Uint8Array, crlNumber: bigint): Uint8Array {

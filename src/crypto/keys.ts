@@ -94,6 +94,9 @@ export function keyKindOf(key: crypto.KeyObject): KeyKind {
   throw new PkiError("WEAK_KEY", `unsupported key type ${t ?? "unknown"}${key.asymmetricKeyDetails?.namedCurve ? " " + key.asymmetricKeyDetails.namedCurve : ""}`);
 }
 
+/** The key kind of a certificate's public key (no private key needed). */
+export const keyKindOfSpki = (spki: der.Bytes): KeyKind => keyKindOf(publicKeyFromSpki(spki));
+
 /** A human key description: "EC P-256", "RSA 3072", "Ed25519". */
 export function describeSpki(spki: der.Bytes): string {
   const info = parseSpki(spki, der.read(spki));
@@ -166,10 +169,91 @@ export async function loadPrivateKey(pem: string, what: string, getPassphrase: (
     }
   }
   const passphrase = await getPassphrase();
+  const bad = () => new PkiError("BAD_PASSPHRASE", `the passphrase does not decrypt ${what}: check --passphrase-file / PKI_PASSPHRASE_FILE`);
+  const pbes2 = readPbes2(pem);
+  if (pbes2) {
+    // PBKDF2 on the thread pool: the 600,000 iterations (~150 ms) run while
+    // the main thread reads the index or builds a CRL (see ca/revocation.ts)
+    const dk = await new Promise<Buffer>((res, rej) =>
+      crypto.pbkdf2(Buffer.from(passphrase, "utf8"), pbes2.salt, pbes2.iterations, pbes2.keyLength, pbes2.prf, (e, k) => (e ? rej(e) : res(k))),
+    );
+    let pkcs8: Buffer;
+    try {
+      const d = crypto.createDecipheriv(pbes2.cipher, dk, pbes2.iv);
+      pkcs8 = Buffer.concat([d.update(pbes2.data), d.final()]);
+    } catch {
+      throw bad();
+    }
+    try {
+      return crypto.createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+    } catch {
+      throw bad(); // a wrong key can pass the padding check by chance (1 in 256)
+    }
+  }
   try {
     return crypto.createPrivateKey({ key: pem, format: "pem", passphrase });
   } catch {
-    throw new PkiError("BAD_PASSPHRASE", `the passphrase does not decrypt ${what}: check --passphrase-file / PKI_PASSPHRASE_FILE`);
+    throw bad();
+  }
+}
+
+const PRF: Record<string, string> = {
+  "1.2.840.113549.2.7": "sha1",
+  "1.2.840.113549.2.8": "sha224",
+  "1.2.840.113549.2.9": "sha256",
+  "1.2.840.113549.2.10": "sha384",
+  "1.2.840.113549.2.11": "sha512",
+};
+const AES_CBC: Record<string, { cipher: string; keyLength: number }> = {
+  "2.16.840.1.101.3.4.1.2": { cipher: "aes-128-cbc", keyLength: 16 },
+  "2.16.840.1.101.3.4.1.22": { cipher: "aes-192-cbc", keyLength: 24 },
+  "2.16.840.1.101.3.4.1.42": { cipher: "aes-256-cbc", keyLength: 32 },
+};
+
+/**
+ * The parameters of a PKCS#8 EncryptedPrivateKeyInfo with PBES2 = PBKDF2 +
+ * AES-CBC (what pki writes, and what OpenSSL 3 writes by default), or null
+ * for anything else (then OpenSSL decrypts it, synchronously).
+ */
+export function readPbes2(pem: string): { salt: Buffer; iterations: number; keyLength: number; prf: string; cipher: string; iv: Buffer; data: Buffer } | null {
+  const block = /-----BEGIN ENCRYPTED PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED PRIVATE KEY-----/.exec(pem);
+  if (!block) return null;
+  try {
+    const b = new Uint8Array(Buffer.from(block[1]!.replace(/\s+/g, ""), "base64"));
+    const [alg, data] = der.children(b, der.read(b));
+    const [algOid, params] = der.children(b, alg!);
+    if (der.readOid(b, algOid!) !== "1.2.840.113549.1.5.13") return null;
+    const [kdf, enc] = der.children(b, params!);
+    const [kdfOid, kdfParams] = der.children(b, kdf!);
+    if (der.readOid(b, kdfOid!) !== "1.2.840.113549.1.5.12") return null;
+    const kp = der.children(b, kdfParams!);
+    const salt = kp[0]!;
+    const iter = kp[1]!;
+    if (salt.tag !== der.TAG.OCTET_STRING || iter.tag !== der.TAG.INTEGER) return null;
+    let prf = "sha1";
+    for (const x of kp.slice(2)) {
+      if (x.tag === der.TAG.SEQUENCE) {
+        const name = PRF[der.readOid(b, der.children(b, x)[0]!)];
+        if (!name) return null;
+        prf = name;
+      }
+    }
+    const [encOid, iv] = der.children(b, enc!);
+    const aes = AES_CBC[der.readOid(b, encOid!)];
+    if (!aes || iv!.tag !== der.TAG.OCTET_STRING || data!.tag !== der.TAG.OCTET_STRING) return null;
+    const iterations = der.content(b, iter).reduce((a, x) => a * 256 + x, 0);
+    if (iterations < 1 || iterations > 100_000_000) return null;
+    return {
+      salt: Buffer.from(der.content(b, salt)),
+      iterations,
+      keyLength: aes.keyLength,
+      prf,
+      cipher: aes.cipher,
+      iv: Buffer.from(der.content(b, iv!)),
+      data: Buffer.from(der.content(b, data!)),
+    };
+  } catch {
+    return null;
   }
 }
 

@@ -171,10 +171,10 @@ describe("revokeSerials in a large index", () => {
     const authority = await openSigningAuthority(new CaDir(ca.dir), async () => PASSPHRASE);
 
     const snap = snapshot(ca.dir);
-    await expect(revokeSerials(authority, [{ serial: "0123ABCD", reason: "keyCompromise" }], new Date())).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(revokeSerials(authority, authority, [{ serial: "0123ABCD", reason: "keyCompromise" }], new Date())).rejects.toMatchObject({ code: "NOT_FOUND" });
     expect(snapshot(ca.dir)).toEqual(snap);
 
-    const res = await revokeSerials(authority, [{ serial, reason: "keyCompromise" }], new Date());
+    const res = await revokeSerials(authority, authority, [{ serial, reason: "keyCompromise" }], new Date());
     expect(res.revoked[0]!.subject).toBe("/CN=victim");
     const after = fs.readFileSync(indexPath, "utf8").split("\n");
     expect(after).toHaveLength(before.length);
@@ -192,7 +192,7 @@ describe("revokeSerials in a large index", () => {
     expect(status.stdout + status.stderr).toContain("certificate revoked");
 
     const snap2 = snapshot(ca.dir);
-    await expect(revokeSerials(authority, [{ serial, reason: "superseded" }], new Date())).rejects.toMatchObject({ code: "ALREADY_REVOKED" });
+    await expect(revokeSerials(authority, authority, [{ serial, reason: "superseded" }], new Date())).rejects.toMatchObject({ code: "ALREADY_REVOKED" });
     expect(snapshot(ca.dir)).toEqual(snap2);
   });
 });

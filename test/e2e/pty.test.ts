@@ -82,4 +82,16 @@ describe("interactive pki init through a pseudo-terminal", () => {
     expect(flag.output).toContain("alice");
     expect(flag.output).not.toMatch(/\x1b\[3\dm/);
   });
+
+  it("shows a spinner for a slow RSA-3072 key on a terminal, and nothing of it in a pipe", async () => {
+    const root = tmpdir();
+    const dir = path.join(root, "pki");
+    expect(spawnSync(process.execPath, [BIN, "init", "--dir", dir, "--cn", "C", "--no-passphrase"], { env: cleanEnv() }).status).toBe(0);
+    const tty = await inPty(`${sh(process.execPath)} ${sh(BIN)} --dir ${sh(dir)} issue client big --key-type rsa-3072`, []);
+    expect(tty.code).toBe(0);
+    expect(tty.output).toContain("Generating a rsa-3072 key");
+    const piped = spawnSync(process.execPath, [BIN, "--dir", dir, "issue", "client", "big2", "--key-type", "rsa-3072"], { env: cleanEnv(), encoding: "utf8" });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).not.toContain("Generating");
+  });
 });
