@@ -281,8 +281,8 @@ export async function revokeSerials(
     // changes nothing)
     const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now);
     const crl = signPreparedCrl(pending, await signing);
-    writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }]);
-    writeFilesAtomic(crlWrites(ca, crl, ca.store.crlPath, false));
+    // one step: the index (the commit point, first) with the CRL and its number
+    writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }, ...crlWrites(ca, crl, ca.store.crlPath, false)]);
     refreshBundleIfListing(ca, newIndex, now);
     return { revoked: out, crl: withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes }) };
   });

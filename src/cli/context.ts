@@ -3,7 +3,6 @@
  * clock, the streams and a way to obtain secrets. Commands never read
  * process.argv or process.env themselves, so tests can hand in their own.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
 import { readInputFile } from "../store/ca-dir.js";
@@ -92,9 +91,4 @@ export async function caPassphrase(ctx: Context): Promise<string> {
   }
   const { askSecret } = await import("../ui/prompt.js");
   return askSecret("CA key passphrase");
-}
-
-/** Ensure an output directory exists before writing into it. */
-export function requireDir(p: string, flag: string): void {
-  if (!fs.existsSync(p)) throw new PkiError("NOT_FOUND", `${flag} ${p} does not exist: create it first`);
 }

@@ -61,7 +61,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     } catch (e) {
       // audit.log: one line per refusal of a command that changes CA state
       if (AUDITED.has(spec.module) && e instanceof PkiError && e.code !== "USAGE") {
-        new CaDir(ctx.dir).audit({ command: spec.name, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message });
+        const command = cmd.parent && cmd.parent.parent ? `${cmd.parent.name()} ${spec.name}` : spec.name;
+        new CaDir(ctx.dir).audit({ command, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message });
       }
       throw e;
     }
@@ -88,7 +89,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
       if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
       if (e.code === "commander.executeSubCommandAsync") return 0;
-      const msg = e.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "");
+      // "--passphrase=hunter2" mistyped must not print the secret: show option names only
+      const msg = e.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "").replace(/'(-{1,2}[^'=\s]+)=[^']*'/g, "'$1=…'");
       const named = argv.find((a) => program.commands.some((c) => c.name() === a));
       const hint = e.code === "commander.unknownCommand" || !named ? "; run `pki --help` for the commands" : `; see \`pki ${named} --help\``;
       return printError(sink, new PkiError("USAGE", msg + hint, { exitCode: 2 }), debug);

@@ -62,7 +62,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     })
     .filter((r) => wanted === "all" || r.status === wanted)
     .filter((r) => o.profile === undefined || r.profile === o.profile)
-    .filter((r) => horizon === undefined || (r.expires > now.getTime() && r.expires <= horizon));
+    // --expiring: what needs renewing, so valid certificates only
+    .filter((r) => horizon === undefined || (r.status === "valid" && r.expires > now.getTime() && r.expires <= horizon));
 
   const certificates = rows.map(({ serial, subject, name, profile, status, notAfter, revokedAt, reason }) => ({ serial, subject, name, profile, status, notAfter, revokedAt, reason }));
   if (format === "serial" || format === "dn") {

@@ -24,7 +24,7 @@ import { formatDn, type San } from "../core/names.js";
 import { decodeSans, findExtension } from "../core/parse.js";
 import { encryptPrivateKey, generateKeyPair, isEncryptedPem, keyKindOf, privateKeyPem, publicKeyFromSpki, spkiDer, type KeyPair, type KeyType } from "../crypto/keys.js";
 import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
-import { refreshBundleIfListing, refreshCrl } from "../ca/revocation.js";
+import { refreshCrl } from "../ca/revocation.js";
 import type { FileWrite } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
@@ -120,8 +120,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     after: (index) => {
       if (!revoke.length) return;
       const text = formatIndex(index);
-      refreshCrl(signing, text, now);
-      refreshBundleIfListing(signing, text, now);
+      refreshCrl(signing, text, now); // issue() itself refreshes a bundle that lists issued certificates
     },
   });
   store.audit({ command: "renew", profile: c!.profile, serial: c!.serial, previousSerial: old.entry.serial, subject: c!.subject, name, rekey: !!o.rekey, outcome: "ok" });

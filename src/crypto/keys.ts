@@ -257,10 +257,6 @@ export function readPbes2(pem: string): { salt: Buffer; iterations: number; keyL
   }
 }
 
-export function publicFromPrivate(key: crypto.KeyObject): crypto.KeyObject {
-  return crypto.createPublicKey(key);
-}
-
 /** Does this private key belong to this SPKI? */
 export function keyMatches(key: crypto.KeyObject, spki: der.Bytes): boolean {
   const mine = spkiDer(crypto.createPublicKey(key));

@@ -83,9 +83,7 @@ function stage(w: FileWrite): string {
  * nothing is renamed and the temporary files are removed.
  */
 export function writeFilesAtomic(writes: readonly FileWrite[]): void {
-  for (const w of writes) {
-    if (w.exclusive && fs.existsSync(w.path)) throw new PkiError("IO_ERROR", `${w.path} already exists; pki never overwrites it`);
-  }
+  checkTargets(writes);
   const staged: string[] = [];
   try {
     for (const w of writes) staged.push(stage(w));
@@ -113,11 +111,29 @@ function commitStaged(writes: readonly FileWrite[], staged: readonly string[]): 
       }
     } catch (e) {
       for (const t of staged.slice(i)) fs.rmSync(t, { force: true });
+      // the new files already in place go again: a failed step leaves no
+      // certificate nobody was told about (replaced files cannot be restored,
+      // which is why callers put new files first)
+      for (let j = 0; j < i; j++) if (writes[j]!.exclusive) fs.rmSync(writes[j]!.path, { force: true });
       throw ioError("write", w.path, e);
     }
     dirs.add(path.dirname(w.path));
   });
   for (const d of dirs) fsyncDir(d);
+}
+
+/** Refuse targets that are directories before anything is staged (rename would fail half-way). */
+function checkTargets(writes: readonly FileWrite[]): void {
+  for (const w of writes) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(w.path);
+    } catch {
+      continue;
+    }
+    if (w.exclusive) throw new PkiError("IO_ERROR", `${w.path} already exists; pki never overwrites it`);
+    if (st.isDirectory()) throw new PkiError("BAD_INPUT", `${w.path} is a directory: give a file name`);
+  }
 }
 
 // ---------------------------------------------------------------- batches
@@ -152,9 +168,7 @@ async function stageAsync(w: FileWrite, tmp: string): Promise<void> {
  * many of them into one commit instead of paying them one after the other.
  */
 export async function writeFilesAtomicBatch(writes: readonly FileWrite[], concurrency = 32): Promise<void> {
-  for (const w of writes) {
-    if (w.exclusive && fs.existsSync(w.path)) throw new PkiError("IO_ERROR", `${w.path} already exists; pki never overwrites it`);
-  }
+  checkTargets(writes);
   const staged = writes.map((w) => tmpName(w.path));
   let next = 0;
   let failure: { w: FileWrite; e: unknown } | undefined;
@@ -176,9 +190,6 @@ export async function writeFilesAtomicBatch(writes: readonly FileWrite[], concur
   commitStaged(writes, staged);
 }
 
-export function writeFileAtomic(p: string, data: string | Uint8Array, mode = 0o644): void {
-  writeFilesAtomic([{ path: p, data, mode }]);
-}
 
 /** mkdir with an exact mode (umask-independent); existing directories are left as they are. */
 export function ensureDir(p: string, mode = 0o755): void {
