@@ -3,8 +3,8 @@
  * the CRL (and ca-clients.crt when it lists issued certificates) in the same
  * locked step, so that the next `nginx -s reload` refuses it.
  *
- * <target> is, in this order: a certificate file (PEM or DER), a serial in
- * the index (hex, any case, colons allowed), or an issued name (index.meta).
+ * <target> is, in this order: a certificate file (PEM or DER), an issued
+ * name (index.meta), or a serial in the index (hex, any case, colons allowed).
  */
 import * as fs from "node:fs";
 import { PkiError, usage } from "../core/errors.js";
@@ -65,9 +65,7 @@ export function resolveTarget(ca: Authority, target: string, indexBuf: Buffer, n
     if (!e) throw new PkiError("NOT_FOUND", `${target} (serial ${serial}) is not in this CA's index: check \`pki list\` or run \`pki doctor\``);
     return e;
   }
-  const asSerial = normaliseSerial(target);
-  const bySerial = asSerial !== null ? lookup(asSerial) : null;
-  if (bySerial) return bySerial;
+  // an issued name first, then a serial: the order show, renew and export use too
   const named: IndexEntry[] = [];
   for (const m of ca.store.readMeta().values()) {
     if (m.name !== target) continue;
@@ -75,6 +73,9 @@ export function resolveTarget(ca: Authority, target: string, indexBuf: Buffer, n
     if (e) named.push(e);
   }
   if (named.length === 0) {
+    const asSerial = normaliseSerial(target);
+    const bySerial = asSerial !== null ? lookup(asSerial) : null;
+    if (bySerial) return bySerial;
     throw new PkiError("NOT_FOUND", `no certificate with serial or name ${JSON.stringify(target)} in this CA: check \`pki list\``);
   }
   const valid = named.filter((e) => e.status === "V");
