@@ -425,6 +425,10 @@ export interface CrlParams {
   revoked: readonly RevokedRef[];
 }
 
+/**
+ * The plain, object-per-entry TBSCertList builder: the reference model the
+ * tests hold byte-equal to prepareCrlFromIndex, which is what pki runs.
+ */
 export function tbsCertList(p: CrlParams): Uint8Array {
   const exts = crlExtensions(p.authorityKeyId, p.crlNumber);
   return der.seq(der.integer(1), p.signatureAlgorithm, p.issuer, der.time(p.thisUpdate), der.time(p.nextUpdate), encodeRevoked(p.revoked), exts);
