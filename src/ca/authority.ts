@@ -42,7 +42,7 @@ import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
-import { keyIdentifier, keyKindOfSpki, keyMatches, loadPrivateKey, pooledRandom, signerFor } from "../crypto/keys.js";
+import { keyIdentifier, keyKindOfSpki, keyMatches, loadPrivateKey, pooledRandom, signerFor, verifySignature } from "../crypto/keys.js";
 import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
@@ -70,6 +70,16 @@ export function readCertificatePem(text: string, what: string): { pem: string; c
     return { pem: toPem("CERTIFICATE", blocks[0]!.der), cert: parseCertificate(blocks[0]!.der) };
   } catch (e) {
     throw new PkiError("CA_INVALID", `${what} is not a readable certificate: ${(e as Error).message}`);
+  }
+}
+
+/** Was this certificate (or CRL) signed by this CA: same issuer name and a signature its key verifies? */
+export function issuedBy(ca: Authority, doc: { issuerRaw: Uint8Array; signatureAlgorithm: string; tbs: Uint8Array; signature: Uint8Array }): boolean {
+  if (!Buffer.from(doc.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) return false;
+  try {
+    return verifySignature(ca.cert.spki.raw, doc.signatureAlgorithm, doc.tbs, doc.signature);
+  } catch {
+    return false;
   }
 }
 

@@ -36,10 +36,9 @@ import { formatIndex, parseIndex, type IndexEntry } from "../core/index-format.j
 import { formatDn, onelineDn } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks } from "../core/pem.js";
-import { verifySignature } from "../crypto/keys.js";
 import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
+import { issuedBy, openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
 import { buildBundle, readBundleSettings, readCurrentCrl, refreshCrl } from "../ca/revocation.js";
 import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
@@ -68,15 +67,6 @@ interface Findings {
 }
 
 const days = (ms: number) => Math.floor(ms / DAY);
-
-function issuedByCa(ca: Authority, cert: ParsedCertificate): boolean {
-  if (!Buffer.from(cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) return false;
-  try {
-    return verifySignature(ca.cert.spki.raw, cert.signatureAlgorithm, cert.tbs, cert.signature);
-  } catch {
-    return false;
-  }
-}
 
 function readCertFile(p: string): ParsedCertificate | null {
   try {
@@ -183,7 +173,7 @@ function examine(ca: Authority, now: Date): Findings {
       if (inIndex.has(s)) continue;
       const file = store.certPath(s);
       const cert = readCertFile(file);
-      if (cert && cert.serial === s && issuedByCa(ca, cert)) f.orphans.push({ file, cert });
+      if (cert && cert.serial === s && issuedBy(ca, cert)) f.orphans.push({ file, cert });
       else foreign.push(file);
     }
     const problems: string[] = [];

@@ -11,7 +11,7 @@ import { formatDn } from "../core/names.js";
 import { describeExtensions, type ParsedCertificate, type RawExtension } from "../core/parse.js";
 import type { ParsedCrl } from "../core/crl-parse.js";
 import { describeSpki, verifySignature } from "../crypto/keys.js";
-import { openAuthority, type Authority } from "../ca/authority.js";
+import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
 import { CaDir } from "../store/ca-dir.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
 import { resolveDocument } from "./target.js";
@@ -40,9 +40,10 @@ function tryAuthority(store: CaDir): Authority | undefined {
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
-function signatureOk(spki: Uint8Array, alg: string, tbs: Uint8Array, sig: Uint8Array): boolean {
+/** A CSR's self-signature (an unsupported algorithm counts as not verified). */
+function csrSignatureOk(spki: Uint8Array, alg: string, info: Uint8Array, sig: Uint8Array): boolean {
   try {
-    return verifySignature(spki, alg, tbs, sig);
+    return verifySignature(spki, alg, info, sig);
   } catch {
     return false;
   }
@@ -50,7 +51,7 @@ function signatureOk(spki: Uint8Array, alg: string, tbs: Uint8Array, sig: Uint8A
 
 function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca: Authority | undefined, now: Date): Record<string, unknown> {
   const ext = describeExtensions(c.extensions);
-  const fromThisCa = ca !== undefined && sameBytes(c.issuerRaw, ca.cert.subjectRaw) && signatureOk(ca.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature);
+  const fromThisCa = ca !== undefined && issuedBy(ca, c);
   const isCa = ca !== undefined && sameBytes(c.der, ca.cert.der);
   let revocation: Record<string, unknown> = { status: "unknown", revokedAt: null, reason: null };
   let profile: string | null = null;
@@ -120,7 +121,7 @@ function crlData(c: ParsedCrl, ca: Authority | undefined, now: Date): Record<str
     nextUpdate: c.nextUpdate?.toISOString() ?? null,
     timeLeft: c.nextUpdate ? timeLeft(c.nextUpdate, now) : null,
     stale: c.nextUpdate !== undefined && c.nextUpdate.getTime() <= now.getTime(),
-    signatureValid: fromThisCa ? signatureOk(ca.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature) : null,
+    signatureValid: fromThisCa ? issuedBy(ca!, c) : null,
     authorityKeyIdentifier: c.authorityKeyId ?? null,
     revokedCount: c.revoked.length,
     revoked: c.revoked.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt.toISOString(), reason: r.reason ?? "unspecified" })),
@@ -199,7 +200,7 @@ export async function run(ctx: Context, args: string[]): Promise<Result> {
       keyType: describeSpki(c.spki.raw),
       san: (ext.subjectAltName as string[] | undefined) ?? [],
       extensions: ext,
-      signatureValid: signatureOk(c.spki.raw, c.signatureAlgorithm, c.info, c.signature),
+      signatureValid: csrSignatureOk(c.spki.raw, c.signatureAlgorithm, c.info, c.signature),
       fingerprints: { sha256: hex("sha256", c.der), sha1: hex("sha1", c.der) },
     };
   }

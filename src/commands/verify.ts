@@ -21,12 +21,11 @@ import * as fs from "node:fs";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { OID } from "../core/certificate.js";
-import { parseCrl } from "../core/crl-parse.js";
+import { revokedSerials } from "../core/crl.js";
 import { formatDn } from "../core/names.js";
 import { decodeEku, findExtension, type ParsedCertificate } from "../core/parse.js";
-import { parsePemBlocks } from "../core/pem.js";
-import { verifySignature } from "../crypto/keys.js";
-import { openAuthority, type Authority } from "../ca/authority.js";
+import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
+import { readCurrentCrl } from "../ca/revocation.js";
 import { CaDir } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 import { resolveCertificate } from "./target.js";
@@ -45,14 +44,6 @@ interface Check {
   message: string;
 }
 
-const signedBy = (ca: Authority, c: ParsedCertificate): boolean => {
-  if (!Buffer.from(c.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) return false;
-  try {
-    return verifySignature(ca.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature);
-  } catch {
-    return false;
-  }
-};
 
 /** EKU names of a certificate, or null when it has no EKU extension (any purpose). */
 const ekuOf = (c: ParsedCertificate): string[] | null => {
@@ -70,7 +61,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const checks: Check[] = [];
 
   // chain
-  const issued = signedBy(ca, c);
+  const issued = issuedBy(ca, c);
   const caValid = now >= ca.cert.notBefore && now <= ca.cert.notAfter;
   const chain = issued && caValid;
   checks.push({
@@ -102,15 +93,14 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     if (!fs.existsSync(store.crlPath)) crlProblem = "crl.pem is missing: run `pki crl`";
     else {
       try {
-        const text = fs.readFileSync(store.crlPath);
-        const block = parsePemBlocks(text.toString("latin1")).find((b) => b.label === "X509 CRL");
-        const crl = parseCrl(block ? block.der : new Uint8Array(text));
-        if (!Buffer.from(crl.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw)) || !verifySignature(ca.cert.spki.raw, crl.signatureAlgorithm, crl.tbs, crl.signature)) {
+        const cur = readCurrentCrl(ca, store.crlPath)!;
+        const crl = cur.info;
+        if (!cur.signedByCa) {
           crlProblem = "crl.pem is not signed by this CA: run `pki crl`";
         } else if (crl.nextUpdate && crl.nextUpdate.getTime() <= now.getTime()) {
           crlProblem = `crl.pem expired on ${crl.nextUpdate.toISOString()} (nginx now refuses every client): run \`pki crl\``;
         } else {
-          const hit = crl.revoked.find((r) => r.serial === c.serial);
+          const hit = revokedSerials(crl.revokedDer).includes(c.serial);
           revocation.crl = hit ? "revoked" : "not revoked";
           if (hit) revoked = true;
           revocation.crlNextUpdate = crl.nextUpdate?.toISOString() ?? null;
