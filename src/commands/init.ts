@@ -53,7 +53,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const importing = o.importCert !== undefined || o.importKey !== undefined;
   if (importing && (!o.importCert || !o.importKey)) throw usage("--import-cert and --import-key go together: pass both");
 
-  const days = intOption(o.days, "--days", 1, 36500) ?? 3650;
+  let days = intOption(o.days, "--days", 1, 36500) ?? 3650;
   const pathLen = intOption(o.pathLen, "--path-len", 0, 16);
   const crlDays = intOption(o.crlDays, "--crl-days", 1, 3650) ?? 7;
   const defaultDays = intOption(o.defaultDays, "--default-days", 1, 36500);
@@ -106,6 +106,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
         cn = await prompt.askText("CA name (CN)", "Internal CA", true);
         if (org === undefined) org = (await prompt.askText("Organisation (O, optional)", "")) || undefined;
         if (kt === undefined) kt = await prompt.askChoice("Key type", KEY_TYPES, "ec-p256");
+        if (o.days === undefined) days = intOption(await prompt.askText("Validity of the CA certificate in days", "3650", true), "validity", 1, 36500)!;
         if (o.codeSigning === undefined) codeSigning = await prompt.askYesNo("Tag the CA for code signing (admins sign packages with certificates it issues)?", false);
       }
       if (cn === undefined) throw missingInput("the CA's common name", "--cn NAME (or --subject)");

@@ -39,24 +39,27 @@ function inPty(cmd: string, steps: Array<[RegExp, string]>, env: Record<string, 
 }
 
 describe("interactive pki init through a pseudo-terminal", () => {
-  it("asks for name, organisation, key type, code signing and a passphrase (twice), then creates the CA", async () => {
+  it("asks for name, organisation, key type, validity, code signing and a passphrase (twice), then creates the CA", async () => {
     const root = tmpdir();
     const dir = path.join(root, "pki");
     const r = await inPty(`${sh(process.execPath)} ${sh(BIN)} init --dir ${sh(dir)}`, [
       [/CA name \(CN\)/, "Acme Interactive CA\r"],
       [/Organisation/, "Acme\r"],
       [/Key type/, "\x1b[B\r"], // arrow down: ec-p384
+      [/Validity of the CA certificate/, "\x15" + "1825\r"], // ctrl-U clears the default
       [/code signing/, "y\r"],
       [/New CA key passphrase/, PASSPHRASE + "\r"],
       [/Repeat it/, PASSPHRASE + "\r"],
     ]);
-    expect(r.answered, r.output).toBe(6);
+    expect(r.answered, r.output).toBe(7);
     expect(r.code, r.output).toBe(0);
     expect(r.output).toContain("Created the CA");
     const text = openssl(["x509", "-in", path.join(dir, "ca.crt"), "-noout", "-text"]).stdout;
     expect(text).toMatch(/Subject: O ?= ?Acme, CN ?= ?Acme Interactive CA/);
     expect(text).toContain("NIST CURVE: P-384");
     expect(text).toContain("Code Signing");
+    const notAfter = new Date(openssl(["x509", "-in", path.join(dir, "ca.crt"), "-noout", "-enddate"]).stdout.trim().replace("notAfter=", ""));
+    expect(Math.round((notAfter.getTime() - Date.now()) / 86_400_000)).toBe(1825);
     // the key is encrypted with the passphrase typed at the prompt
     const pass = path.join(root, "pass");
     fs.writeFileSync(pass, PASSPHRASE + "\n");
