@@ -7,10 +7,9 @@ import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type R
 import { PkiError } from "../core/errors.js";
 import { withLock } from "../store/lock.js";
 import { parsePemBlocks, toPem, toPemBytes } from "../core/pem.js";
-import { verifySignature } from "../crypto/keys.js";
 import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { MODE } from "../store/ca-dir.js";
-import type { Authority, SigningAuthority } from "./authority.js";
+import { issuedBy, type Authority, type SigningAuthority } from "./authority.js";
 
 export interface CrlResult {
   path: string;
@@ -128,14 +127,7 @@ export function readCurrentCrl(ca: Authority, p: string): CurrentCrl | null {
   } catch (e) {
     throw new PkiError("CA_INVALID", `${p} is not a readable CRL: ${(e as Error).message}`);
   }
-  const sameIssuer = Buffer.from(info.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw));
-  let signedByCa = false;
-  try {
-    signedByCa = sameIssuer && verifySignature(ca.cert.spki.raw, info.signatureAlgorithm, info.tbs, info.signature);
-  } catch {
-    signedByCa = false;
-  }
-  return { info, bytes, signedByCa };
+  return { info, bytes, signedByCa: issuedBy(ca, info) };
 }
 
 /** Why a CRL must be re-signed now (null: it is fine as it is). */

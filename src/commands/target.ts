@@ -93,13 +93,15 @@ export function resolveDocument(store: CaDir, target: string, now: Date): { doc:
 export function resolveCertificate(store: CaDir, target: string, now: Date): CertTarget {
   let der: Uint8Array;
   let source = target;
+  // the index, once: read here for a name or serial, or below for a file
+  let index: IndexEntry[] | undefined;
   if (isFile(target)) {
     const doc = readDocument(readInputFile(target, "certificate file"), target);
     if (doc.kind !== "certificate") throw new PkiError("BAD_INPUT", `${target} is a ${doc.kind === "csr" ? "certificate signing request" : "CRL"}, not a certificate`);
     der = doc.der;
   } else {
     store.requireCa();
-    const index = store.readIndex();
+    index = store.readIndex();
     let serial = serialOfName(store, target, index, now);
     if (serial === undefined) {
       const s = normaliseSerial(target);
@@ -127,7 +129,7 @@ export function resolveCertificate(store: CaDir, target: string, now: Date): Cer
   let entry: IndexEntry | undefined;
   let meta: MetaEntry | undefined;
   if (store.hasCa()) {
-    entry = store.readIndex().find((e) => e.serial === cert.serial);
+    entry = (index ?? store.readIndex()).find((e) => e.serial === cert.serial);
     meta = store.readMeta().get(cert.serial);
   }
   return { der, pem: toPem("CERTIFICATE", der), cert, entry, meta, source };

@@ -258,13 +258,17 @@ class Entries {
   }
 }
 
-export interface CrlFromIndexParams {
+/** What every CRL carries besides its entries. */
+export interface CrlHeader {
   signatureAlgorithm: Uint8Array;
   issuer: Uint8Array;
   thisUpdate: Date;
   nextUpdate: Date;
   crlNumber: bigint;
   authorityKeyId: Uint8Array;
+}
+
+export interface CrlFromIndexParams extends CrlHeader {
   /** index.txt bytes (OpenSSL ca format); only the revoked ("R") lines are read */
   index: Uint8Array;
   /** signs the TBSCertList bytes */
@@ -415,13 +419,7 @@ function crlExtensions(authorityKeyId: Uint8Array, crlNumber: bigint): Uint8Arra
   );
 }
 
-export interface CrlParams {
-  signatureAlgorithm: Uint8Array;
-  issuer: Uint8Array;
-  thisUpdate: Date;
-  nextUpdate: Date;
-  crlNumber: bigint;
-  authorityKeyId: Uint8Array;
+export interface CrlParams extends CrlHeader {
   revoked: readonly RevokedRef[];
 }
 
