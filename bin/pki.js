@@ -3,6 +3,16 @@
 // `pki --version` and `pki --help` answer without loading commander or any
 // crypto (start-up time matters to scripts that call pki in loops); every
 // other command imports only its own module (src/cli/run.ts).
+// A reader that stops early (`pki list | head`, `pki issue --help | head -1`)
+// closes the pipe: the rest of the output has nowhere to go and nobody to
+// read it. End quietly with status 0, as `cat`, `ls` and git do under a
+// shell that ignores SIGPIPE, so that `set -o pipefail` scripts keep working.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e) => {
+    if (e && e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
+}
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   process.stdout.write("0.1.0\n");

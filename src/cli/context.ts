@@ -13,6 +13,7 @@ export interface GlobalOptions {
   passphraseFile?: string;
   yes?: boolean;
   color?: boolean;
+  quiet?: boolean;
 }
 
 export interface Context {
@@ -22,6 +23,8 @@ export interface Context {
   /** prompts allowed: stdin and stderr are terminals, no --yes, no CI */
   interactive: boolean;
   color: boolean;
+  /** --quiet: no chatter on stderr (info, spinners, bars); warnings and errors still appear */
+  quiet: boolean;
   env: NodeJS.ProcessEnv;
   now: () => Date;
   stdout: NodeJS.WritableStream;
@@ -57,6 +60,7 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
     yes,
     interactive,
     color,
+    quiet: g.quiet === true,
     env,
     now: () => new Date(),
     auditInfo: {},
@@ -69,6 +73,7 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
       return undefined;
     },
     info(msg) {
+      if (g.quiet === true) return;
       stderr.write(msg + "\n");
     },
     warn(msg) {

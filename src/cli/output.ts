@@ -21,6 +21,8 @@ export interface Sink {
   json: boolean;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** --quiet: the human messages of a success are not printed */
+  quiet?: boolean;
 }
 
 export function printResult(sink: Sink, r: Result): number {
@@ -31,7 +33,8 @@ export function printResult(sink: Sink, r: Result): number {
     sink.stdout.write(JSON.stringify(doc, null, 2) + "\n");
   } else {
     if (r.stdout) sink.stdout.write(r.stdout.endsWith("\n") ? r.stdout : r.stdout + "\n");
-    for (const m of r.messages ?? []) sink.stderr.write(m + "\n");
+    // --quiet keeps warnings: cron mails them, which is the point of a warning
+    for (const m of r.messages ?? []) if (!sink.quiet || r.failure || m.startsWith("pki: warning:")) sink.stderr.write(m + "\n");
     if (r.failure) sink.stderr.write(`pki: error: ${r.failure.message}\n`);
   }
   return r.failure ? 1 : 0;

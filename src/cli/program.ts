@@ -254,9 +254,10 @@ export const GLOBAL_OPTIONS: Array<[string, string]> = [
   ["--passphrase-file <file>", "CA key passphrase from the first line of a file (also $PKI_PASSPHRASE_FILE, $PKI_PASSPHRASE)"],
   ["-y, --yes", "never prompt (also without a terminal or with CI set)"],
   ["--no-color", "no colours (also NO_COLOR, and when output is not a terminal)"],
+  ["-q, --quiet", "nothing on stderr on success (for cron); warnings and errors still appear"],
 ];
 
-export const GLOBAL_KEYS = ["dir", "json", "passphraseFile", "yes", "color"] as const;
+export const GLOBAL_KEYS = ["dir", "json", "passphraseFile", "yes", "color", "quiet"] as const;
 
 function addGlobals(cmd: Command, hidden: boolean): void {
   for (const [flags, desc] of GLOBAL_OPTIONS) {

@@ -5,7 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { buildProgram, GLOBAL_KEYS, type CommandSpec } from "./program.js";
 import { makeContext, type Context, type GlobalOptions } from "./context.js";
-import { printError, printResult, type Result } from "./output.js";
+import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
 import { CaDir } from "../store/ca-dir.js";
 
@@ -38,7 +38,7 @@ function commandOpts(cmd: Command): Record<string, unknown> {
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const jsonWanted = argv.includes("--json");
-  const sink = { json: jsonWanted, stdout: process.stdout, stderr: process.stderr };
+  const sink: Sink = { json: jsonWanted, stdout: process.stdout, stderr: process.stderr };
   const debug = !!env.PKI_DEBUG && env.PKI_DEBUG !== "0";
   let exitCode = 0;
 
@@ -46,6 +46,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     const g = globalsOf(cmd);
     const ctx = makeContext(g, env);
     sink.json = ctx.json;
+    sink.quiet = ctx.quiet;
     let mod: CommandModule;
     try {
       mod = (await import(`../commands/${spec.module}.js`)) as CommandModule;
@@ -73,12 +74,12 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     writeOut: (s) => process.stdout.write(s),
     // commander's own error text is replaced by ours (see the catch below);
     // writeErr then only carries help shown for a missing subcommand
-    writeErr: (s) => process.stderr.write(s),
+    writeErr: (s) => (jsonWanted ? true : process.stderr.write(s)),
     outputError: () => {},
   });
   for (const c of allCommands(program)) {
     c.exitOverride();
-    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => (jsonWanted ? true : process.stderr.write(s)), outputError: () => {} });
   }
 
   try {
@@ -87,10 +88,18 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help" && e.exitCode !== 0 && sink.json) {
+        // `pki --json` with no command: a script asked for a document and gets
+        // a usage error in that form (the help went nowhere, see writeErr)
+        return printError(sink, new PkiError("USAGE", "a command is missing: run `pki --help` (or `pki <command> --help`) for the commands", { exitCode: 2 }), debug);
+      }
       if (e.code === "commander.help") return e.exitCode === 0 ? 0 : 2;
       if (e.code === "commander.executeSubCommandAsync") return 0;
       // "--passphrase=hunter2" mistyped must not print the secret: show option names only
-      const msg = e.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "").replace(/'(-{1,2}[^'=\s]+)=[^']*'/g, "'$1=…'");
+      const first = e.message.replace(/^error: /, "").replace(/\n[\s\S]*$/, "").replace(/'(-{1,2}[^'=\s]+)=[^']*'/g, "'$1=…'");
+      // commander's suggestion ("(Did you mean issue?)") on the same line, quoted like the typo
+      const guess = /\(Did you mean (?:one of )?([^)?]+)\?\)/.exec(e.message)?.[1];
+      const msg = guess ? `${first} (did you mean ${guess.split(/,\s*/).map((g) => `'${g}'`).join(" or ")}?)` : first;
       const named = argv.find((a) => program.commands.some((c) => c.name() === a));
       const hint = e.code === "commander.unknownCommand" || !named ? "; run `pki --help` for the commands" : `; see \`pki ${named} --help\``;
       return printError(sink, new PkiError("USAGE", msg + hint, { exitCode: 2 }), debug);

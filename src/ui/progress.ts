@@ -5,7 +5,7 @@
 import type { Context } from "../cli/context.js";
 
 export async function withSpinner<T>(ctx: Context, text: string, slow: boolean, fn: () => Promise<T>): Promise<T> {
-  if (!slow || ctx.json || !ctx.stderr.isTTY) return fn();
+  if (!slow || ctx.json || ctx.quiet || !ctx.stderr.isTTY) return fn();
   const { default: ora } = await import("ora");
   const s = ora({ text, stream: ctx.stderr as NodeJS.WriteStream, isEnabled: ctx.color || undefined }).start();
   try {
@@ -24,7 +24,7 @@ export interface Progress {
 }
 
 export async function progressBar(ctx: Context, label: string, total: number): Promise<Progress> {
-  if (ctx.json || !ctx.stderr.isTTY || total < 20) return { tick() {}, stop() {} };
+  if (ctx.json || ctx.quiet || !ctx.stderr.isTTY || total < 2) return { tick() {}, stop() {} };
   const { default: cliProgress } = await import("cli-progress");
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {value}/{total}`, stream: ctx.stderr as NodeJS.WriteStream, hideCursor: true, clearOnComplete: false },
