@@ -17,7 +17,7 @@ import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningA
 import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import type { FileWrite } from "../store/atomic.js";
 import { choiceOption, intOption } from "./options.js";
-import { progressBar, withSpinner } from "../ui/progress.js";
+import { progressBar, withSpinner, type Progress } from "../ui/progress.js";
 
 interface Opts {
   san?: string;
@@ -114,22 +114,37 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
 
   // key generation runs on the thread pool while the main thread decrypts
   // the CA key (PBKDF2, 600,000 iterations): the two overlap
-  const keygen = plans.map(() => generateKeyPairEncoded(keyType));
-  keygen.forEach((k) => k.catch(() => {})); // failures are reported by the await below
-  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
-  // a bar for batches; a spinner for a few slow (RSA-3072/4096) keys; neither off a terminal
-  const slowKeys = keyType === "rsa-3072" || keyType === "rsa-4096";
-  const bar = await progressBar(ctx, "Generating keys", plans.length);
-  const pairs = await withSpinner(ctx, `Generating ${plans.length === 1 ? "a" : plans.length} ${keyType} key${plans.length === 1 ? "" : "s"}`, slowKeys && plans.length < 20, () =>
-    Promise.all(
-      keygen.map(async (k) => {
-        const r = await k;
-        bar.tick();
-        return r;
-      }),
-    ),
+  // a bar for a batch, counting from the first key (started before the CA key
+  // is opened unless a passphrase prompt must come first); a spinner for one
+  // slow (RSA-3072/4096) key; neither off a terminal, in --json or --quiet
+  const label = "Generating keys";
+  let bar: Progress | undefined;
+  let done = 0;
+  const keygen = plans.map(() =>
+    generateKeyPairEncoded(keyType).then((r) => {
+      done++;
+      bar?.tick();
+      return r;
+    }),
   );
-  bar.stop();
+  keygen.forEach((k) => k.catch(() => {})); // failures are reported by the await below
+  const promptFirst = ctx.interactive && ctx.passphraseFromSources() === undefined;
+  if (!promptFirst) bar = await progressBar(ctx, label, plans.length, done);
+  let signing: Awaited<ReturnType<typeof openSigningAuthority>>;
+  try {
+    signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  } catch (e) {
+    bar?.stop();
+    throw e;
+  }
+  bar ??= await progressBar(ctx, label, plans.length, done);
+  const slowKeys = keyType === "rsa-3072" || keyType === "rsa-4096";
+  let pairs: Awaited<(typeof keygen)[number]>[];
+  try {
+    pairs = await withSpinner(ctx, `Generating a ${keyType} key`, slowKeys && plans.length === 1, () => Promise.all(keygen));
+  } finally {
+    bar.stop();
+  }
   const keyKind = keyKindOfType(keyType);
   // a KeyObject only where one is needed (encrypting the key, PKCS#12)
   const keyObject = (i: number) => loadPrivateKey(pairs[i]!.pkcs8Pem, "the new key", async () => "");

@@ -23,15 +23,16 @@ export interface Progress {
   stop(): void;
 }
 
-export async function progressBar(ctx: Context, label: string, total: number): Promise<Progress> {
+/** A bar for `total` steps of which `start` are already done; nothing off a terminal, in --json or --quiet, or for one step. */
+export async function progressBar(ctx: Context, label: string, total: number, start = 0): Promise<Progress> {
   if (ctx.json || ctx.quiet || !ctx.stderr.isTTY || total < 2) return { tick() {}, stop() {} };
   const { default: cliProgress } = await import("cli-progress");
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {value}/{total}`, stream: ctx.stderr as NodeJS.WriteStream, hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0);
-  let n = 0;
+  bar.start(total, start);
+  let n = start;
   return {
     tick(k = 1) {
       n += k;
