@@ -15,7 +15,7 @@
  */
 import { PkiError, usage } from "./errors.js";
 import { OID, type KeyKind } from "./certificate.js";
-import { checkRdn, classifySan, commonName, dedupeSans, ipToBytes, OID_CN, type Rdn, type San } from "./names.js";
+import { checkDnsName, checkRdn, classifySan, commonName, CONCRETE_LABEL, dedupeSans, hasMultiValuedRdn, ipToBytes, OID_CN, OID_EMAIL, type Rdn, type San } from "./names.js";
 import { decodeBasicConstraints, decodeSans, extensionName, type RawExtension } from "./parse.js";
 import type { Profile } from "./profiles.js";
 
@@ -113,7 +113,8 @@ export function dnsMatches(name: string, pattern: string): boolean {
   const n = norm(name).split(".");
   const p = norm(pattern).split(".");
   if (n.length !== p.length) return false;
-  return p.every((label, i) => (label === "*" ? n[i] !== "*" && n[i] !== "" : label === n[i] && label !== "*"));
+  // a wildcard only as a whole leftmost label: "a*.x", "**.x" or "*" elsewhere is no DNS name
+  return p.every((label, i) => (label === "*" ? CONCRETE_LABEL.test(n[i]!) : label === n[i] && !label.includes("*")));
 }
 
 function emailMatches(email: string, domain: string): boolean {
@@ -129,7 +130,16 @@ export function ruleFor(policy: NamePolicy, profile: string): NameRule | undefin
   return policy[profile] ?? policy["*"];
 }
 
-export function checkNamePolicy(rule: NameRule | undefined, profile: string, cn: string | undefined, sans: readonly San[]): void {
+/**
+ * Check every name of a request against the rule: each SAN, each CN (a
+ * subject may carry several; OpenSSL's hostname check reads the first, most
+ * applications the last) and each emailAddress attribute of the subject
+ * (OpenSSL's e-mail check reads it when there is no e-mail SAN).
+ * A CN with a "." or "*" in it is a host name to every TLS library: it must
+ * be a valid DNS name (a wildcard only as the whole leftmost label) that the
+ * dns patterns allow, whatever the "cn" list says.
+ */
+export function checkNamePolicy(rule: NameRule | undefined, profile: string, cn: string | readonly string[] | undefined, sans: readonly San[], subjectEmails: readonly string[] = []): void {
   if (!rule) return;
   const deny = (what: string) =>
     new PkiError("POLICY_DENIED", `${what} is outside the name policy for profile "${profile}" in pki.json; ask the CA admin to allow it`);
@@ -141,16 +151,29 @@ export function checkNamePolicy(rule: NameRule | undefined, profile: string, cn:
       : (rule.uri ?? []).some((u) => s.value.startsWith(u));
     if (!ok) throw deny(`${s.type}:${s.value}`);
   }
-  if (cn !== undefined) {
-    if (cn.includes("@")) {
-      if (!(rule.email ?? []).some((d) => emailMatches(cn, d))) throw deny(`CN=${cn}`);
-    } else if (ipToBytes(cn)) {
-      if (!(rule.ip ?? []).some((c) => ipInCidr(cn, c))) throw deny(`CN=${cn}`);
-    } else if (looksLikeDns(cn)) {
-      if (!(rule.dns ?? []).some((p) => dnsMatches(cn, p))) throw deny(`CN=${cn}`);
-    } else if (rule.cn && !rule.cn.some((p) => p === "*" || p === cn)) {
-      throw deny(`CN=${cn}`);
+  for (const e of subjectEmails) {
+    if (!(rule.email ?? []).some((d) => emailMatches(e, d))) throw deny(`emailAddress=${e}`);
+  }
+  const cns = cn === undefined ? [] : typeof cn === "string" ? [cn] : cn;
+  for (const c of cns) {
+    if (c.includes("@")) {
+      if (!(rule.email ?? []).some((d) => emailMatches(c, d))) throw deny(`CN=${c}`);
+    } else if (ipToBytes(c)) {
+      if (!(rule.ip ?? []).some((r) => ipInCidr(c, r))) throw deny(`CN=${c}`);
+    } else if (looksLikeDns(c) || c.includes(".") || c.includes("*")) {
+      if (!isDnsName(c) || !(rule.dns ?? []).some((p) => dnsMatches(c, p))) throw deny(`CN=${c}`);
+    } else if (rule.cn && !rule.cn.some((p) => p === "*" || p === c)) {
+      throw deny(`CN=${c}`);
     }
+  }
+}
+
+function isDnsName(s: string): boolean {
+  try {
+    checkDnsName(s.toLowerCase());
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -258,6 +281,15 @@ export function templateFromCsr(
       throw e;
     }
   }
+  // one name per attribute: a multi-valued RDN ("CN=a+CN=b") or a second CN
+  // lets the requester choose which name a relying party reads
+  if (hasMultiValuedRdn(req.subjectRaw)) {
+    throw new PkiError("POLICY_DENIED", "the CSR's subject has a multi-valued RDN (two attributes joined by '+'); pki certifies one attribute per RDN: make a new request");
+  }
+  const cnCount = req.subject.filter((r) => r.type === OID_CN).length;
+  if (cnCount > 1 && overrides.cn === undefined) {
+    throw new PkiError("POLICY_DENIED", `the CSR's subject has ${cnCount} CNs; pki certifies at most one (OpenSSL's hostname check reads the first, most applications the last): make a new request or pass --cn NAME`);
+  }
   let subject = req.subject;
   let subjectRaw: Uint8Array | undefined = req.subjectRaw;
   if (overrides.cn !== undefined) {
@@ -268,6 +300,12 @@ export function templateFromCsr(
     throw new PkiError("BAD_INPUT", "the CSR has neither a subject nor subjectAltNames: pass --cn NAME");
   }
   const sans = applySanRules(profile, subject, overrides.sans ?? requestedSans);
-  checkNamePolicy(ruleFor(policy, profile.name), profile.name, commonName(subject), sans);
+  checkNamePolicy(
+    ruleFor(policy, profile.name),
+    profile.name,
+    subject.filter((r) => r.type === OID_CN).map((r) => r.value),
+    sans,
+    subject.filter((r) => r.type === OID_EMAIL).map((r) => r.value),
+  );
   return { subject, subjectRaw, sans, ignoredExtensions: ignored, droppedSans };
 }

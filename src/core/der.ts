@@ -107,11 +107,24 @@ export function integer(v: bigint | number | Bytes): Bytes {
 }
 
 const oidCache = new Map<string, Bytes>();
+/**
+ * Is this a dotted OID that has a DER encoding (X.660): at least two arcs of
+ * decimal digits without leading zeros, the first 0, 1 or 2, the second below
+ * 40 when the first is 0 or 1 ("7.2" would silently encode as 2.202).
+ */
+export function isValidOid(dotted: string): boolean {
+  if (!/^(0|[1-9]\d*)(\.(0|[1-9]\d*))+$/.test(dotted) || dotted.length > 200) return false;
+  const [a, b] = dotted.split(".");
+  const first = Number(a);
+  if (first > 2) return false;
+  return first === 2 || BigInt(b!) < 40n;
+}
+
 export function oid(dotted: string): Bytes {
   const hit = oidCache.get(dotted);
   if (hit) return hit;
+  if (!isValidOid(dotted)) throw new RangeError(`bad OID ${dotted}`);
   const parts = dotted.split(".").map((p) => BigInt(p));
-  if (parts.length < 2) throw new RangeError(`bad OID ${dotted}`);
   const out: number[] = [];
   const first = parts[0]! * 40n + parts[1]!;
   const push = (n: bigint) => {

@@ -95,6 +95,7 @@ export function parseDn(text: string): Rdn[] {
     if (eq <= 0) throw usage(`bad subject component ${JSON.stringify(p.trim())}: write it as TYPE=value, e.g. CN=web1,O=Acme`);
     const key = p.slice(0, eq).trim();
     const value = p.slice(eq + 1).trim();
+    if (/^[\d.]+$/.test(key) && !der.isValidOid(key)) throw usage(`subject attribute ${JSON.stringify(key)} is not a valid OID (the first arc 0, 1 or 2, the second below 40 unless the first is 2)`);
     const type = /^\d+(\.\d+)+$/.test(key) ? key : SHORT_TO_OID.get(key.toLowerCase());
     if (!type) throw usage(`unknown subject attribute ${JSON.stringify(key)}: use C, ST, L, O, OU, CN, emailAddress, DC, UID or a dotted OID`);
     checkRdn({ type, value });
@@ -179,6 +180,15 @@ export function decodeName(buf: der.Bytes, node: der.Node = der.read(buf)): Rdn[
     }
   }
   return out;
+}
+
+/**
+ * Does a DER Name hold a multi-valued RDN (a SET with more than one
+ * attribute, "CN=a+CN=b")? decodeName flattens them; the name policy refuses
+ * them, because which member a relying party reads as "the" CN is up to it.
+ */
+export function hasMultiValuedRdn(buf: der.Bytes, node: der.Node = der.read(buf)): boolean {
+  return der.children(buf, node).some((set) => der.children(buf, set).length > 1);
 }
 
 /** RFC 4514-ish display form, in encoded order: "CN=web1, O=Acme". */
@@ -272,6 +282,8 @@ export function bytesToIp(b: Uint8Array): string {
 }
 
 const DNS_LABEL = /^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)$/;
+/** One concrete DNS label: what a policy's "*" may stand for (never "*", "a*", "**"). */
+export const CONCRETE_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 export function checkDnsName(name: string): void {
   const n = name.endsWith(".") ? name.slice(0, -1) : name;

@@ -9,6 +9,7 @@
  *
  * Pure: the caller reads the files and hands us parsed JSON.
  */
+import { isValidOid } from "./der.js";
 import { PkiError } from "./errors.js";
 import type { SanType } from "./names.js";
 
@@ -83,7 +84,8 @@ export function validateProfile(name: string, data: unknown, source: string): Pr
 
   const usages = (field: string): KeyUsageName[] => {
     const list = d[field] === undefined ? [] : stringList(source, field, d[field]);
-    for (const u of list) if (!(u in KEY_USAGE_BITS)) throw bad(source, `unknown key usage "${u}" in "${field}" (known: ${Object.keys(KEY_USAGE_BITS).join(", ")})`);
+    // own properties only: "constructor" or "__proto__" are in every object
+    for (const u of list) if (!Object.hasOwn(KEY_USAGE_BITS, u)) throw bad(source, `unknown key usage "${u}" in "${field}" (known: ${Object.keys(KEY_USAGE_BITS).join(", ")})`);
     for (const u of list) if (u === "keyCertSign" || u === "cRLSign") throw bad(source, `"${u}" is for CA certificates only; a leaf profile cannot grant it`);
     return list as KeyUsageName[];
   };
@@ -92,7 +94,14 @@ export function validateProfile(name: string, data: unknown, source: string): Pr
   const rsaKeyUsage = usages("rsaKeyUsage");
 
   const eku = d.extendedKeyUsage === undefined ? [] : stringList(source, "extendedKeyUsage", d.extendedKeyUsage);
-  for (const e of eku) if (!(e in EKU_OIDS) && !/^\d+(\.\d+)+$/.test(e)) throw bad(source, `unknown extended key usage "${e}" (known: ${Object.keys(EKU_OIDS).join(", ")}, or a dotted OID)`);
+  for (const e of eku) {
+    if (Object.hasOwn(EKU_OIDS, e)) continue;
+    if (/^[\d.]+$/.test(e)) {
+      if (!isValidOid(e)) throw bad(source, `extended key usage "${e}" is not a valid OID (at least two arcs, the first 0, 1 or 2, the second below 40 unless the first is 2)`);
+      continue;
+    }
+    throw bad(source, `unknown extended key usage "${e}" (known: ${Object.keys(EKU_OIDS).join(", ")}, or a dotted OID)`);
+  }
 
   const san = d.san === undefined ? "optional" : d.san;
   if (san !== "required" && san !== "optional" && san !== "forbidden") throw bad(source, `"san" must be "required", "optional" or "forbidden"`);
@@ -123,4 +132,4 @@ export function validateProfile(name: string, data: unknown, source: string): Pr
   };
 }
 
-export const ekuOid = (e: string): string => (EKU_OIDS as Record<string, string>)[e] ?? e;
+export const ekuOid = (e: string): string => (Object.hasOwn(EKU_OIDS, e) ? (EKU_OIDS as Record<string, string>)[e]! : e);

@@ -35,6 +35,9 @@ export interface Settings {
   policy: NamePolicy;
 }
 
+/** RFC 5280 5.2.3: a CRL number is at most 20 octets (a non-negative INTEGER, so below 2^159). */
+export const MAX_CRL_NUMBER = (1n << 159n) - 1n;
+
 /** Largest input file pki reads (CSRs, certificates, name lists): 1 MiB. */
 export const MAX_INPUT = 1024 * 1024;
 
@@ -93,7 +96,12 @@ export class CaDir {
       return v;
     };
     for (const k of ["crlUrl", "ocspUrl", "caIssuersUrl"] as const) {
-      if (s[k] !== undefined && s[k] !== null && typeof s[k] !== "string") throw new PkiError("CA_INVALID", `pki.json: "${k}" must be a URL string`);
+      const v = s[k];
+      if (v === undefined || v === null) continue;
+      // embedded as an IA5String in every certificate: ASCII, no spaces or control characters, a scheme
+      if (typeof v !== "string" || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[\x21-\x7e]+$/.test(v) || v.length > 2048) {
+        throw new PkiError("CA_INVALID", `pki.json: "${k}" must be an ASCII URL such as http://pki.example.lan/crl.pem, without spaces or control characters; fix pki.json`);
+      }
     }
     return {
       version: 1,
@@ -159,6 +167,7 @@ export class CaDir {
     if (!fs.existsSync(this.crlNumberPath)) return 1n;
     const n = parseCrlNumber(this.readText(this.crlNumberPath, "crlnumber"));
     if (n === null) throw new PkiError("CA_INVALID", "crlnumber does not hold a hex number; run `pki doctor`");
+    if (n > MAX_CRL_NUMBER) throw new PkiError("CA_INVALID", "crlnumber is longer than 20 octets, the most RFC 5280 5.2.3 allows: fix crlnumber (a CRL number only has to grow)");
     return n;
   }
 
