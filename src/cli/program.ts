@@ -25,6 +25,15 @@ export interface CommandSpec {
   sub?: CommandSpec[];
 }
 
+const IMPORT_OPTIONS = (easyrsa: boolean): Array<[string, string]> => [
+  ["--source-passphrase-file <file>", "passphrase of the source CA key (first line; else asked on a terminal)"],
+  ["--dry-run", "read and check the source, report what would be imported, write nothing"],
+  ["--skip-broken", "import despite problems in the source: broken valid entries are left out, revoked ones stay revoked"],
+  ...(easyrsa ? [["--no-keys", "do not copy easy-rsa's private/<name>.key of valid issued names"] as [string, string]] : []),
+  ["--no-passphrase", "store the CA key unencrypted (not recommended)"],
+  ["--crl-days <n>", "validity of each CRL in days (default 7)"],
+];
+
 const SAN_HELP = "subjectAltNames, comma-separated: dns:NAME, ip:ADDR, email:ADDR, uri:URI (bare names are DNS)";
 
 export const COMMANDS: CommandSpec[] = [
@@ -123,6 +132,25 @@ export const COMMANDS: CommandSpec[] = [
           ["--key-passphrase-file <file>", "passphrase of private/<name>.key when it is encrypted"],
         ],
         examples: ["pki export p12 alice --out alice.p12 --p12-passphrase-file alice.pass", "pki export p12 bob --p12-format compat --p12-passphrase-file bob.pass"],
+      },
+    ],
+  },
+  {
+    name: "import",
+    summary: "create a CA directory from an existing easy-rsa PKI or `openssl ca` directory (the source is left as it is)",
+    module: "import",
+    examples: ["pki import easyrsa /etc/openvpn/easy-rsa/pki --dir /etc/pki/vpn --source-passphrase-file old.pass --passphrase-file new.pass"],
+    sub: [
+      {
+        name: "easyrsa",
+        args: "<dir>",
+        summary: "import an easy-rsa 3 PKI directory (ca.crt, private/ca.key, index.txt, issued/, revoked/)",
+        module: "import-easyrsa",
+        options: IMPORT_OPTIONS(true),
+        examples: [
+          "pki import easyrsa ~/easy-rsa/pki --dir /etc/pki/vpn --dry-run --source-passphrase-file old.pass",
+          "pki import easyrsa ~/easy-rsa/pki --dir /etc/pki/vpn --source-passphrase-file old.pass --passphrase-file new.pass",
+        ],
       },
     ],
   },

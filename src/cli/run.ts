@@ -13,7 +13,7 @@ export type CommandModule = { run(ctx: Context, args: string[], opts: Record<str
 
 export const VERSION = "0.1.0";
 
-const AUDITED = new Set(["sign-csr", "issue", "revoke", "crl", "bundle", "renew", "export-p12", "doctor"]);
+const AUDITED = new Set(["sign-csr", "issue", "revoke", "crl", "bundle", "renew", "export-p12", "doctor", "import-easyrsa", "import-openssl-ca"]);
 
 /** Global options may come before or after the command: take each from wherever it was given. */
 function globalsOf(cmd: Command): GlobalOptions {

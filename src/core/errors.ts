@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   ALREADY_REVOKED: "the certificate is already revoked",
   LOCK_TIMEOUT: "another pki process held the CA directory lock for too long",
   VERIFY_FAILED: "`pki verify`: the certificate did not pass every check",
+  SOURCE_INVALID: "`pki import`: the source directory has problems (each listed on stderr); nothing imported unless --skip-broken",
   IO_ERROR: "a file could not be read or written",
   INTERNAL: "a bug in pki (run with PKI_DEBUG=1 and report it)",
 } as const;
