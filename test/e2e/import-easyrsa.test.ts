@@ -9,9 +9,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json, openssl, pki, tmpdir } from "../helpers.js";
-import { crlEntries, crlNumber, indexSet, makeEasyRsa, opensslCaStatus, secretFile, treeHash, verifyWithCrl, type EasyRsa } from "./import-lib.js";
+import { crlEntries, crlNumber, freePort, indexSet, makeEasyRsa, MtlsNginx, opensslCaStatus, secretFile, treeHash, verifyWithCrl, type EasyRsa } from "./import-lib.js";
 
 const NEW_PASS = "a new and longer passphrase";
 
@@ -180,5 +180,43 @@ describe("pki import easyrsa: a nopass CA, --dry-run, --no-keys", () => {
     expect([...crlEntries(path.join(dir, "crl.pem")).values()]).toEqual([...crlEntries(path.join(src.pki, "crl.pem")).values()]);
     expect(verifyWithCrl(dir, path.join(src.pki, "issued", "x.crt")).code).toBe(0);
     expect(treeHash(src.pki)).toBe(before);
+  });
+});
+
+describe("pki import easyrsa, through a real nginx: an old client gets 200, a revoked one is refused", () => {
+  let src: EasyRsa;
+  let dir: string;
+  let nginx: MtlsNginx | undefined;
+
+  beforeAll(async () => {
+    src = makeEasyRsa({ algo: "ec", cn: "Old Web CA" });
+    for (const n of ["alice", "bob"]) src.run(["build-client-full", n, "nopass"]);
+    src.run(["revoke", "bob", "keyCompromise"]);
+    src.run(["gen-crl"]);
+    const work = tmpdir("pki-import-nginx-");
+    const pass = secretFile(work, "pass", NEW_PASS);
+    dir = path.join(work, "ca");
+    const r = pki(["import", "easyrsa", src.pki, "--dir", dir, "--passphrase-file", pass]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = pki(["--dir", dir, "--passphrase-file", pass, "issue", "server", "localhost", "--san", "dns:localhost,ip:127.0.0.1"]);
+    expect(s.code, s.stderr).toBe(0);
+    nginx = new MtlsNginx(path.join(work, "nginx"), await freePort(), dir);
+    nginx.start();
+  }, 120_000);
+  afterAll(() => nginx?.stop());
+
+  it("alice's easy-rsa certificate and key: 200", () => {
+    const r = nginx!.get(path.join(src.pki, "issued", "alice.crt"), path.join(src.pki, "private", "alice.key"));
+    expect(r.status, r.body).toBe(200);
+    expect(r.body).toContain("hello CN=alice");
+  });
+
+  it("bob's revoked easy-rsa certificate: refused (400, certificate revoked)", () => {
+    const [serialFile] = fs.readdirSync(path.join(src.pki, "revoked", "certs_by_serial"));
+    const serial = serialFile!.replace(".crt", "");
+    const r = nginx!.get(path.join(src.pki, "revoked", "certs_by_serial", `${serial}.crt`), path.join(src.pki, "revoked", "private_by_serial", `${serial}.key`));
+    expect(r.status, r.body).toBe(400);
+    expect(r.body).not.toContain("hello");
+    expect(fs.readFileSync(path.join(nginx!.prefix, "logs", "error.log"), "utf8")).toContain("certificate revoked");
   });
 });

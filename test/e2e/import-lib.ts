@@ -129,3 +129,87 @@ export function opensslCaStatus(caDir: string, serial: string): string {
   const r = openssl(["ca", "-config", cnf, "-status", serial]);
   return (r.stdout + r.stderr).trim();
 }
+
+/** A free TCP port on the loopback interface. */
+export async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as import("node:net").AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * Debian's nginx (nginx-light) on 127.0.0.1:<port> with its own prefix and
+ * config, for mutual TLS against a pki CA directory; stopped by its pid.
+ */
+export class MtlsNginx {
+  pid = 0;
+  constructor(
+    readonly prefix: string,
+    readonly port: number,
+    readonly caDir: string,
+  ) {}
+  start(): void {
+    if (spawnSync("nginx", ["-v"]).status !== 0) throw new Error("nginx is missing: install the Debian package nginx-light (bash .ci/run does)");
+    for (const d of ["logs", "tmp"]) fs.mkdirSync(path.join(this.prefix, d), { recursive: true });
+    const d = this.caDir;
+    const user = process.getuid?.() === 0 ? "user root root;\n" : "";
+    const conf = path.join(this.prefix, "nginx.conf");
+    fs.writeFileSync(
+      conf,
+      `${user}worker_processes 1;
+pid ${this.prefix}/nginx.pid;
+error_log ${this.prefix}/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path ${this.prefix}/tmp/body;
+    proxy_temp_path ${this.prefix}/tmp/proxy;
+    fastcgi_temp_path ${this.prefix}/tmp/fastcgi;
+    uwsgi_temp_path ${this.prefix}/tmp/uwsgi;
+    scgi_temp_path ${this.prefix}/tmp/scgi;
+    server {
+        listen 127.0.0.1:${this.port} ssl;
+        server_name localhost;
+        ssl_certificate ${d}/issued/localhost.chain.crt;
+        ssl_certificate_key ${d}/private/localhost.key;
+        ssl_client_certificate ${d}/ca-clients.crt;
+        ssl_crl ${d}/crl.pem;
+        ssl_verify_client on;
+        ssl_verify_depth 1;
+        ssl_session_tickets off;
+        location / { return 200 "hello $ssl_client_s_dn\\n"; }
+    }
+}
+`,
+    );
+    const r = spawnSync("nginx", ["-p", this.prefix, "-c", conf], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
+    this.pid = Number(fs.readFileSync(path.join(this.prefix, "nginx.pid"), "utf8").trim());
+  }
+  stop(): void {
+    if (!this.pid) return;
+    try {
+      process.kill(this.pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+    this.pid = 0;
+  }
+  /** curl as a client: the HTTP status (0 when the TLS handshake failed) and the body. */
+  get(cert: string, key: string): { status: number; body: string } {
+    if (spawnSync("curl", ["--version"]).status !== 0) throw new Error("curl is missing: install the Debian package curl");
+    const r = spawnSync(
+      "curl",
+      ["-sS", "--max-time", "20", "--resolve", `localhost:${this.port}:127.0.0.1`, "--cacert", path.join(this.caDir, "ca.crt"), "--cert", cert, "--key", key, "-w", "\n%{http_code}", `https://localhost:${this.port}/`],
+      { encoding: "utf8" },
+    );
+    const i = r.stdout.lastIndexOf("\n");
+    return { status: Number(r.stdout.slice(i + 1)) || 0, body: r.stdout.slice(0, i) + r.stderr };
+  }
+}
