@@ -32,17 +32,17 @@
  * moments, and at each step boundary named below through PKI_CRASH_AT (a
  * failpoint for tests only: the process kills itself with SIGKILL there).
  */
-import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
-import { assembleSigned, leafExtensions, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm, type Signer } from "../core/certificate.js";
+import { assembleSigned, leafExtensions, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm } from "../core/certificate.js";
 import { formatIndex, formatMeta, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
-import { keyIdentifier, keyKindOfSpki, keyMatches, loadPrivateKey, pooledRandom, signerFor, verifySignature } from "../crypto/keys.js";
+import { keyIdentifier, keyKindOfSpki, loadPrivateKey, pooledRandom, verifySignature } from "../crypto/keys.js";
+import { fileSigner, thenSign, type CaSigner } from "./signer.js";
 import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
@@ -59,8 +59,8 @@ export interface Authority {
 }
 
 export interface SigningAuthority extends Authority {
-  key: KeyObject;
-  signer: Signer;
+  /** what signs for this CA (the key file or a token): see ca/signer.ts */
+  caSigner: CaSigner;
 }
 
 export function readCertificatePem(text: string, what: string): { pem: string; cert: ParsedCertificate } {
@@ -93,9 +93,16 @@ export function openAuthority(store: CaDir): Authority {
 export async function openSigningAuthority(store: CaDir, getPassphrase: () => Promise<string>): Promise<SigningAuthority> {
   const a = openAuthority(store);
   const key = await loadPrivateKey(store.readCaKeyPem(), "the CA key", getPassphrase);
-  if (!keyMatches(key, a.cert.spki.raw)) throw new PkiError("CA_INVALID", "private/ca.key does not belong to ca.crt");
-  const { signer, algorithm } = signerFor(key);
-  return { ...a, key, signer, algorithm };
+  return signingAuthority(a, fileSigner(key));
+}
+
+/** An authority with its signer, once the signer's key is known to be ca.crt's. */
+export function signingAuthority(a: Authority, caSigner: CaSigner): SigningAuthority {
+  if (!Buffer.from(caSigner.publicKey).equals(Buffer.from(a.cert.spki.raw))) {
+    caSigner.close?.();
+    throw new PkiError("CA_INVALID", `${caSigner.description} does not belong to ca.crt`);
+  }
+  return { ...a, caSigner, algorithm: caSigner.algorithm };
 }
 
 // ---------------------------------------------------------------- issuance
@@ -128,7 +135,8 @@ export interface Issued {
   name?: string;
 }
 
-export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial: Uint8Array, now: Date): Issued {
+/** Build and sign one certificate; synchronous when the signer is (the key file). */
+export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial: Uint8Array, now: Date): Issued | Promise<Issued> {
   const v = validity({ now, days: req.days, caNotAfter: ca.cert.notAfter });
   const subject = req.subjectRaw ?? encodeName(req.subject);
   const tbs = tbsCertificate({
@@ -149,19 +157,21 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
       urls: ca.settings,
     }),
   });
-  const certDer = assembleSigned(tbs, ca.algorithm.der, ca.signer(tbs));
-  return {
-    serial: serialHex(serial),
-    pem: toPem("CERTIFICATE", certDer),
-    der: certDer,
-    subject: formatDn(req.subject),
-    sans: req.sans.map(formatSan),
-    profile: req.profile.name,
-    notBefore: v.notBefore,
-    notAfter: v.notAfter,
-    capped: v.capped,
-    name: req.name,
-  };
+  return thenSign(ca.caSigner, tbs, (signature) => {
+    const certDer = assembleSigned(tbs, ca.algorithm.der, signature);
+    return {
+      serial: serialHex(serial),
+      pem: toPem("CERTIFICATE", certDer),
+      der: certDer,
+      subject: formatDn(req.subject),
+      sans: req.sans.map(formatSan),
+      profile: req.profile.name,
+      notBefore: v.notBefore,
+      notAfter: v.notAfter,
+      capped: v.capped,
+      name: req.name,
+    };
+  });
 }
 
 /** Failpoint of the write path (see the top comment): PKI_CRASH_AT=<step> kills the process there. Tests only. */
@@ -180,7 +190,7 @@ export interface IssueHooks {
    */
   revoke?: ReadonlyArray<{ serial: string; reason: Reason }>;
   /** after the index is committed, still under the lock (CRL, bundle) */
-  after?: (index: IndexEntry[]) => void;
+  after?: (index: IndexEntry[]) => void | Promise<void>;
   now?: () => Date;
   onProgress?: (done: number) => void;
 }
@@ -219,7 +229,8 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       const serial = newSerial(random, taken);
       const hex = serialHex(serial);
       taken.add(hex);
-      const c = buildCertificate(ca, req, serial, now);
+      const built = buildCertificate(ca, req, serial, now);
+      const c = built instanceof Promise ? await built : built;
       issued.push(c);
       writes.push({ path: store.certPath(hex), data: c.pem, mode: MODE.file, exclusive: true });
       if (req.files) writes.push(...(await req.files(c.pem, hex)));
@@ -237,7 +248,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     crashPoint("index");
     // step 5: a bundle that lists issued certificates must list the new ones too
     refreshBundleIfListing(ca, newIndex, now);
-    if (hooks.after) hooks.after(parseIndex(newIndex));
+    if (hooks.after) await hooks.after(parseIndex(newIndex));
     return issued;
   });
 }

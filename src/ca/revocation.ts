@@ -10,6 +10,7 @@ import { parsePemBlocks, toPem, toPemBytes } from "../core/pem.js";
 import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { MODE } from "../store/ca-dir.js";
 import { issuedBy, type Authority, type SigningAuthority } from "./authority.js";
+import { thenSign } from "./signer.js";
 
 export interface CrlResult {
   path: string;
@@ -46,7 +47,7 @@ function withLazyPem<T extends { pemBytes: Uint8Array }>(o: T): T & { readonly p
  * OpenSSL keeps it), which is advanced in the same atomic step as the CRL is
  * written.
  */
-export function buildCrl(ca: SigningAuthority, index: IndexData, days: number, now: Date): Omit<CrlResult, "path"> {
+export async function buildCrl(ca: SigningAuthority, index: IndexData, days: number, now: Date): Promise<Omit<CrlResult, "path">> {
   return signPreparedCrl(prepareCrl(ca, index, days, now), ca);
 }
 
@@ -74,9 +75,11 @@ export function prepareCrl(ca: Authority, index: IndexData, days: number, now: D
   return { crlNumber, thisUpdate, nextUpdate, prepared };
 }
 
-export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Omit<CrlResult, "path"> {
-  const der = p.prepared.finish(signing.signer(p.prepared.tbs));
-  return withLazyPem({ crlNumber: p.crlNumber, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, revoked: p.prepared.count, der, pemBytes: toPemBytes("X509 CRL", der) });
+export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Promise<Omit<CrlResult, "path">> | Omit<CrlResult, "path"> {
+  return thenSign(signing.caSigner, p.prepared.tbs, (signature) => {
+    const der = p.prepared.finish(signature);
+    return withLazyPem({ crlNumber: p.crlNumber, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, revoked: p.prepared.count, der, pemBytes: toPemBytes("X509 CRL", der) });
+  });
 }
 
 export function crlWrites(ca: Authority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
@@ -87,8 +90,8 @@ export function crlWrites(ca: Authority, crl: Omit<CrlResult, "path">, out: stri
 }
 
 /** Re-sign <dir>/crl.pem from the index (after a revocation). */
-export function refreshCrl(ca: SigningAuthority, index: IndexData, now: Date, days = ca.settings.crlDays): CrlResult {
-  const crl = buildCrl(ca, index, days, now);
+export async function refreshCrl(ca: SigningAuthority, index: IndexData, now: Date, days = ca.settings.crlDays): Promise<CrlResult> {
+  const crl = await buildCrl(ca, index, days, now);
   writeFilesAtomic(crlWrites(ca, crl, ca.store.crlPath, false));
   return withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes });
 }
@@ -272,7 +275,7 @@ export async function revokeSerials(
     // pool; nothing is written before the key is there (a wrong passphrase
     // changes nothing)
     const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now);
-    const crl = signPreparedCrl(pending, await signing);
+    const crl = await signPreparedCrl(pending, await signing);
     // one step: the index (the commit point, first) with the CRL and its number
     writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }, ...crlWrites(ca, crl, ca.store.crlPath, false)]);
     refreshBundleIfListing(ca, newIndex, now);

@@ -66,7 +66,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const result = await withLock(store.dir, async () => {
     const again = unchanged(); // another process may have re-signed meanwhile
     if (again) return again;
-    const crl = signPreparedCrl(prepareCrl(ca, store.readIndexBuffer(), effDays, ctx.now()), await signing);
+    const crl = await signPreparedCrl(prepareCrl(ca, store.readIndexBuffer(), effDays, ctx.now()), await signing);
     writeFilesAtomic(crlWrites(ca, crl, out, o.der === true));
     store.audit({ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, outcome: "ok" });
     const r: Result = {

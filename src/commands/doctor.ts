@@ -279,7 +279,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings): Promise<string[
       }
     }
   }
-  await withLock(store.dir, () => {
+  await withLock(store.dir, async () => {
     for (const t of f.tmpFiles) {
       fs.rmSync(t, { force: true });
       done.push(`removed ${path.relative(store.dir, t)}`);
@@ -297,7 +297,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings): Promise<string[
       }
     }
     if (signing) {
-      const crl = refreshCrl(signing, indexText, ctx.now());
+      const crl = await refreshCrl(signing, indexText, ctx.now());
       done.push(`re-signed ${crl.path} (number ${crl.crlNumber}, next update ${crl.nextUpdate.toISOString()}): reload nginx`);
       store.audit({ command: "doctor", action: "crl", crlNumber: Number(crl.crlNumber), outcome: "ok" });
     }

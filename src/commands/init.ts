@@ -9,13 +9,14 @@ import { decodeBasicConstraints, findExtension, parseCertificate } from "../core
 import { dnFromParts, encodeName, formatDn, parseDn, type Rdn } from "../core/names.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import { newSerial } from "../core/serial.js";
-import { encryptPrivateKey, generateKeyPair, keyIdentifier, keyKindOf, keyMatches, loadPrivateKey, parseKeyType, privateKeyPem, randomBytes, signerFor, spkiDer, type KeyType, KEY_TYPES } from "../crypto/keys.js";
+import { encryptPrivateKey, generateKeyPair, keyIdentifier, keyKindOf, keyMatches, loadPrivateKey, parseKeyType, privateKeyPem, randomBytes, type KeyType, KEY_TYPES } from "../crypto/keys.js";
 import { formatCrlNumber } from "../core/crl.js";
 import { ensureDir, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, readInputFile, type Settings } from "../store/ca-dir.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { openAuthority } from "../ca/authority.js";
+import { openAuthority, signingAuthority } from "../ca/authority.js";
+import { fileSigner, type CaSigner } from "../ca/signer.js";
 import { buildCrl } from "../ca/revocation.js";
 import { intOption, urlOption } from "./options.js";
 import { withSpinner } from "../ui/progress.js";
@@ -63,6 +64,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
 
   // --- the key and the certificate, in memory
   let key: crypto.KeyObject;
+  let caSigner: CaSigner;
   let certDer: Uint8Array;
   let codeSigning = o.codeSigning === true;
   let keyType: string;
@@ -90,6 +92,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       throw missingInput("the passphrase of the imported key", "--passphrase-file");
     });
     if (!keyMatches(key, cert.spki.raw)) throw new PkiError("BAD_INPUT", `${o.importKey} is not the key of ${o.importCert}`);
+    caSigner = fileSigner(key);
     keyType = keyTypeName(key);
     const eku = findExtension(cert.extensions, "2.5.29.37");
     codeSigning = codeSigning || (eku !== undefined && Buffer.from(eku.value).includes(Buffer.from([0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03])));
@@ -116,12 +119,13 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     keyType = kType;
     const pair = await withSpinner(ctx, `Generating the ${kType} CA key`, kType.startsWith("rsa-3") || kType.startsWith("rsa-4"), () => generateKeyPair(kType));
     key = pair.privateKey;
-    const spki = spkiDer(pair.publicKey);
+    caSigner = fileSigner(key);
+    const spki = caSigner.publicKey;
     const keyId = keyIdentifier(spki);
     const now = ctx.now();
     const v = validity({ now, days, caNotAfter: new Date(8.64e15) });
     const name = encodeName(subject);
-    const { signer, algorithm } = signerFor(key);
+    const algorithm = caSigner.algorithm;
     const tbs = tbsCertificate({
       serial: newSerial(randomBytes, new Set()),
       signatureAlgorithm: algorithm.der,
@@ -132,7 +136,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       spki,
       extensions: [...caExtensions({ pathLen, codeSigning, subjectKeyId: keyId }), authorityKeyIdentifier(keyId)],
     });
-    certDer = assembleSigned(tbs, algorithm.der, signer(tbs));
+    certDer = assembleSigned(tbs, algorithm.der, await caSigner.sign(tbs));
   }
 
   // --- the passphrase that protects the key at rest
@@ -191,8 +195,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     created.push(store.settingsPath);
     // a first, empty CRL so that nginx's ssl_crl works from the start
     // the key is already in memory: no second decryption
-    const signing = { ...openAuthority(store), key, ...signerFor(key) };
-    const crl = buildCrl(signing, "", crlDays, ctx.now());
+    const signing = signingAuthority(openAuthority(store), caSigner);
+    const crl = await buildCrl(signing, "", crlDays, ctx.now());
     writeFilesAtomic([
       { path: store.crlPath, data: crl.pem, mode: MODE.file },
       { path: store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },

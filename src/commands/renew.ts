@@ -117,10 +117,10 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const [c] = await issue(signing, [req], {
     now: ctx.now,
     revoke,
-    after: (index) => {
+    after: async (index) => {
       if (!revoke.length) return;
       const text = formatIndex(index);
-      refreshCrl(signing, text, now); // issue() itself refreshes a bundle that lists issued certificates
+      await refreshCrl(signing, text, now); // issue() itself refreshes a bundle that lists issued certificates
     },
   });
   store.audit({ command: "renew", profile: c!.profile, serial: c!.serial, previousSerial: old.entry.serial, subject: c!.subject, name, rekey: !!o.rekey, outcome: "ok" });

@@ -142,7 +142,7 @@ describe("a CRL with 100,000 revoked entries (core/ca functions)", () => {
     const ca = makeCa();
     fs.writeFileSync(path.join(ca.dir, "index.txt"), revokedLines(100_000));
     const authority = await openSigningAuthority(new CaDir(ca.dir), async () => PASSPHRASE);
-    const crl = buildCrl(authority, new CaDir(ca.dir).readIndexBuffer(), 7, new Date());
+    const crl = await buildCrl(authority, new CaDir(ca.dir).readIndexBuffer(), 7, new Date());
     expect(crl.revoked).toBe(100_000);
     const file = path.join(ca.root, "big.pem");
     fs.writeFileSync(file, crl.pemBytes);

@@ -1,0 +1,54 @@
+/**
+ * What holds the CA key: the one seam between "sign these bytes" and where
+ * the key lives. Certificates, CRLs (the fast CRL-from-index path too) and
+ * bulk issuance build their DER by hand up to the to-be-signed bytes and ask
+ * a CaSigner for the signature; they never see a KeyObject.
+ *
+ * Implementations:
+ * - the key file (`private/ca.key`, PBES2-encrypted or not): node:crypto's
+ *   sign on a decrypted KeyObject, synchronous, so the bulk path stays as
+ *   fast as before the seam existed;
+ * - a PKCS#11 token (crypto/pkcs11.ts), selected by a `pkcs11:` URI in
+ *   `--key` or in pki.json's "key".
+ *
+ * A new kind of key (a cloud KMS, an agent) is one more implementation of
+ * this interface, picked where the authority is opened (ca/authority.ts).
+ */
+import type { KeyObject } from "node:crypto";
+import type { SignatureAlgorithm } from "../core/certificate.js";
+import { signerFor, spkiDer } from "../crypto/keys.js";
+import * as crypto from "node:crypto";
+
+export interface CaSigner {
+  /** the CA key's SubjectPublicKeyInfo (DER): must equal ca.crt's */
+  readonly publicKey: Uint8Array;
+  /** the signature algorithm this key signs with (SHA-256 for RSA and P-256, SHA-384 for P-384, ...) */
+  readonly algorithm: SignatureAlgorithm;
+  /**
+   * The signature over `tbs`, in the form X.509 carries in its BIT STRING
+   * (ECDSA: a DER Ecdsa-Sig-Value, RSA: the PKCS#1 v1.5 block). Synchronous
+   * where the key allows it (the key file), a promise otherwise.
+   */
+  sign(tbs: Uint8Array): Promise<Uint8Array> | Uint8Array;
+  /** where the key is, for messages: "private/ca.key", "pkcs11:token=...;object=..." (never a PIN) */
+  readonly description: string;
+  /** release what the signer holds (a token session); idempotent */
+  close?(): void;
+}
+
+/** A signer over a key in memory (the decrypted key file): node:crypto underneath. */
+export interface FileSigner extends CaSigner {
+  readonly key: KeyObject;
+  sign(tbs: Uint8Array): Uint8Array;
+}
+
+export function fileSigner(key: KeyObject, description = "private/ca.key"): FileSigner {
+  const { signer, algorithm } = signerFor(key);
+  return { key, algorithm, publicKey: spkiDer(crypto.createPublicKey(key)), description, sign: signer };
+}
+
+/** Sign and continue without a microtask when the signer is synchronous (the bulk path signs 100,000 times). */
+export function thenSign<T>(signer: CaSigner, tbs: Uint8Array, done: (signature: Uint8Array) => T): T | Promise<T> {
+  const s = signer.sign(tbs);
+  return s instanceof Uint8Array ? done(s) : s.then(done);
+}
