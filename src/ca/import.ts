@@ -27,10 +27,11 @@ import { decodeBasicConstraints, findExtension, parseCertificate, type ParsedCer
 import { looksLikePem, parsePemBlocks, toPem } from "../core/pem.js";
 import { normaliseSerial } from "../core/serial.js";
 import { assignNames, parseSourceIndex, planImport, problemText, type ImportPlan, type PlannedCert, type SourceCert, type SourceCrl } from "../core/import-source.js";
-import { encryptPrivateKey, isEncryptedPem, keyKindOf, keyMatches, loadPrivateKey, privateKeyPem, signerFor, verifySignature } from "../crypto/keys.js";
+import { encryptPrivateKey, isEncryptedPem, keyKindOf, keyMatches, loadPrivateKey, privateKeyPem, verifySignature } from "../crypto/keys.js";
 import { ensureDir, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
-import { openAuthority } from "./authority.js";
+import { openAuthority, signingAuthority } from "./authority.js";
+import { fileSigner } from "./signer.js";
 import { buildCrl } from "./revocation.js";
 
 export type SourceKind = "easyrsa" | "openssl-ca";
@@ -401,8 +402,8 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
     for (const k of keyCopies as Array<FileWrite & { name: string }>) files.push({ ...k, path: store.p("private", `${k.name}.key`) });
     writeFilesAtomic(files);
     // the first CRL: exactly the source's revoked set, numbered above the source's
-    const signing = { ...openAuthority(store), key, ...signerFor(key) };
-    const crl = buildCrl(signing, indexText, o.crlDays, o.now);
+    const signing = signingAuthority(openAuthority(store), fileSigner(key));
+    const crl = await buildCrl(signing, indexText, o.crlDays, o.now);
     writeFilesAtomic([
       { path: store.crlPath, data: crl.pemBytes, mode: MODE.file },
       { path: store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
