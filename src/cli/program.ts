@@ -234,6 +234,22 @@ export const COMMANDS: CommandSpec[] = [
     examples: ["pki renew web1 --passphrase-file pass", "pki renew alice --rekey --passphrase-file pass"],
   },
   {
+    name: "serve",
+    summary: "run the revocation status server: OCSP, CRL and CA certificate over HTTP (until SIGTERM)",
+    module: "serve",
+    options: [
+      ["--listen <host:port>", "address to listen on (default 127.0.0.1:8080)"],
+      ["--next-update <minutes>", "nextUpdate of OCSP responses, in minutes after thisUpdate (default 5)"],
+      ["--log-json", "one JSON line per request on stderr"],
+      ["--ready-file <file>", "write {pid, url} here once listening (scripts wait on it); removed on exit"],
+    ],
+    examples: [
+      "pki serve --listen 127.0.0.1:8080 --passphrase-file /etc/pki/pass   # the passphrase only to issue its responder certificate",
+      "pki serve --listen 0.0.0.0:80 --log-json",
+      "openssl ocsp -issuer pki/ca.crt -cert agent.crt -url http://127.0.0.1:8080/ocsp -CAfile pki/ca.crt",
+    ],
+  },
+  {
     name: "nginx-config",
     summary: "print an nginx server block for mutual TLS with this CA",
     module: "nginx-config",

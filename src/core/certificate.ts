@@ -19,6 +19,7 @@ export const OID = {
   reasonCode: "2.5.29.21",
   ocsp: "1.3.6.1.5.5.7.48.1",
   caIssuers: "1.3.6.1.5.5.7.48.2",
+  ocspNoCheck: "1.3.6.1.5.5.7.48.1.5",
 } as const;
 
 export type KeyKind = "rsa" | "ec-p256" | "ec-p384" | "ec-p521" | "ed25519";
@@ -126,6 +127,10 @@ export function leafExtensions(p: LeafExtensionParams): Extension[] {
   const usages = [...p.profile.keyUsage, ...(p.keyKind === "rsa" ? p.profile.rsaKeyUsage : [])];
   const out: Extension[] = [basicConstraints(false), keyUsage([...new Set(usages)])];
   if (p.profile.extendedKeyUsage.length) out.push(extKeyUsage(p.profile.extendedKeyUsage));
+  // RFC 6960 4.2.2.2.1: a delegated responder certificate carries
+  // id-pkix-ocsp-nocheck (NULL), so that clients do not ask the responder
+  // about its own certificate (nginx refuses a loop of that kind)
+  if (p.profile.extendedKeyUsage.some((e) => e === "OCSPSigning" || e === "1.3.6.1.5.5.7.3.9")) out.push({ oid: OID.ocspNoCheck, critical: false, value: der.nul() });
   out.push(subjectKeyIdentifier(p.subjectKeyId), authorityKeyIdentifier(p.authorityKeyId));
   if (p.sans.length) out.push(subjectAltName(p.sans, p.subjectEmpty));
   out.push(...urlExtensions(p.urls));

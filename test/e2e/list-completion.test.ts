@@ -69,7 +69,7 @@ describe("pki completion", () => {
     };
     expect(complete("pki", "re")).toEqual(["revoke", "renew"]);
     expect(complete("pki", "--dir", "x", "ver")).toEqual(["verify"]);
-    expect(complete("pki", "issue", "")).toEqual(["client", "code-signing", "server", "ssl"]);
+    expect(complete("pki", "issue", "")).toEqual(["client", "code-signing", "ocsp", "server", "ssl"]);
     expect(complete("pki", "list", "--status", "")).toEqual(["valid", "revoked", "expired", "all"]);
     expect(complete("pki", "export", "p12", "--p12-f")).toEqual(["--p12-format"]);
     expect(complete("pki", "verify", "x", "--purpose", "")).toEqual(["client", "server", "code-signing"]);

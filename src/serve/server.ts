@@ -1,0 +1,280 @@
+/**
+ * The HTTP side of `pki serve` (node:http, no framework):
+ *
+ *   GET  /ocsp/<base64 request>, GET /<base64 request>   RFC 6960 A.1, RFC 5019 5
+ *   POST /ocsp, POST /   (body: application/ocsp-request)
+ *   GET  /crl (DER), /crl.der, /crl.pem, /ca.crt, /ca.der
+ *   GET  /healthz   200 {"ok":true,...} or 503 {"ok":false,"problem":...}
+ *
+ * Hostile clients: a request body over MAX_BODY is answered 413 and the
+ * connection closed; headers must arrive within 5 s and the whole request
+ * within 10 s (slow-loris); an idle keep-alive connection is dropped after
+ * 5 s; a garbage request gets the OCSP error `malformedRequest` (HTTP 200,
+ * as RFC 6960 wants an OCSPResponse), a request for another CA
+ * `unauthorized`, another method 405. No request can throw out of the
+ * handler: a bug answers `internalError` and is logged.
+ *
+ * Signed responses are cached per request (without a nonce) until the index,
+ * the CA or the responder changes, and for at most CACHE_SECONDS, the way
+ * RFC 5019 4 expects responders to pre-produce answers; a nonce'd request is
+ * always signed afresh.
+ */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { buildOcspResponse, errorResponse, OcspMalformed, parseOcspRequest, type CertStatus, type OcspRequest, type SingleAnswer } from "../core/ocsp.js";
+import { revocationOf, type ServeState } from "./state.js";
+
+export const MAX_BODY = 16 * 1024;
+export const CACHE_SECONDS = 60;
+const CACHE_MAX = 50_000;
+
+export interface ServeOptions {
+  /** minutes between thisUpdate and nextUpdate */
+  nextUpdateMinutes: number;
+  log?: (record: Record<string, unknown>) => void;
+}
+
+interface Cached {
+  body: Buffer;
+  at: number;
+  version: number;
+}
+
+export interface OcspOutcome {
+  body: Uint8Array;
+  status: string;
+  serials?: string[];
+  cacheable: boolean;
+}
+
+export class OcspService {
+  private cache = new Map<string, Cached>();
+  private cacheVersion = -1;
+  constructor(private readonly state: ServeState, private readonly opts: ServeOptions) {}
+
+  /** Answer one DER request (never throws). */
+  answer(reqDer: Uint8Array, cacheKey?: string): OcspOutcome {
+    const s = this.state;
+    if (this.cacheVersion !== s.version) {
+      this.cache.clear();
+      this.cacheVersion = s.version;
+    }
+    const nowMs = Date.now();
+    if (cacheKey !== undefined) {
+      const hit = this.cache.get(cacheKey);
+      if (hit && nowMs - hit.at < CACHE_SECONDS * 1000) return { body: hit.body, status: "cached", cacheable: true };
+    }
+    let req: OcspRequest;
+    try {
+      req = parseOcspRequest(reqDer);
+    } catch (e) {
+      if (e instanceof OcspMalformed) return { body: errorResponse("malformedRequest"), status: "malformedRequest", cacheable: false };
+      return { body: errorResponse("internalError"), status: "internalError", cacheable: false };
+    }
+    try {
+      for (const id of req.certIds) {
+        if (!s.isOurIssuer(id.hash, id.nameHash, id.keyHash)) return { body: errorResponse("unauthorized"), status: "unauthorized", serials: req.certIds.map((c) => c.serial), cacheable: false };
+      }
+      const r = s.responder;
+      if (!r) return { body: errorResponse("tryLater"), status: "tryLater", cacheable: false };
+      const answers: SingleAnswer[] = req.certIds.map((certId) => ({ certId, status: this.statusOf(certId.serial) }));
+      const now = new Date(Math.floor(nowMs / 1000) * 1000);
+      const body = Buffer.from(
+        buildOcspResponse({
+          answers,
+          producedAt: now,
+          thisUpdate: now,
+          nextUpdate: new Date(now.getTime() + this.opts.nextUpdateMinutes * 60_000),
+          responderKeyHash: r.keyHash,
+          nonceExtension: req.nonceExtension,
+          signatureAlgorithm: r.algorithm.der,
+          responderCert: r.certDer,
+          sign: r.signer,
+        }),
+      );
+      const cacheable = !req.nonceExtension;
+      if (cacheable && cacheKey !== undefined) {
+        if (this.cache.size >= CACHE_MAX) this.cache.clear();
+        this.cache.set(cacheKey, { body, at: nowMs, version: s.version });
+      }
+      return { body, status: answers.map((a) => a.status.status).join(","), serials: req.certIds.map((c) => c.serial), cacheable };
+    } catch {
+      return { body: errorResponse("internalError"), status: "internalError", cacheable: false };
+    }
+  }
+
+  statusOf(serial: string): CertStatus {
+    const rec = this.state.index.get(serial);
+    if (!rec) return { status: "unknown" };
+    if (rec.status === "R") return { status: "revoked", ...revocationOf(rec) };
+    return { status: "good" };
+  }
+}
+
+/** RFC 6960 A.1: the path after the responder URL is the URL-encoded base64 of the DER request. */
+export function decodeGetPath(p: string): Uint8Array | null {
+  let s: string;
+  try {
+    s = decodeURIComponent(p);
+  } catch {
+    return null;
+  }
+  // some clients send base64url, or lose '+' to a space in transit
+  s = s.replace(/ /g, "+").replace(/-/g, "+").replace(/_/g, "/");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) return null;
+  return Buffer.from(s, "base64");
+}
+
+export function createServer(state: ServeState, service: OcspService, opts: ServeOptions): http.Server {
+  const log = opts.log;
+  const server = http.createServer(
+    {
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 5_000,
+      // how often the two timeouts above are enforced (Node's default, 30 s, lets a slow client sit that long)
+      connectionsCheckingInterval: 1_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req, res) => {
+      const t0 = process.hrtime.bigint();
+      let ocsp: OcspOutcome | undefined;
+      const done = (code: number, headers: Record<string, string | number>, body: Uint8Array | string) => {
+        if (res.headersSent || res.destroyed) return;
+        res.writeHead(code, { "content-length": Buffer.byteLength(body), ...headers });
+        res.end(body);
+        if (log) {
+          const rec: Record<string, unknown> = { time: new Date().toISOString(), remote: req.socket.remoteAddress, method: req.method, path: (req.url ?? "").slice(0, 80), status: code, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+          if (ocsp) {
+            rec.ocsp = ocsp.status;
+            if (ocsp.serials) rec.serials = ocsp.serials;
+          }
+          log(rec);
+        }
+      };
+      const sendOcsp = (o: OcspOutcome, get: boolean) => {
+        ocsp = o;
+        const headers: Record<string, string | number> = { "content-type": "application/ocsp-response" };
+        // RFC 5019 6.2 caching headers, kept short: a revocation must not be hidden by an HTTP cache
+        headers["cache-control"] = get && o.cacheable ? "max-age=0, no-cache" : "no-store";
+        done(200, headers, o.body);
+      };
+      try {
+        const url = req.url ?? "/";
+        const q = url.indexOf("?");
+        const pathname = q < 0 ? url : url.slice(0, q);
+        if (req.method === "POST") {
+          if (pathname !== "/" && pathname !== "/ocsp" && pathname !== "/ocsp/") return done(404, { "content-type": "text/plain" }, "not found\n");
+          const declared = Number(req.headers["content-length"] ?? "0");
+          const tooLarge = () => {
+            // answer, then close: the rest of the upload is never read
+            res.setHeader("connection", "close");
+            res.on("finish", () => req.socket.destroy());
+            done(413, { "content-type": "text/plain" }, "request too large\n");
+          };
+          if (declared > MAX_BODY) return tooLarge();
+          const chunks: Buffer[] = [];
+          let size = 0;
+          req.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_BODY) {
+              if (!res.headersSent) {
+                req.pause();
+                tooLarge();
+              }
+              return;
+            }
+            chunks.push(c);
+          });
+          req.on("end", () => {
+            if (size > MAX_BODY) return;
+            sendOcsp(service.answer(Buffer.concat(chunks)), false);
+          });
+          req.on("error", () => {});
+          return;
+        }
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          return done(405, { "content-type": "text/plain", allow: "GET, HEAD, POST" }, "method not allowed\n");
+        }
+        switch (pathname) {
+          case "/healthz":
+          case "/health": {
+            const h = health(state);
+            return done(h.ok ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" }, JSON.stringify(h) + "\n");
+          }
+          case "/crl":
+          case "/crl.der":
+          case "/crl.crl":
+            if (!state.crl) return done(404, { "content-type": "text/plain" }, "no CRL yet: run `pki crl`\n");
+            return done(200, { "content-type": "application/pkix-crl", "cache-control": "no-cache" }, state.crl.der);
+          case "/crl.pem":
+            if (!state.crl) return done(404, { "content-type": "text/plain" }, "no CRL yet: run `pki crl`\n");
+            return done(200, { "content-type": "application/x-pem-file", "cache-control": "no-cache" }, state.crl.pem);
+          case "/ca.crt":
+          case "/ca.pem":
+            return done(200, { "content-type": "application/x-pem-file" }, state.caPem);
+          case "/ca.der":
+          case "/ca.cer":
+            return done(200, { "content-type": "application/pkix-cert" }, state.ca.cert.der);
+          case "/":
+          case "/ocsp":
+          case "/ocsp/":
+            return done(200, { "content-type": "text/plain" }, "pki serve: OCSP responder (RFC 6960); GET /ocsp/<base64 request> or POST /ocsp\n");
+        }
+        const b64 = pathname.startsWith("/ocsp/") ? pathname.slice(6) : pathname.slice(1);
+        if (b64.length > 4 * MAX_BODY) return done(414, { "content-type": "text/plain" }, "request URI too long\n");
+        const reqDer = decodeGetPath(b64);
+        if (!reqDer) return sendOcsp({ body: errorResponse("malformedRequest"), status: "malformedRequest", cacheable: false }, true);
+        return sendOcsp(service.answer(reqDer, b64), true);
+      } catch (e) {
+        log?.({ time: new Date().toISOString(), error: (e as Error).message });
+        if (!res.headersSent) done(500, { "content-type": "text/plain" }, "internal error\n");
+      }
+    },
+  );
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    // malformed HTTP, oversized headers, timeouts: a 4xx when the socket still takes it
+    if (!socket.writable) return socket.destroy();
+    const code = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    socket.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+  // idle sockets (no request at all) are closed too
+  server.setTimeout(15_000, (socket) => socket.destroy());
+  return server;
+}
+
+export interface Health {
+  ok: boolean;
+  problem?: string;
+  ca: string;
+  certificates: number;
+  revoked: number;
+  crl: { thisUpdate: string; nextUpdate: string | null } | null;
+  responder: { serial: string; notAfter: string } | null;
+}
+
+export function health(state: ServeState, now = new Date()): Health {
+  let revoked = 0;
+  for (const r of state.index.values()) if (r.status === "R") revoked++;
+  const problems: string[] = [];
+  if (state.problem) problems.push(state.problem);
+  if (!state.responder) problems.push(state.responderProblem ?? "no responder certificate");
+  else if (state.responder.cert.notAfter.getTime() <= now.getTime()) problems.push("the responder certificate has expired");
+  if (!state.crl) problems.push("no CRL (run `pki crl`)");
+  else if (state.crl.nextUpdate && state.crl.nextUpdate.getTime() <= now.getTime()) problems.push(`the CRL expired on ${state.crl.nextUpdate.toISOString()} (run \`pki crl\`)`);
+  if (state.ca.cert.notAfter.getTime() <= now.getTime()) problems.push("the CA certificate has expired");
+  return {
+    ok: problems.length === 0,
+    ...(problems.length ? { problem: problems.join("; ") } : {}),
+    ca: state.ca.settings.subject,
+    certificates: state.index.size,
+    revoked,
+    crl: state.crl ? { thisUpdate: state.crl.thisUpdate.toISOString(), nextUpdate: state.crl.nextUpdate?.toISOString() ?? null } : null,
+    responder: state.responder ? { serial: state.responder.cert.serial, notAfter: state.responder.cert.notAfter.toISOString() } : null,
+  };
+}
+
+export const addressOf = (server: http.Server): string => {
+  const a = server.address() as AddressInfo;
+  return a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+};

@@ -1,0 +1,208 @@
+/**
+ * What `pki serve` answers from: the CA certificate, a snapshot of index.txt
+ * (serial -> status), the current CRL and the responder. Kept fresh without a
+ * restart: the CA directory is watched (fs.watch: index.txt is replaced by a
+ * rename, which inotify reports at once) and, because fs.watch can miss
+ * events (network file systems, a replaced directory), the files are also
+ * stat'ed every 500 ms. A revocation committed by any `pki` process is
+ * therefore answered within about 0.5 s, at most 1 s.
+ *
+ * A file that cannot be read during a reload (a half-repaired directory)
+ * keeps the previous snapshot and is reported by /healthz; serve never
+ * answers from a partial read: index.txt is only ever replaced whole.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import { openAuthority, type Authority } from "../ca/authority.js";
+import { readCrlInfo } from "../core/crl.js";
+import * as der from "../core/der.js";
+import { parseReason, parseTime, type Reason } from "../core/index-format.js";
+import { parseSpki } from "../core/parse.js";
+import { parsePemBlocks, toPem } from "../core/pem.js";
+import type { CaDir } from "../store/ca-dir.js";
+import { loadResponder, responderPaths, type Responder } from "./responder.js";
+
+export interface IndexRecord {
+  status: "V" | "R" | "E";
+  /** the revocation field as index.txt has it ("YYMMDDHHMMSSZ[,reason]"), parsed on use */
+  rev: string;
+}
+
+export interface Crl {
+  der: Uint8Array;
+  pem: string;
+  thisUpdate: Date;
+  nextUpdate?: Date;
+}
+
+/** index.txt bytes -> serial -> record, one pass, no per-field objects beyond the record. */
+export function indexSnapshot(buf: Buffer): Map<string, IndexRecord> {
+  const out = new Map<string, IndexRecord>();
+  const text = buf.toString("latin1");
+  let p = 0;
+  while (p < text.length) {
+    let nl = text.indexOf("\n", p);
+    if (nl < 0) nl = text.length;
+    if (nl > p) {
+      const t1 = text.indexOf("\t", p);
+      const t2 = text.indexOf("\t", t1 + 1);
+      const t3 = text.indexOf("\t", t2 + 1);
+      const t4 = text.indexOf("\t", t3 + 1);
+      if (t1 > 0 && t4 > 0 && t4 < nl) {
+        const status = text[p] as "V" | "R" | "E";
+        out.set(text.slice(t3 + 1, t4), { status, rev: text.slice(t2 + 1, t3) });
+      }
+    }
+    p = nl + 1;
+  }
+  return out;
+}
+
+export function revocationOf(rec: IndexRecord): { revokedAt: Date; reason?: Reason } {
+  const [t, r] = rec.rev.split(",", 2);
+  const revokedAt = parseTime(t ?? "") ?? new Date(0);
+  const reason = r ? (parseReason(r) ?? undefined) : undefined;
+  return { revokedAt, reason };
+}
+
+type HashName = "sha1" | "sha256" | "sha384" | "sha512";
+
+export class ServeState {
+  ca!: Authority;
+  caPem!: string;
+  index = new Map<string, IndexRecord>();
+  crl?: Crl;
+  responder?: Responder;
+  responderProblem?: string;
+  /** last reload failure, for /healthz */
+  problem?: string;
+  /** bumped on every change: caches key on it */
+  version = 0;
+  /** issuer hashes per CertID hash algorithm: nameHash|keyHash in hex */
+  private issuerIds = new Map<HashName, string>();
+  private stamps = new Map<string, string>();
+  private watcher?: fs.FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private reloading = false;
+  private again = false;
+  onChange?: (what: string[]) => void;
+
+  constructor(readonly store: CaDir, readonly now: () => Date = () => new Date()) {}
+
+  private files() {
+    const r = responderPaths(this.store);
+    return { ca: this.store.caCertPath, index: this.store.indexPath, crl: this.store.crlPath, responder: r.cert, responderKey: r.key };
+  }
+
+  private stamp(p: string): string {
+    try {
+      const st = fs.statSync(p);
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return "-";
+    }
+  }
+
+  /** Load everything (start-up) or what changed since the last load. */
+  async load(force = false): Promise<string[]> {
+    const f = this.files();
+    const changed: string[] = [];
+    for (const [k, p] of Object.entries(f)) {
+      const s = this.stamp(p);
+      if (force || this.stamps.get(k) !== s) changed.push(k);
+      this.stamps.set(k, s);
+    }
+    if (!changed.length) return changed;
+    try {
+      if (changed.includes("ca") || !this.ca) {
+        this.ca = openAuthority(this.store);
+        const block = parsePemBlocks(fs.readFileSync(f.ca, "utf8")).find((b) => b.label === "CERTIFICATE")!;
+        this.caPem = toPem("CERTIFICATE", block.der);
+        this.issuerIds.clear();
+        const keyBits = parseSpki(this.ca.cert.spki.raw, der.read(this.ca.cert.spki.raw)).keyBits;
+        for (const h of ["sha1", "sha256", "sha384", "sha512"] as const) {
+          const nh = crypto.createHash(h).update(this.ca.cert.subjectRaw).digest("hex");
+          const kh = crypto.createHash(h).update(keyBits).digest("hex");
+          this.issuerIds.set(h, nh + "|" + kh);
+        }
+      }
+      if (changed.includes("index") || changed.includes("ca")) this.index = indexSnapshot(this.store.readIndexBuffer());
+      if (changed.includes("crl") || changed.includes("ca")) this.crl = this.readCrl();
+      if (changed.some((c) => c !== "crl")) {
+        const r = await loadResponder(this.ca, this.index, this.now());
+        this.responder = r.responder;
+        this.responderProblem = r.problem;
+      }
+      this.problem = undefined;
+    } catch (e) {
+      this.problem = (e as Error).message;
+      // read again on the next tick: the failure may be a file caught mid-repair
+      for (const c of changed) this.stamps.delete(c);
+    }
+    this.version++;
+    this.onChange?.(changed);
+    return changed;
+  }
+
+  private readCrl(): Crl | undefined {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.store.crlPath);
+    } catch {
+      return undefined;
+    }
+    let d: Uint8Array = bytes;
+    if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN")) {
+      const b = parsePemBlocks(bytes.toString("latin1")).find((x) => x.label === "X509 CRL");
+      if (!b) return undefined;
+      d = b.der;
+    }
+    const info = readCrlInfo(d);
+    return { der: d, pem: toPem("X509 CRL", d), thisUpdate: info.thisUpdate, nextUpdate: info.nextUpdate };
+  }
+
+  /** Is this CertID's issuer this CA? (hash algorithm, name hash, key hash) */
+  isOurIssuer(hash: HashName | null, nameHash: Uint8Array, keyHash: Uint8Array): boolean {
+    if (!hash) return false;
+    const want = this.issuerIds.get(hash);
+    return want === Buffer.from(nameHash).toString("hex") + "|" + Buffer.from(keyHash).toString("hex");
+  }
+
+  /** Start watching: fs.watch on the directory, plus a 500 ms stat poll. */
+  watch(): void {
+    const kick = () => void this.reload();
+    try {
+      this.watcher = fs.watch(this.store.dir, { persistent: false }, kick);
+      this.watcher.on("error", () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      // the poll below still sees every change
+    }
+    this.timer = setInterval(kick, 500);
+    this.timer.unref();
+  }
+
+  /** Coalesce bursts of events into one reload at a time. */
+  async reload(): Promise<void> {
+    if (this.reloading) {
+      this.again = true;
+      return;
+    }
+    this.reloading = true;
+    try {
+      do {
+        this.again = false;
+        await this.load();
+      } while (this.again);
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  close(): void {
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+  }
+}
