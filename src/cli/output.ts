@@ -34,7 +34,7 @@ export function printResult(sink: Sink, r: Result): number {
   } else {
     if (r.stdout) sink.stdout.write(r.stdout.endsWith("\n") ? r.stdout : r.stdout + "\n");
     // --quiet keeps warnings: cron mails them, which is the point of a warning
-    for (const m of r.messages ?? []) if (!sink.quiet || r.failure || m.startsWith("pki: warning:")) sink.stderr.write(m + "\n");
+    for (const m of r.messages ?? []) if (!sink.quiet || m.startsWith("pki: warning:")) sink.stderr.write(m + "\n");
     if (r.failure) sink.stderr.write(`pki: error: ${r.failure.message}\n`);
   }
   return r.failure ? 1 : 0;

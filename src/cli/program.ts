@@ -221,8 +221,23 @@ export const COMMANDS: CommandSpec[] = [
     examples: ["pki doctor", "pki doctor --json", "pki doctor --repair"],
   },
   {
+    name: "status",
+    summary: "everything that expires (CAs, CRLs, responder, certificates) in one table; Prometheus metrics",
+    module: "status",
+    exit1: "with --fail-within: something expires within the window",
+    options: [
+      ["--fail-within <days>", "exit 1 (EXPIRING) when a CA or CRL, or a valid certificate, expires within this many days"],
+      ["--metrics <file>", "also write a Prometheus textfile (node_exporter textfile collector), atomically"],
+    ],
+    examples: [
+      "pki status",
+      "pki status --fail-within 14 --json",
+      "pki status --metrics /var/lib/prometheus/node-exporter/pki.prom   # from a systemd timer",
+    ],
+  },
+  {
     name: "renew",
-    args: "<target>",
+    args: "[target]",
     summary: "issue a new certificate for the same subject, names and profile",
     module: "renew",
     options: [
@@ -230,8 +245,9 @@ export const COMMANDS: CommandSpec[] = [
       ["--keep-old", "do not revoke the old certificate"],
       ["--days <n>", "validity in days (default: as the profile)"],
       ["--key-passphrase-file <file>", "with --rekey: encrypt the new key with this passphrase"],
+      ["--due <days>", "instead of a target: renew every issued name whose certificate expires within this many days (for a timer)"],
     ],
-    examples: ["pki renew web1 --passphrase-file pass", "pki renew alice --rekey --passphrase-file pass"],
+    examples: ["pki renew web1 --passphrase-file pass", "pki renew alice --rekey --passphrase-file pass", "pki renew --due 30 --passphrase-file pass   # daily from pki-renew.timer"],
   },
   {
     name: "serve",

@@ -23,7 +23,7 @@ import { formatIndex } from "../core/index-format.js";
 import { formatDn, type San } from "../core/names.js";
 import { decodeSans, findExtension } from "../core/parse.js";
 import { encryptPrivateKey, generateKeyPair, isEncryptedPem, keyKindOf, privateKeyPem, publicKeyFromSpki, spkiDer, type KeyPair, type KeyType } from "../crypto/keys.js";
-import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest, type SigningAuthority } from "../ca/authority.js";
 import { refreshCrl } from "../ca/revocation.js";
 import type { FileWrite } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
@@ -37,6 +37,7 @@ interface Opts {
   keepOld?: boolean;
   days?: string;
   keyPassphraseFile?: string;
+  due?: string;
 }
 
 /** The key type to generate on --rekey: the old key's. */
@@ -51,8 +52,58 @@ function keyTypeOf(spki: Uint8Array): KeyType {
   return kind;
 }
 
+/**
+ * What `renew --due <days>` renews: the current certificate of each issued
+ * name (`pki issue`: pki holds its files, so the renewal lands where the
+ * service already reads it) that is valid and expires within the window.
+ * Not renewed: certificates signed from a CSR without a name (nobody would
+ * collect the new one, and the old one would be revoked under its holder),
+ * issuing CAs (profile `ca`) and the OCSP responder certificate, which
+ * `pki serve` renews itself.
+ */
+export function dueNames(store: CaDir, now: Date, days: number): string[] {
+  const horizon = now.getTime() + days * 86_400_000;
+  const index = new Map(store.readIndex().map((e) => [e.serial, e]));
+  const current = new Map<string, string>();
+  for (const m of store.readMeta().values()) {
+    if (!m.name || m.profile === "ca" || m.name === "ocsp-responder") continue;
+    const e = index.get(m.serial);
+    if (!e || e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
+    if (!fs.existsSync(pathsFor(store, m.name).cert)) continue;
+    // the newest valid certificate of a name is its current one
+    const prev = current.get(m.name);
+    if (!prev || index.get(prev)!.expires.getTime() <= e.expires.getTime()) current.set(m.name, m.serial);
+  }
+  return [...current.entries()].filter(([, serial]) => index.get(serial)!.expires.getTime() <= horizon).map(([name]) => name).sort();
+}
+
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
+  if (o.due === undefined) {
+    if (args[0] === undefined) throw usage("give the certificate to renew (serial, file or issued name), or --due <days> to renew every issued name expiring within that many days");
+    let signing: Promise<SigningAuthority> | undefined;
+    return renewOne(ctx, store, args[0], o, () => (signing ??= openSigningAuthority(store, () => caPassphrase(ctx))));
+  }
+  if (args[0] !== undefined) throw usage("--due renews every issued name that is due: give no target with it");
+  if (o.rekey || o.keyPassphraseFile) throw usage("--due renews with the same keys: --rekey goes with one target");
+  const within = intOption(o.due, "--due", 0, 36500)!;
+  store.requireCa();
+  const names = dueNames(store, ctx.now(), within);
+  let signing: Promise<SigningAuthority> | undefined;
+  const renewed: Record<string, unknown>[] = [];
+  const messages: string[] = [];
+  for (const name of names) {
+    const r = await renewOne(ctx, store, name, o, () => (signing ??= openSigningAuthority(store, () => caPassphrase(ctx))));
+    renewed.push(r.data);
+    messages.push(...(r.messages ?? []));
+  }
+  if (!names.length) messages.push(`Nothing is due: no issued name expires within ${within} day(s)`);
+  else messages.push(`Renewed ${names.length} certificate(s); reload the services that use them`);
+  return { data: { renewed, due: within }, messages };
+}
+
+async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, openSigning: () => Promise<SigningAuthority>): Promise<Result> {
+  const args = [target];
   const days = intOption(o.days, "--days", 1, 36500);
   if (o.keyPassphraseFile && !o.rekey) throw usage("--key-passphrase-file goes with --rekey (without it the key is not touched)");
   const ca = openAuthority(store);
@@ -87,7 +138,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       throw usage(`the current key of "${name}" is encrypted: pass --key-passphrase-file FILE to encrypt the new one too`);
     }
   }
-  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  const signing = await openSigning();
   let pair: KeyPair | undefined;
   if (o.rekey) {
     const kt = keyTypeOf(old.cert.spki.raw);

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   LOCK_TIMEOUT: "another pki process held the CA directory lock for too long",
   VERIFY_FAILED: "`pki verify`: the certificate did not pass every check",
   SOURCE_INVALID: "`pki import`: the source directory has problems (each listed on stderr); nothing imported unless --skip-broken",
+  EXPIRING: "`pki status --fail-within`: a CA, CRL or valid certificate expires within the window",
   IO_ERROR: "a file could not be read or written",
   INTERNAL: "a bug in pki (run with PKI_DEBUG=1 and report it)",
 } as const;

@@ -1,0 +1,139 @@
+/**
+ * pki status: everything that expires, in one table (or JSON), for the admin
+ * on call and for a monitoring timer. Reads only; never needs the CA key.
+ *
+ * - the CA certificate (and `parent.crt` in an issuing CA);
+ * - the CRL's nextUpdate (and `parent-crl.pem`'s): once it passes, nginx
+ *   refuses every client, so it is the date that matters most;
+ * - the OCSP responder certificate (the issued name `ocsp-responder`);
+ * - every certificate of the index, with its status.
+ *
+ * --fail-within <days> makes it a check: exit 1 (EXPIRING) when a CA or CRL,
+ * or a valid certificate, expires within that many days (or a CA or CRL
+ * already has). --metrics <file> writes the same as a Prometheus textfile,
+ * atomically (a temporary file renamed over it: node_exporter never reads
+ * half a file; it ignores the dot-named temporary).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Context } from "../cli/context.js";
+import type { Result } from "../cli/output.js";
+import { PkiError } from "../core/errors.js";
+import { formatDn } from "../core/names.js";
+import { parseOnelineDn } from "../core/dn-format.js";
+import { assess, renderMetrics, type StatusItem } from "../core/status.js";
+import { openAuthority, readCertificatePem } from "../ca/authority.js";
+import { readCurrentCrl } from "../ca/revocation.js";
+import { writeFilesAtomic } from "../store/atomic.js";
+import { CaDir, MODE } from "../store/ca-dir.js";
+import { intOption } from "./options.js";
+import { statusOf } from "./list.js";
+import { palette, statusColour } from "../ui/colors.js";
+
+interface Opts {
+  failWithin?: string;
+  metrics?: string;
+}
+
+/** The name the OCSP responder certificate is recorded under (pki serve). */
+export const RESPONDER_NAME = "ocsp-responder";
+
+/** A --metrics path must be a regular file (or a new one) and never a file of the CA's own state. */
+function checkMetricsPath(store: CaDir, p: string): string {
+  const out = path.resolve(p);
+  const rel = path.relative(path.resolve(store.dir), out);
+  if (!rel.startsWith("..") && !path.isAbsolute(rel) && /^(ca\.crt|pki\.json|audit\.log|\.lock|crlnumber.*|index\..*|crl.*\.pem|crl\.der|ca-clients\.crt|parent.*|private(\/.*)?|certs(\/.*)?|issued(\/.*)?)$/.test(rel)) {
+    throw new PkiError("BAD_INPUT", `--metrics ${p} is a file of the CA itself: write the metrics elsewhere (e.g. /var/lib/prometheus/node-exporter/pki.prom)`);
+  }
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(out);
+  } catch {
+    /* a new file */
+  }
+  if (st && !st.isFile()) throw new PkiError("BAD_INPUT", `--metrics ${p} is not a regular file (directory, symlink, device or FIFO): give a file name`);
+  if (!fs.existsSync(path.dirname(out))) throw new PkiError("NOT_FOUND", `--metrics ${p}: the directory ${path.dirname(out)} does not exist`);
+  return out;
+}
+
+export function gather(store: CaDir, now: Date): StatusItem[] {
+  const ca = openAuthority(store);
+  const items: StatusItem[] = [{ kind: "ca", name: "ca", serial: ca.cert.serial, subject: formatDn(ca.cert.subject), profile: null, status: ca.cert.notAfter.getTime() > now.getTime() ? "valid" : "expired", notAfter: ca.cert.notAfter }];
+  const parentPath = store.p("parent.crt");
+  if (fs.existsSync(parentPath)) {
+    const { cert } = readCertificatePem(store.readText(parentPath, "parent.crt"), "parent.crt");
+    items.push({ kind: "ca", name: "parent", serial: cert.serial, subject: formatDn(cert.subject), profile: null, status: cert.notAfter.getTime() > now.getTime() ? "valid" : "expired", notAfter: cert.notAfter });
+  }
+  for (const [name, file] of [["crl", store.crlPath], ["parent-crl", store.p("parent-crl.pem")]] as const) {
+    const cur = readCurrentCrl(ca, file);
+    if (!cur) {
+      // no CRL at all is as bad as an expired one: nginx with ssl_crl will not start
+      if (name === "crl") items.push({ kind: "crl", name, serial: null, subject: null, profile: null, status: "expired", notAfter: new Date(0) });
+      continue;
+    }
+    const next = cur.info.nextUpdate ?? new Date(0);
+    items.push({ kind: "crl", name, serial: null, crlNumber: cur.info.crlNumber === undefined ? undefined : Number(cur.info.crlNumber), subject: null, profile: null, status: next.getTime() > now.getTime() ? "valid" : "expired", notAfter: next });
+  }
+  const meta = store.readMeta();
+  for (const e of store.readIndex()) {
+    const m = meta.get(e.serial);
+    items.push({
+      kind: m?.name === RESPONDER_NAME ? "responder" : "certificate",
+      name: m?.name ?? null,
+      serial: e.serial,
+      subject: formatDn(parseOnelineDn(e.subject)),
+      profile: m?.profile ?? null,
+      status: statusOf(e, now),
+      notAfter: e.expires,
+    });
+  }
+  return items;
+}
+
+export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
+  const store = new CaDir(ctx.dir);
+  const within = intOption(o.failWithin, "--fail-within", 0, 36500);
+  store.requireCa();
+  const metricsPath = o.metrics === undefined ? undefined : checkMetricsPath(store, o.metrics);
+  const now = ctx.now();
+  const report = assess(gather(store, now), now, within);
+  if (metricsPath) writeFilesAtomic([{ path: metricsPath, data: renderMetrics(report, path.resolve(store.dir), now), mode: MODE.file }]);
+
+  const items = report.items.map((i) => ({
+    kind: i.kind,
+    name: i.name,
+    serial: i.serial,
+    subject: i.subject,
+    profile: i.profile,
+    status: i.status,
+    ...(i.kind === "crl" ? { crlNumber: i.crlNumber ?? null } : {}),
+    notAfter: i.notAfter.toISOString(),
+    daysLeft: i.daysLeft,
+    due: i.due,
+  }));
+  const data = { items, counts: report.counts, failWithin: within ?? null, metrics: metricsPath ?? null };
+
+  const p = palette(ctx);
+  const head = ["KIND", "STATUS", "NOT AFTER", "DAYS", "NAME", "SERIAL", "SUBJECT"];
+  const cells = items.map((i) => [i.kind, i.status, i.notAfter.slice(0, 16).replace("T", " "), String(i.daysLeft), i.name ?? "-", i.serial ?? (i.kind === "crl" && i.crlNumber != null ? `number ${i.crlNumber}` : "-"), i.subject ?? "-"]);
+  const width = head.map((h, k) => Math.max(h.length, ...cells.map((c) => c[k]!.length)));
+  const pad = (s: string, k: number) => (k === head.length - 1 ? s : s.padEnd(width[k]!));
+  const lines = [
+    p.bold(head.map(pad).join("  ")),
+    ...cells.map((c, n) => {
+      const row = c.map((v, k) => (k === 1 ? statusColour(p, v) + " ".repeat(width[1]! - v.length) : pad(v, k))).join("  ");
+      return items[n]!.due ? row + "  " + p.warn("<- due") : row;
+    }),
+  ];
+  const messages = metricsPath ? [`Wrote ${metricsPath}`] : [];
+  if (report.due.length) {
+    const what = report.due.map((i) => `${i.kind} ${i.name ?? i.serial} (${i.notAfter.toISOString().slice(0, 10)})`).join(", ");
+    return {
+      data,
+      stdout: lines.join("\n"),
+      messages,
+      failure: { code: "EXPIRING", message: `${report.due.length} item(s) expire within ${within} day(s): ${what}; renew them (\`pki renew --due ${within}\`, \`pki crl\`)` },
+    };
+  }
+  return { data, stdout: lines.join("\n"), messages };
+}

@@ -1,0 +1,97 @@
+/**
+ * What expires, and when: the pure half of `pki status`. The command gathers
+ * the dates (CA certificates, CRLs, index); this module decides what is due
+ * and renders the Prometheus text format (node_exporter's textfile
+ * collector: https://prometheus.io/docs/instrumenting/exposition_formats/).
+ */
+
+export type ItemKind = "ca" | "crl" | "responder" | "certificate";
+export type ItemStatus = "valid" | "revoked" | "expired";
+
+export interface StatusItem {
+  kind: ItemKind;
+  /** "ca", "parent", "crl", "parent-crl", or an issued name (null for a certificate without one) */
+  name: string | null;
+  serial: string | null;
+  subject: string | null;
+  profile: string | null;
+  status: ItemStatus;
+  /** a CRL's number */
+  crlNumber?: number;
+  /** notAfter of a certificate, nextUpdate of a CRL */
+  notAfter: Date;
+}
+
+export interface StatusReport {
+  items: Array<StatusItem & { daysLeft: number; due: boolean }>;
+  counts: Record<ItemStatus, number>;
+  /** the items that make --fail-within fail */
+  due: StatusItem[];
+}
+
+const DAY = 86_400_000;
+
+/**
+ * An item is due when it is still in use (a CA, a CRL, a valid certificate)
+ * and its date falls within `withinDays` (or has passed, for a CA or CRL: an
+ * expired CRL makes nginx refuse every client). Expired and revoked
+ * certificates are history, never due.
+ */
+export function assess(items: readonly StatusItem[], now: Date, withinDays: number | undefined): StatusReport {
+  const horizon = withinDays === undefined ? undefined : now.getTime() + withinDays * DAY;
+  const counts: Record<ItemStatus, number> = { valid: 0, revoked: 0, expired: 0 };
+  const out = items.map((i) => {
+    if (i.kind === "certificate" || i.kind === "responder") counts[i.status]++;
+    const inUse = i.kind === "ca" || i.kind === "crl" || i.status === "valid";
+    const due = horizon !== undefined && inUse && i.notAfter.getTime() <= horizon;
+    return { ...i, daysLeft: Math.floor((i.notAfter.getTime() - now.getTime()) / DAY), due };
+  });
+  out.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+  return { items: out, counts, due: out.filter((i) => i.due) };
+}
+
+/** A label value in the text format: backslash, double quote and line feed escaped. */
+export function promLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function series(name: string, labels: Record<string, string>, value: number): string {
+  const l = Object.entries(labels)
+    .map(([k, v]) => `${k}="${promLabel(v)}"`)
+    .join(",");
+  return `${name}{${l}} ${value}`;
+}
+
+/**
+ * The report as a Prometheus textfile. Times are Unix seconds, as
+ * node_exporter's own *_seconds metrics; alert on e.g.
+ * `pki_crl_next_update_seconds - time() < 2 * 86400`. Every series carries
+ * `dir` (the CA directory) so that the files of several CAs can sit side by
+ * side in one textfile directory. Only valid certificates get a
+ * pki_certificate_not_after_seconds series: an alert on a revoked or expired
+ * one would never clear.
+ */
+export function renderMetrics(report: StatusReport, dir: string, now: Date): string {
+  const d = { dir };
+  const lines: string[] = [];
+  const head = (name: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+  const secs = (t: Date) => Math.floor(t.getTime() / 1000);
+
+  head("pki_ca_not_after_seconds", "notAfter of a CA certificate (this CA, its parent), Unix time");
+  for (const i of report.items.filter((x) => x.kind === "ca")) lines.push(series("pki_ca_not_after_seconds", { ...d, name: i.name ?? "ca", subject: i.subject ?? "" }, secs(i.notAfter)));
+
+  head("pki_crl_next_update_seconds", "nextUpdate of a CRL (crl.pem, parent-crl.pem), Unix time; nginx refuses every client after it");
+  for (const i of report.items.filter((x) => x.kind === "crl")) lines.push(series("pki_crl_next_update_seconds", { ...d, name: i.name ?? "crl" }, secs(i.notAfter)));
+
+  head("pki_certificate_not_after_seconds", "notAfter of each valid certificate this CA issued (the OCSP responder's too), Unix time");
+  for (const i of report.items.filter((x) => (x.kind === "certificate" || x.kind === "responder") && x.status === "valid")) {
+    lines.push(series("pki_certificate_not_after_seconds", { ...d, serial: i.serial ?? "", name: i.name ?? "", profile: i.profile ?? "" }, secs(i.notAfter)));
+  }
+
+  head("pki_certificates", "certificates in the index, by status");
+  for (const s of ["valid", "revoked", "expired"] as const) lines.push(series("pki_certificates", { ...d, status: s }, report.counts[s]));
+
+  head("pki_status_generated_seconds", "when pki status wrote this file, Unix time (alert when it gets old: the timer stopped)");
+  lines.push(series("pki_status_generated_seconds", d, secs(now)));
+  return lines.join("\n") + "\n";
+}
