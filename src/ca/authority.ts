@@ -189,6 +189,12 @@ export interface IssueHooks {
    * written. The caller re-signs the CRL in `after`.
    */
   revoke?: ReadonlyArray<{ serial: string; reason: Reason }>;
+  /**
+   * like `revoke`, but decided under the lock from the index as it is then
+   * (sign-csr --replace: the live certificates of a name), so that a
+   * concurrent issuance under the same name is not missed
+   */
+  supersede?: (index: IndexEntry[]) => ReadonlyArray<{ serial: string; reason: Reason }>;
   /** after the index is committed, still under the lock (CRL, bundle) */
   after?: (index: IndexEntry[]) => void | Promise<void>;
   now?: () => Date;
@@ -211,9 +217,10 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     const taken = new Set(index.map((e) => e.serial));
     const random = pooledRandom();
     const now = (hooks.now ?? (() => new Date()))();
-    if (hooks.revoke?.length) {
+    const revokes = [...(hooks.revoke ?? []), ...(hooks.supersede?.(index) ?? [])];
+    if (revokes.length) {
       const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
-      for (const r of hooks.revoke) {
+      for (const r of revokes) {
         const i = index.findIndex((e) => e.serial === r.serial);
         if (i < 0) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
         if (index[i]!.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} was already revoked on ${index[i]!.revokedAt?.toISOString()}`);

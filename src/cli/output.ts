@@ -13,6 +13,8 @@ export interface Result {
   stdout?: string;
   /** human lines for stderr without --json */
   messages?: string[];
+  /** lines for stderr in both modes (with --json too): what a script must not miss, e.g. a duplicate certificate */
+  warnings?: string[];
   /** a command that ran but whose verdict is negative (verify, doctor): exit 1, JSON ok:false */
   failure?: { code: keyof typeof ERROR_CODES; message: string };
 }
@@ -26,6 +28,7 @@ export interface Sink {
 }
 
 export function printResult(sink: Sink, r: Result): number {
+  for (const w of r.warnings ?? []) sink.stderr.write(w + "\n");
   if (sink.json) {
     const doc = r.failure
       ? { ok: false, ...r.data, error: { code: r.failure.code, message: r.failure.message } }

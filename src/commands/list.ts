@@ -20,6 +20,7 @@ interface Opts {
   status?: string;
   expiring?: string;
   profile?: string;
+  name?: string;
   format?: string;
 }
 
@@ -62,6 +63,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     })
     .filter((r) => wanted === "all" || r.status === wanted)
     .filter((r) => o.profile === undefined || r.profile === o.profile)
+    // --name: every certificate ever recorded under that name (its history)
+    .filter((r) => o.name === undefined || r.name === o.name)
     // --expiring: what needs renewing, so valid certificates only
     .filter((r) => horizon === undefined || (r.status === "valid" && r.expires > now.getTime() && r.expires <= horizon));
 

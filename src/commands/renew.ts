@@ -129,6 +129,10 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   const sanExt = findExtension(old.cert.extensions, OID.subjectAltName);
   const sans: San[] = sanExt ? decodeSans(sanExt.value).filter((s): s is San => s.type !== "other") : [];
   const paths = name ? pathsFor(store, name) : undefined;
+  // a name given by `sign-csr --name` has no key here: the agent holds it
+  if (o.rekey && paths && !fs.existsSync(paths.key)) {
+    throw usage(`--rekey makes a new key for a name whose key the CA directory holds; "${name}" was signed from a CSR (no ${paths.key}): sign a new CSR with \`pki sign-csr --name ${name} --replace\``);
+  }
 
   // the key: the old SPKI, or a new pair of the same type
   let keyPass: string | undefined;

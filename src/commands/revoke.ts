@@ -1,5 +1,5 @@
 /**
- * pki revoke <target>: mark a certificate revoked in index.txt and re-sign
+ * pki revoke <target>...: mark certificates revoked in index.txt and re-sign
  * the CRL (and ca-clients.crt when it lists issued certificates) in the same
  * locked step, so that the next `nginx -s reload` refuses it.
  *
@@ -8,7 +8,9 @@
  */
 import * as fs from "node:fs";
 import { PkiError, usage } from "../core/errors.js";
-import { parseReason, REASON_NAMES, REASONS, type IndexEntry, type Reason } from "../core/index-format.js";
+import { parseIndex, parseReason, REASON_NAMES, REASONS, type IndexEntry, type Reason } from "../core/index-format.js";
+import { parseOnelineDn } from "../core/dn-format.js";
+import { entriesOfName, liveMatching, parseSubjectQuery } from "../core/subject-match.js";
 import { formatDn } from "../core/names.js";
 import { parseCertificate } from "../core/parse.js";
 import { looksLikePem, parsePemBlocks } from "../core/pem.js";
@@ -21,6 +23,8 @@ import { CaDir, readInputFile } from "../store/ca-dir.js";
 
 interface Opts {
   reason?: string;
+  subject?: string;
+  allOf?: string;
 }
 
 export function reasonOption(v: string | undefined): Reason {
@@ -86,45 +90,100 @@ export function resolveTarget(ca: Authority, target: string, indexBuf: Buffer, n
   const live = valid.filter((e) => e.expires.getTime() > now.getTime());
   const pick = live.length ? live : valid;
   if (pick.length > 1) {
-    throw new PkiError("BAD_INPUT", `"${target}" holds ${pick.length} valid certificates (serials ${pick.map((e) => e.serial).join(", ")}): revoke one by its serial`);
+    throw new PkiError("BAD_INPUT", `"${target}" holds ${pick.length} valid certificates (serials ${pick.map((e) => e.serial).join(", ")}): revoke one by its serial, or all with --all-of ${target}`);
   }
   return pick[0]!;
 }
 
+/**
+ * Every certificate the command line names, resolved before anything is
+ * revoked (and before the CA key is decrypted): one unknown or already
+ * revoked target fails the run. The same certificate named twice (its name
+ * and its serial, say) is revoked once.
+ */
+export function resolveAll(ca: Authority, targets: readonly string[], o: { subject?: string; allOf?: string }, now: Date): IndexEntry[] {
+  const out = new Map<string, IndexEntry>();
+  const indexBuf = ca.store.readIndexBuffer();
+  for (const t of targets) {
+    const e = resolveTarget(ca, t, indexBuf, now);
+    if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `${t}: serial ${e.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
+    out.set(e.serial, e);
+  }
+  if (o.subject === undefined && o.allOf === undefined) return [...out.values()];
+  const index = parseIndex(indexBuf.toString("utf8"));
+  if (o.subject !== undefined) {
+    const q = parseSubjectQuery(o.subject);
+    const hits = liveMatching(index, q, now, (e) => parseOnelineDn(e.subject));
+    if (hits.length === 0) {
+      throw new PkiError("NOT_FOUND", `no valid certificate has the ${q.kind === "cn" ? "CN" : "subject"} ${JSON.stringify(o.subject)}: check \`pki list --status valid\``);
+    }
+    for (const e of hits) out.set(e.serial, e);
+  }
+  if (o.allOf !== undefined) {
+    const meta = ca.store.readMeta();
+    const of = entriesOfName(index, (s) => meta.get(s)?.name, o.allOf, now);
+    if (of.live.length + of.revoked.length + of.expired.length === 0) {
+      throw new PkiError("NOT_FOUND", `no certificate was ever issued under the name ${JSON.stringify(o.allOf)}: check \`pki list\``);
+    }
+    if (of.live.length === 0) {
+      throw new PkiError("ALREADY_REVOKED", `"${o.allOf}" holds no valid certificate (${of.revoked.length} revoked, ${of.expired.length} expired): nothing to revoke`);
+    }
+    for (const e of of.live) out.set(e.serial, e);
+  }
+  return [...out.values()];
+}
+
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
-  const target = args[0];
-  if (!target) throw usage("missing target: pki revoke <serial|certificate file|name>");
+  if (args.length === 0 && o.subject === undefined && o.allOf === undefined) {
+    throw usage("missing target: pki revoke <serial|certificate file|name>... (or --subject DN, --all-of NAME)");
+  }
+  if (o.subject !== undefined) parseSubjectQuery(o.subject); // a malformed DN is a usage error, before anything else
   const reason = reasonOption(o.reason);
-  ctx.auditInfo.target = target;
+  ctx.auditInfo.target = args.length === 1 ? args[0] : args.length ? args : undefined;
+  if (o.subject !== undefined) ctx.auditInfo.subjectQuery = o.subject;
+  if (o.allOf !== undefined) ctx.auditInfo.allOf = o.allOf;
   ctx.auditInfo.reason = reason;
   const ca = openAuthority(store);
   // resolve and refuse before the key is decrypted; revokeSerials checks again under the lock
-  const entry = resolveTarget(ca, target, store.readIndexBuffer(), ctx.now());
-  ctx.auditInfo.serial = entry.serial;
-  if (entry.status === "R") {
-    throw new PkiError("ALREADY_REVOKED", `serial ${entry.serial} (${entry.subject}) was already revoked on ${entry.revokedAt?.toISOString()}`);
-  }
+  const entries = resolveAll(ca, args, o, ctx.now());
+  ctx.auditInfo.serial = entries.length === 1 ? entries[0]!.serial : entries.map((e) => e.serial);
   // the passphrase first (a prompt must not run under the lock), then the key
   // decrypts on the thread pool while revokeSerials rewrites the index and
   // builds the CRL
   const pass = await caPassphrase(ctx);
   const signing = openSigningAuthority(store, async () => pass);
   signing.catch(() => {}); // handled where it is awaited
-  const { revoked, crl } = await revokeSerials(ca, signing, [{ serial: entry.serial, reason }], ctx.now());
-  const r = revoked[0]!;
-  let subject = r.subject;
-  try {
-    const blocks = parsePemBlocks(fs.readFileSync(store.certPath(r.serial), "utf8"));
-    if (blocks[0]) subject = formatDn(parseCertificate(blocks[0].der).subject);
-  } catch {
-    // keep the index form of the subject
-  }
-  store.audit({ command: "revoke", serial: r.serial, subject, reason, crlNumber: Number(crl.crlNumber), outcome: "ok" });
+  const { revoked, crl } = await revokeSerials(
+    ca,
+    signing,
+    entries.map((e) => ({ serial: e.serial, reason })),
+    ctx.now(),
+  );
+  const meta = store.readMeta();
+  const list = revoked.map((r) => {
+    let subject = formatDn(parseOnelineDn(r.subject));
+    try {
+      const blocks = parsePemBlocks(fs.readFileSync(store.certPath(r.serial), "utf8"));
+      if (blocks[0]) subject = formatDn(parseCertificate(blocks[0].der).subject);
+    } catch {
+      // keep the index form of the subject
+    }
+    return { serial: r.serial, subject, name: meta.get(r.serial)?.name ?? null, reason, revokedAt: r.revokedAt.toISOString() };
+  });
+  // one audit line per certificate
+  store.auditMany(list.map((r) => ({ command: "revoke", serial: r.serial, subject: r.subject, name: r.name ?? undefined, reason, crlNumber: Number(crl.crlNumber), outcome: "ok" })));
+  const first = list[0]!;
+  const why = reason === "unspecified" ? "" : `, reason ${REASONS[reason].openssl}`;
   return {
-    data: { serial: r.serial, subject, reason, revokedAt: r.revokedAt.toISOString(), crl: crl.path },
+    data: {
+      // the first release's fields, for one certificate
+      ...(list.length === 1 ? { serial: first.serial, subject: first.subject, reason, revokedAt: first.revokedAt } : {}),
+      revoked: list.map(({ serial, subject, name, reason: r, revokedAt }) => ({ serial, subject, name, reason: r, revokedAt })),
+      crl: crl.path,
+    },
     messages: [
-      `Revoked ${r.serial} (${subject})${reason === "unspecified" ? "" : `, reason ${REASONS[reason].openssl}`}`,
+      ...list.map((r) => `Revoked ${r.serial} (${r.subject}${r.name ? `, name "${r.name}"` : ""})${why}`),
       `  CRL ${crl.path} re-signed (number ${crl.crlNumber}, ${crl.revoked} revoked): reload nginx to enforce it (nginx -s reload)`,
     ],
   };

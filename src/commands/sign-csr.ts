@@ -7,13 +7,18 @@
 import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
 import { templateFromCsr, type IssuanceTemplate } from "../core/csr-policy.js";
-import { formatDn, formatSan, parseSanList } from "../core/names.js";
+import { commonName, formatDn, formatSan, parseSanList } from "../core/names.js";
+import { parseOnelineDn } from "../core/dn-format.js";
+import { formatIndex, REASONS, type IndexEntry } from "../core/index-format.js";
+import { isLive, sameCommonName } from "../core/subject-match.js";
 import { describeExtensions } from "../core/parse.js";
 import type { Profile } from "../core/profiles.js";
 import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkCsr, type CheckedCsr } from "../ca/csr.js";
-import { ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { refreshCrl } from "../ca/revocation.js";
+import { pathsFor } from "./issue.js";
 import { CaDir, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
 import { sha256Hex } from "../crypto/keys.js";
@@ -27,6 +32,9 @@ interface Opts {
   san?: string;
   chain?: boolean;
   dryRun?: boolean;
+  name?: string;
+  nameFromCn?: boolean;
+  replace?: boolean;
 }
 
 interface Item {
@@ -34,14 +42,65 @@ interface Item {
   checked: CheckedCsr;
   template: IssuanceTemplate;
   out?: string;
+  /** the issued name (--name, or the CN with --name-from-cn) */
+  name?: string;
+}
+
+/** A CSR's CN as an issued name (--name-from-cn): it must pass the name rules of `pki issue`. */
+function nameFromCn(t: IssuanceTemplate, source: string): string {
+  const cn = commonName(t.subject);
+  if (cn === undefined) throw new PkiError("BAD_INPUT", `${source} has no CN to name its certificate after: sign it alone with --name NAME`);
+  try {
+    checkName(cn);
+  } catch {
+    throw new PkiError("BAD_INPUT", `the CN ${JSON.stringify(cn.slice(0, 80))} of ${source} cannot be an issued name (letters, digits, '.', '-', '_', '@'; it becomes a file name): sign it alone with --name NAME`);
+  }
+  return cn;
+}
+
+/**
+ * Under the lock: the names already taken (NAME_EXISTS unless --replace, which
+ * supersedes their live certificates) and the live certificates that share a
+ * CN with a new one (a warning: the same machine holding two valid
+ * certificates is how a re-registered agent kept its old access).
+ */
+export function planNames(
+  items: ReadonlyArray<{ name?: string; subject: IssuanceTemplate["subject"] }>,
+  index: readonly IndexEntry[],
+  nameOf: (serial: string) => string | undefined,
+  replace: boolean,
+  now: Date,
+): { supersede: IndexEntry[]; duplicates: Array<{ item: number; entry: IndexEntry }> } {
+  const wanted = new Set(items.map((i) => i.name).filter((n): n is string => n !== undefined));
+  const supersede: IndexEntry[] = [];
+  const live = index.filter((e) => isLive(e, now));
+  for (const e of live) {
+    const n = nameOf(e.serial);
+    if (n === undefined || !wanted.has(n)) continue;
+    if (!replace) {
+      throw new PkiError("NAME_EXISTS", `"${n}" already holds a valid certificate (serial ${e.serial}): pass --replace to supersede it, or \`pki revoke ${n}\` first`);
+    }
+    supersede.push(e);
+  }
+  const gone = new Set(supersede.map((e) => e.serial));
+  const duplicates: Array<{ item: number; entry: IndexEntry }> = [];
+  items.forEach((it, i) => {
+    for (const e of live) if (!gone.has(e.serial) && sameCommonName(it.subject, parseOnelineDn(e.subject))) duplicates.push({ item: i, entry: e });
+  });
+  return { supersede, duplicates };
 }
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
   if (!o.profile) throw usage("--profile is required: code-signing, ssl, server, client, or a custom profile");
-  if (args.length > 1 && !o.outDir && !o.dryRun) throw usage("several CSRs need --out-dir DIR (one certificate file per CSR)");
+  if (args.length > 1 && !o.outDir && !o.dryRun && !o.nameFromCn) throw usage("several CSRs need --out-dir DIR (one certificate file per CSR) or --name-from-cn (issued/<CN>.crt)");
   if (args.length > 1 && o.out) throw usage("--out names one file: with several CSRs use --out-dir");
   if (args.filter((a) => a === "-").length > 1) throw usage("standard input (-) can be read only once");
+  if (o.name !== undefined && o.nameFromCn) throw usage("give either --name or --name-from-cn, not both");
+  if (o.name !== undefined && args.length > 1) throw usage("--name names one certificate: with several CSRs use --name-from-cn");
+  if (o.replace && o.name === undefined && !o.nameFromCn) throw usage("--replace goes with --name NAME (or --name-from-cn): it supersedes that name's certificate");
+  if (o.name !== undefined) checkName(o.name);
+  const named = o.name !== undefined || !!o.nameFromCn;
   const days = intOption(o.days, "--days", 1, 36500);
   const overrideSans = o.san !== undefined ? parseSanList(o.san) : undefined;
 
@@ -52,6 +111,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const hashes: string[] = [];
   const subjects: string[] = [];
   ctx.auditInfo.profile = o.profile;
+  if (o.name !== undefined) ctx.auditInfo.name = o.name;
   ctx.auditInfo.csrSha256 = args.length === 1 ? undefined : hashes;
   if (args.length !== 1) ctx.auditInfo.subject = subjects;
   {
@@ -78,7 +138,9 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         names.add(base);
         out = path.join(o.outDir, `${base}.crt`);
       }
-      items.push({ source, checked, template, out });
+      const name = o.name ?? (o.nameFromCn ? nameFromCn(template, source) : undefined);
+      if (name !== undefined && items.some((i) => i.name === name)) throw usage(`two CSRs would both be named "${name}": sign them separately`);
+      items.push({ source, checked, template, out, name });
     }
   }
 
@@ -98,6 +160,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         keyUsage: [...profile.keyUsage, ...(it.checked.keyKind === "rsa" ? profile.rsaKeyUsage : [])],
         extendedKeyUsage: profile.extendedKeyUsage,
         days: effDays,
+        name: it.name ?? null,
       },
       ignoredExtensions: it.template.ignoredExtensions,
     }));
@@ -111,6 +174,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
           `             san ${p.issued.san.join(", ") || "(none)"}`,
           `             profile ${p.issued.profile}: keyUsage ${p.issued.keyUsage.join(", ")}; extendedKeyUsage ${p.issued.extendedKeyUsage.join(", ") || "(none)"}`,
           `             valid ${p.issued.days} days`,
+          ...(p.issued.name ? [`  name       ${p.issued.name}`] : []),
           `  ignored    ${p.ignoredExtensions.join(", ") || "(nothing)"}`,
         ].join("\n"),
       )
@@ -127,31 +191,91 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     spki: it.checked.csr.spki.raw,
     keyKind: it.checked.keyKind,
     days: effDays,
-    files: it.out ? (pem) => [{ path: it.out!, data: o.chain ? pem + signing.certPem : pem, mode: MODE.file }] : undefined,
+    name: it.name,
+    files:
+      it.out || it.name !== undefined
+        ? (pem) => [
+            ...(it.out ? [{ path: it.out, data: o.chain ? pem + signing.certPem : pem, mode: MODE.file }] : []),
+            // a named certificate is found where `pki issue` puts one (no key: the agent keeps its own)
+            ...(it.name !== undefined
+              ? [
+                  { path: pathsFor(store, it.name).cert, data: pem, mode: MODE.file },
+                  { path: pathsFor(store, it.name).chain, data: pem + signing.certPem, mode: MODE.file },
+                ]
+              : []),
+          ]
+        : undefined,
   }));
-  const issued = await issue(signing, reqs, { now: ctx.now });
-  store.auditMany(issued.map((c, i) => ({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, csrSha256: hashes[i], outcome: "ok" })));
+  let plan: ReturnType<typeof planNames> = { supersede: [], duplicates: [] };
+  const issued = await issue(signing, reqs, {
+    now: ctx.now,
+    supersede: (index) => {
+      const meta = store.readMeta();
+      plan = planNames(
+        items.map((i) => ({ name: i.name, subject: i.template.subject })),
+        index,
+        (s) => meta.get(s)?.name,
+        !!o.replace,
+        ctx.now(),
+      );
+      return plan.supersede.map((e) => ({ serial: e.serial, reason: "superseded" as const }));
+    },
+    after: (index) => {
+      if (plan.supersede.length) refreshCrl(signing, formatIndex(index), ctx.now());
+    },
+  });
+  const metaNow = plan.supersede.length || plan.duplicates.length ? store.readMeta() : undefined;
+  store.auditMany([
+    ...issued.map((c, i) => ({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, csrSha256: hashes[i], outcome: "ok" })),
+    ...plan.supersede.map((e) => ({ command: "sign-csr", serial: e.serial, subject: formatDn(parseOnelineDn(e.subject)), name: metaNow?.get(e.serial)?.name, reason: "superseded", outcome: "revoked" })),
+  ]);
   const warnings: string[] = [];
-  if (issued.some((c) => c.capped)) warnings.push(`pki: warning: validity capped at the CA's notAfter (${signing.cert.notAfter.toISOString()}): renew the CA soon`);
+  // to stderr even with --json: a registration hook must not miss it
+  const dupWarnings = plan.duplicates.map((d) => {
+    const other = metaNow?.get(d.entry.serial)?.name;
+    const cn = commonName(items[d.item]!.template.subject);
+    return `pki: warning: CN=${cn} already holds valid certificate ${d.entry.serial}${other ? ` (name "${other}")` : ""}, which stays valid: to supersede it, sign with --name ${other ?? "NAME"} --replace, or run \`pki revoke ${other ?? d.entry.serial}\``;
+  });
   const ignoredAll = [...new Set(items.flatMap((i) => i.template.ignoredExtensions))];
   if (ignoredAll.length && !ctx.json) warnings.push(`pki: note: requested extensions ignored (the profile decides): ${ignoredAll.join(", ")}`);
 
+  const replacedBy = (i: number) => (items[i]!.name === undefined ? [] : plan.supersede.filter((e) => metaNow?.get(e.serial)?.name === items[i]!.name).map((e) => e.serial));
   const one = (i: number) => ({
     ...issuedJson(issued[i]!),
-    path: items[i]!.out ? path.resolve(items[i]!.out!) : null,
+    path: items[i]!.out ? path.resolve(items[i]!.out!) : items[i]!.name !== undefined ? path.resolve(pathsFor(store, items[i]!.name!).cert) : null,
+    ...(named
+      ? {
+          name: items[i]!.name ?? null,
+          cert: items[i]!.name !== undefined ? path.resolve(pathsFor(store, items[i]!.name!).cert) : null,
+          chain: items[i]!.name !== undefined ? path.resolve(pathsFor(store, items[i]!.name!).chain) : null,
+          replaced: replacedBy(i),
+        }
+      : {}),
     ignoredExtensions: items[i]!.template.ignoredExtensions,
     ...(items[i]!.out ? {} : { certificate: o.chain ? issued[i]!.pem + signing.certPem : issued[i]!.pem }),
   });
   if (args.length === 1 && !o.outDir) {
     const data = one(0);
+    const n = items[0]!.name;
     return {
       data,
       stdout: items[0]!.out ? undefined : (data.certificate as string),
-      messages: [...warnings, ...(items[0]!.out ? [`Signed ${issued[0]!.subject || issued[0]!.sans.join(", ")} (${profile.name}), serial ${issued[0]!.serial} -> ${items[0]!.out}`] : [])],
+      warnings: dupWarnings,
+      messages: [
+        ...warnings,
+        ...(items[0]!.out ? [`Signed ${issued[0]!.subject || issued[0]!.sans.join(", ")} (${profile.name}), serial ${issued[0]!.serial} -> ${items[0]!.out}`] : []),
+        ...(n !== undefined ? [`Recorded as "${n}" (${pathsFor(store, n).cert}): \`pki revoke ${n}\` locks it out`] : []),
+        ...replacedBy(0).map((s) => `  replaced serial ${s} (revoked as ${REASONS.superseded.openssl}); crl.pem re-signed`),
+      ],
     };
   }
   return {
     data: { certificates: issued.map((_, i) => one(i)) },
-    messages: [...warnings, `Signed ${issued.length} certificate${issued.length === 1 ? "" : "s"} (${profile.name}) into ${o.outDir}`],
+    warnings: dupWarnings,
+    messages: [
+      ...warnings,
+      `Signed ${issued.length} certificate${issued.length === 1 ? "" : "s"} (${profile.name})${o.outDir ? ` into ${o.outDir}` : ""}${o.nameFromCn ? ", each recorded under its CN" : ""}`,
+      ...(plan.supersede.length ? [`  replaced ${plan.supersede.length} certificate(s) (revoked as ${REASONS.superseded.openssl}); crl.pem re-signed`] : []),
+    ],
   };
 }
