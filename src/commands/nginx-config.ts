@@ -27,6 +27,8 @@ export interface ServerConfigOpts {
   key?: string;
   verify?: string;
   snippet?: boolean;
+  /** true (the CA's OCSP URL) or a URL */
+  ocsp?: boolean | string;
 }
 
 /**
@@ -74,6 +76,36 @@ export function upstreamOption(v: string | undefined): string {
   return u;
 }
 
+/**
+ * --ocsp [URL]: the responder nginx asks (ssl_ocsp_responder). nginx speaks
+ * plain HTTP to it only. A host name (not an IP literal) needs a `resolver`:
+ * nginx resolves it at run time, not from /etc/hosts; we take the first
+ * nameserver of /etc/resolv.conf.
+ */
+export function ocspOption(v: boolean | string | undefined, caOcspUrl: string | undefined): { responder: string; resolver?: string } | undefined {
+  if (v === undefined || v === false) return undefined;
+  const u = v === true ? caOcspUrl : v;
+  if (u === undefined) throw usage("--ocsp needs the responder URL (pki serve), e.g. --ocsp http://127.0.0.1:8080/ocsp, or a CA created with `pki init --ocsp-url`");
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw usage(`--ocsp takes a URL such as http://127.0.0.1:8080/ocsp, not ${JSON.stringify(u)}`);
+  }
+  if (url.protocol !== "http:") throw usage("--ocsp: nginx asks OCSP responders over plain http:// only");
+  if (!/^[\x21-\x7e]+$/.test(u) || /[;"'{}\\]/.test(u)) throw usage("--ocsp: the URL must be ASCII without spaces, quotes, braces or ';'");
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(":")) return { responder: u };
+  let ns = "127.0.0.53";
+  try {
+    const m = /^\s*nameserver\s+(\S+)/m.exec(fs.readFileSync("/etc/resolv.conf", "utf8"));
+    if (m && /^[0-9A-Fa-f:.]+$/.test(m[1]!)) ns = m[1]!.includes(":") ? `[${m[1]}]` : m[1]!;
+  } catch {
+    // no resolv.conf: systemd-resolved's stub address
+  }
+  return { responder: u, resolver: ns };
+}
+
 function listenOption(v: string | undefined): string {
   const l = v ?? "443";
   if (!/^(\d{1,5}|[A-Za-z0-9.-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}|\*:\d{1,5})$/.test(l)) throw usage(`--listen takes PORT or ADDRESS:PORT (443, 127.0.0.1:8443, [::]:443), not ${JSON.stringify(l)}`);
@@ -87,6 +119,9 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
   const listen = listenOption(o.listen);
   if (o.serverName !== undefined && !/^[A-Za-z0-9_*.-]+$/.test(o.serverName)) throw usage(`--server-name takes a host name, not ${JSON.stringify(o.serverName)}`);
   const ca = openAuthority(store);
+  if (o.ocsp !== undefined && kind !== "nginx") throw usage("--ocsp is for nginx-config");
+  if (o.ocsp !== undefined && o.snippet) throw usage("--ocsp goes into the server block: leave out --snippet");
+  const ocsp = ocspOption(o.ocsp, ca.settings.ocspUrl);
   const tdir = path.join(TEMPLATES_DIR, kind);
   const read = (f: string) => fs.readFileSync(path.join(tdir, f), "utf8");
   const snippet = read("client-auth.conf");
@@ -104,11 +139,12 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
     upstream,
     verify,
     depth: verifyDepth(ca),
+    ocsp: ocsp && { ...ocsp, template: read("ocsp.conf") },
   };
   const config = kind === "nginx" ? renderNginx(read("server.conf"), snippet, params) : renderApache(read("vhost.conf"), snippet, params);
   const messages: string[] = [];
   for (const f of [pair.cert, pair.key, params.bundle, params.crl]) if (!fs.existsSync(f)) messages.push(`pki: warning: ${f} does not exist yet`);
-  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth }, stdout: config, messages };
+  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth, ocspResponder: ocsp?.responder ?? null }, stdout: config, messages };
 }
 
 export async function run(ctx: Context, _args: string[], o: ServerConfigOpts): Promise<Result> {

@@ -18,6 +18,18 @@ export interface ServerConfigParams {
   verify: "on" | "optional";
   /** CA certificates above a client certificate */
   depth: number;
+  /** nginx only: ask this OCSP responder (pki serve) about each client certificate */
+  ocsp?: { responder: string; template: string; resolver?: string };
+}
+
+/** The OCSP block (templates/nginx/ocsp.conf), indented for the server block; empty without --ocsp. */
+export function renderNginxOcsp(p: ServerConfigParams): string {
+  if (!p.ocsp) return "";
+  let block = fill(p.ocsp.template, { responder: nginxValue(p.ocsp.responder) });
+  if (p.ocsp.resolver) {
+    block += `# nginx resolves the responder's host name at run time, with this resolver\nresolver ${p.ocsp.resolver} valid=300s;\nresolver_timeout 5s;\n`;
+  }
+  return "\n" + indent(block.endsWith("\n") ? block : block + "\n", "    ");
 }
 
 /** A value nginx reads as one token: quoted when it holds anything but safe characters. */
@@ -48,6 +60,7 @@ export function renderNginx(server: string, snippet: string, p: ServerConfigPara
     crl: nginxValue(p.crl),
     verify: p.verify,
     depth: String(p.depth),
+    ocsp: renderNginxOcsp(p),
     clientAuth: indent(renderNginxSnippet(snippet), "        "),
   });
 }
