@@ -54,7 +54,8 @@ export function importCommand(kind: SourceKind) {
         if (pass.length < 8) throw new PkiError("BAD_INPUT", "the CA key passphrase is shorter than 8 characters: choose a longer one");
         return pass;
       },
-      report: (line) => ctx.info(line),
+      // problems and skips are printed even with --quiet: they are why the import failed or what it left out
+      report: (line) => (line.startsWith("note: ") ? ctx.info(line) : ctx.stderr.write(line + "\n")),
     });
     if (!r.dryRun) {
       new CaDir(ctx.dir).audit({ command: `import ${kind}`, source: src, subject: r.subject, certificates: r.certificates, revoked: r.revoked, names: r.names.length, crlNumber: r.crlNumber, skipped: r.skipped.length, outcome: "ok" });
