@@ -152,6 +152,9 @@ describe("pki import easyrsa: a nopass CA, --dry-run, --no-keys", () => {
     src.run(["build-client-full", "x", "nopass"]);
     src.run(["build-client-full", "y", "nopass"]);
     src.run(["revoke", "y"]);
+    // easy-rsa 3.1's renew: the old certificate moves to renewed/issued/ and stays valid
+    src.run(["build-client-full", "z", "nopass"]);
+    src.run(["renew", "z", "nopass"], { EASYRSA_CERT_RENEW: "1000" });
     src.run(["gen-crl"]);
     work = tmpdir("pki-import-");
   }, 120_000);
@@ -161,7 +164,7 @@ describe("pki import easyrsa: a nopass CA, --dry-run, --no-keys", () => {
     const dir = path.join(work, "dry");
     const r = pki(["import", "easyrsa", src.pki, "--dir", dir, "--dry-run", "--json"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(json(r)).toMatchObject({ ok: true, dryRun: true, certificates: 2, revoked: 1, names: ["x", "y"], crlNumber: 1 });
+    expect(json(r)).toMatchObject({ ok: true, dryRun: true, certificates: 4, revoked: 1, names: ["x", "y", "z"], crlNumber: 1 });
     expect(fs.existsSync(dir)).toBe(false);
     expect(fs.readdirSync(work)).toEqual([]);
     expect(treeHash(src.pki)).toBe(before);
@@ -173,7 +176,14 @@ describe("pki import easyrsa: a nopass CA, --dry-run, --no-keys", () => {
     const pass = secretFile(tmpdir(), "p", NEW_PASS);
     const r = pki(["import", "easyrsa", src.pki, "--dir", dir, "--no-keys", "--passphrase-file", pass, "--json"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(json(r)).toMatchObject({ certificates: 2, revoked: 1, keys: 0 });
+    expect(json(r)).toMatchObject({ certificates: 4, revoked: 1, keys: 0 });
+    // z: the renewed certificate is the name's; the old one (easy-rsa 3.1 keeps it as renewed/issued/z.crt) is imported, valid, without a name
+    const old = path.join(src.pki, "renewed", "issued", "z.crt");
+    const oldSerial = openssl(["x509", "-in", old, "-noout", "-serial"]).stdout.trim().split("=")[1]!;
+    expect(fs.existsSync(path.join(dir, "certs", `${oldSerial}.pem`))).toBe(true);
+    expect(fs.readFileSync(path.join(dir, "index.meta"), "utf8")).toContain(`${oldSerial}\tclient\t-\n`);
+    expect(fs.readFileSync(path.join(dir, "issued", "z.crt"), "utf8")).toBe(fs.readFileSync(path.join(src.pki, "issued", "z.crt"), "utf8").replace(/^[\s\S]*?(?=-----BEGIN CERTIFICATE-----)/, ""));
+    expect(verifyWithCrl(dir, old).code).toBe(0);
     expect(fs.readdirSync(path.join(dir, "private"))).toEqual(["ca.key"]);
     expect(indexSet(path.join(dir, "index.txt"))).toEqual(indexSet(path.join(src.pki, "index.txt")));
     // revoked without a reason: no reasonCode, as in the source CRL
