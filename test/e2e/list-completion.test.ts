@@ -80,7 +80,7 @@ describe("pki completion", () => {
     expect(script.startsWith("#compdef pki\n")).toBe(true);
     for (const w of ["sign-csr", "nginx-config", "--p12-format", "--expiring", "--keep-old", "--passphrase-file"]) expect(script).toContain(w);
     const r = spawnSync("zsh", ["-n"], { input: script });
-    expect(r.error, "zsh is needed for this test (.ci/run installs it)").toBeUndefined();
+    expect(r.error, "zsh is needed for this test: apt-get install zsh (npm run setup installs it)").toBeUndefined();
     expect(r.status, String(r.stderr)).toBe(0);
   });
 });

@@ -252,6 +252,16 @@ describe("the shipped systemd units", () => {
     expect(readme).toContain('sed "s|@PKI@|$PKI_BIN|g"');
   });
 
+  it("pki-serve.service too: @PKI@, and it verifies", () => {
+    const text = fs.readFileSync(path.join(unitsDir, "pki-serve.service"), "utf8");
+    expect(text).toMatch(/^ExecStart=@PKI@ serve /m);
+    const dest = tmpdir("pki-units-");
+    fs.writeFileSync(path.join(dest, "pki-serve.service"), text.replaceAll("@PKI@", BIN));
+    const v = spawnSync("systemd-analyze", ["verify", path.join(dest, "pki-serve.service")], { encoding: "utf8" });
+    expect(v.stderr).not.toMatch(/not executable|Unknown|Invalid/i);
+    expect(v.status, v.stderr).toBe(0);
+  });
+
   it("pass `systemd-analyze verify` once installed as the README says", () => {
     const which = spawnSync("sh", ["-c", "command -v systemd-analyze"]);
     expect(which.status, "systemd-analyze is needed for this test: apt-get install systemd").toBe(0);
