@@ -34,6 +34,7 @@
  */
 import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
+import { checkIssuedName } from "../core/issued-name.js";
 import { assembleSigned, leafExtensions, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm } from "../core/certificate.js";
 import { formatIndex, formatMeta, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
@@ -271,13 +272,5 @@ export function issuedJson(c: Issued): Record<string, unknown> {
   };
 }
 
-/** A name for files: letters, digits, dot, dash, underscore, @; no path separators. */
-export function checkName(name: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name) || name.includes("..")) {
-    throw new PkiError("USAGE", `invalid name ${JSON.stringify(name)}: use letters, digits, '.', '-', '_' or '@' (it becomes a file name)`, { exitCode: 2 });
-  }
-}
-
-export function ensureOutDir(p: string): void {
-  if (!fs.existsSync(p) || !fs.statSync(p).isDirectory()) throw new PkiError("NOT_FOUND", `output directory ${p} does not exist: create it first`);
-}
+/** A name for files: see core/issued-name.ts. */
+export const checkName = checkIssuedName;

@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
-import { readInputFile } from "../store/ca-dir.js";
+import { readBounded, type InputLabel } from "../store/input.js";
 
 export interface GlobalOptions {
   dir?: string;
@@ -38,11 +38,29 @@ export interface Context {
   warn(msg: string): void;
 }
 
-/** First line of a secret file, without its line ending. */
-export function readSecretFile(p: string, what: string): string {
-  const buf = readInputFile(p, what, 64 * 1024);
+/**
+ * How a secret file is named in errors: by the option that gave it, never by
+ * its path. `--passphrase-file hunter2` (the passphrase typed where its file
+ * name belongs) is a common slip, and the path would then carry the secret
+ * into stderr, the JSON error and audit.log.
+ */
+export function secretFileOf(option: string): InputLabel {
+  return { what: option.startsWith("$") ? `the file named by ${option}` : `the file given to ${option}` };
+}
+
+/** First line of a secret file, without its line ending. Errors never repeat the path (see secretFileOf). */
+export function readSecretFile(p: string, what: InputLabel): string {
+  let buf: Buffer;
+  try {
+    buf = readBounded(p, 64 * 1024, { what: what.what });
+  } catch (e) {
+    if (e instanceof PkiError && e.code === "NOT_FOUND") {
+      throw new PkiError("NOT_FOUND", `${what.what} does not exist: give the path of a file whose first line is the secret, never the secret itself`);
+    }
+    throw e;
+  }
   const line = buf.toString("utf8").split(/\r?\n/)[0] ?? "";
-  if (line === "") throw new PkiError("BAD_INPUT", `${what} ${p} is empty: its first line must hold the passphrase`);
+  if (line === "") throw new PkiError("BAD_INPUT", `${what.what} is empty: its first line must hold the passphrase`);
   return line;
 }
 
@@ -67,8 +85,8 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
     stdout: process.stdout,
     stderr,
     passphraseFromSources() {
-      if (g.passphraseFile) return readSecretFile(g.passphraseFile, "passphrase file");
-      if (env.PKI_PASSPHRASE_FILE) return readSecretFile(env.PKI_PASSPHRASE_FILE, "passphrase file ($PKI_PASSPHRASE_FILE)");
+      if (g.passphraseFile) return readSecretFile(g.passphraseFile, secretFileOf("--passphrase-file"));
+      if (env.PKI_PASSPHRASE_FILE) return readSecretFile(env.PKI_PASSPHRASE_FILE, secretFileOf("$PKI_PASSPHRASE_FILE"));
       if (env.PKI_PASSPHRASE !== undefined && env.PKI_PASSPHRASE !== "") return env.PKI_PASSPHRASE;
       return undefined;
     },

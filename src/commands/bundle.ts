@@ -15,6 +15,7 @@ import { buildBundle, writeBundleSettings } from "../ca/revocation.js";
 import { writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
+import { confineOutput } from "../store/output.js";
 
 interface Opts {
   out?: string;
@@ -27,7 +28,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const include: boolean | string = o.includeIssued === undefined ? false : o.includeIssued;
   if (typeof include === "string") store.profile(include); // unknown profile: PROFILE_INVALID, before anything is written
   ctx.auditInfo.includeIssued = include;
-  const out = path.resolve(o.out ?? store.bundlePath);
+  // --out is confined (store/output.ts): never a CA file other than the bundle itself, never a device or FIFO
+  const out = o.out !== undefined ? confineOutput(store, o.out, { own: [store.bundlePath], label: "--out" }) : path.resolve(store.bundlePath);
   const isDefault = out === path.resolve(store.bundlePath);
   const messages: string[] = [];
   const count = await withLock(store.dir, () => {

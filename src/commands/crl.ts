@@ -13,6 +13,7 @@ import { crlResignReason, crlWrites, prepareCrl, readCurrentCrl, signPreparedCrl
 import { writeFilesAtomic } from "../store/atomic.js";
 import { CaDir } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
+import { confineOutput } from "../store/output.js";
 import { intOption } from "./options.js";
 
 interface Opts {
@@ -27,8 +28,9 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const days = intOption(o.days, "--days", 1, 3650);
   const within = intOption(o.ifExpiringWithin, "--if-expiring-within", 0, 3650);
   // DER in crl.pem would break nginx's ssl_crl: --der without --out writes crl.der
-  const out = path.resolve(o.out ?? (o.der ? store.p("crl.der") : store.crlPath));
   if (o.out !== undefined && o.out.trim() === "") throw usage("--out needs a file name");
+  // --out is confined (store/output.ts): never a CA file other than the CRL itself, never a device or FIFO
+  const out = o.out !== undefined ? confineOutput(store, o.out, { own: [store.crlPath, store.p("crl.der")], label: "--out" }) : path.resolve(o.der ? store.p("crl.der") : store.crlPath);
   const ca = openAuthority(store);
   const effDays = days ?? ca.settings.crlDays;
   if (within !== undefined && within >= effDays) {

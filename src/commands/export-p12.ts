@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readSecretFile, type Context } from "../cli/context.js";
+import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { PkiError, usage } from "../core/errors.js";
 import { keyMatches, loadPrivateKey } from "../crypto/keys.js";
@@ -16,6 +16,7 @@ import { openAuthority } from "../ca/authority.js";
 import { writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
+import { confineOutput } from "../store/output.js";
 import { resolveCertificate } from "./target.js";
 
 interface Opts {
@@ -29,7 +30,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const store = new CaDir(ctx.dir);
   const format = choiceOption(o.p12Format, "--p12-format", ["modern", "compat"] as const) ?? "modern";
   const ca = openAuthority(store);
-  const t = resolveCertificate(store, args[0]!, ctx.now());
+  const t = resolveCertificate(store, args[0]!, ctx.now(), { recordedOnly: true });
   ctx.auditInfo.target = args[0];
   const name = t.meta?.name;
   if (!name) throw new PkiError("NOT_FOUND", `${args[0]} is not a name issued with \`pki issue\`: pki holds no key for it (the holder of a CSR keeps the key and makes the PKCS#12 with \`openssl pkcs12 -export\`)`);
@@ -38,20 +39,22 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   store.checkKeyMode(keyPath);
   if (t.entry?.status === "R") ctx.warn(`serial ${t.entry.serial} of "${name}" is revoked: the PKCS#12 will be refused by nginx`);
 
+  // the output is confined before the key is read: never a CA file (but this name's own issued/<name>.p12), never a device or FIFO
+  const out = confineOutput(store, o.out ?? `${name}.p12`, { own: [store.p("issued", `${name}.p12`)], label: "--out" });
+
   let password: string;
-  if (o.p12PassphraseFile) password = readSecretFile(o.p12PassphraseFile, "PKCS#12 passphrase file");
+  if (o.p12PassphraseFile) password = readSecretFile(o.p12PassphraseFile, secretFileOf("--p12-passphrase-file"));
   else if (ctx.interactive) password = await (await import("../ui/prompt.js")).askNewSecret("PKCS#12 password", 4);
   else throw usage("the PKCS#12 file needs a password: pass --p12-passphrase-file FILE (no prompt without a terminal)");
 
   const key = await loadPrivateKey(fs.readFileSync(keyPath, "utf8"), `private/${name}.key`, async () => {
-    if (o.keyPassphraseFile) return readSecretFile(o.keyPassphraseFile, "key passphrase file");
+    if (o.keyPassphraseFile) return readSecretFile(o.keyPassphraseFile, secretFileOf("--key-passphrase-file"));
     if (ctx.interactive) return (await import("../ui/prompt.js")).askSecret(`Passphrase of private/${name}.key`);
     throw usage(`private/${name}.key is encrypted: pass --key-passphrase-file FILE`);
   });
   if (!keyMatches(key, t.cert.spki.raw)) {
     throw new PkiError("CA_INVALID", `private/${name}.key does not belong to serial ${t.cert.serial}; run \`pki doctor\``);
   }
-  const out = o.out ?? `${name}.p12`;
   const data = await buildPkcs12({ key, certPem: t.pem, caPem: ca.certPem, password, format, friendlyName: name });
   writeFilesAtomic([{ path: out, data, mode: MODE.key }]);
   store.audit({ command: "export p12", serial: t.cert.serial, name, format, path: path.resolve(out), outcome: "ok" });

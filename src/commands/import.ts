@@ -4,7 +4,7 @@
  * ca/import.ts.
  */
 import * as path from "node:path";
-import { readSecretFile, type Context } from "../cli/context.js";
+import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { PkiError, missingInput, usage } from "../core/errors.js";
 import { importCa, type SourceKind } from "../ca/import.js";
@@ -39,7 +39,7 @@ export function importCommand(kind: SourceKind) {
       crlDays,
       now: ctx.now(),
       sourcePassphrase: async () => {
-        if (o.sourcePassphraseFile) return readSecretFile(o.sourcePassphraseFile, "source passphrase file");
+        if (o.sourcePassphraseFile) return readSecretFile(o.sourcePassphraseFile, secretFileOf("--source-passphrase-file"));
         if (prompt) return prompt.askSecret(`Passphrase of the source CA key (${source})`);
         throw missingInput("the passphrase of the source CA key", "--source-passphrase-file FILE");
       },

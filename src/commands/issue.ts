@@ -11,11 +11,13 @@ import { applySanRules, withCn } from "../core/csr-policy.js";
 import { parseSanList, type San } from "../core/names.js";
 import type { IndexEntry } from "../core/index-format.js";
 import { encryptPrivateKey, generateKeyPairEncoded, keyKindOfType, loadPrivateKey, parseKeyType, type KeyType } from "../crypto/keys.js";
-import { caPassphrase, readSecretFile, type Context } from "../cli/context.js";
+import { caPassphrase, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
 import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import type { FileWrite } from "../store/atomic.js";
+import { confineOutDir, confineOutput, requireRegularOrNew } from "../store/output.js";
+import { checkIssuedName } from "../core/issued-name.js";
 import { choiceOption, intOption } from "./options.js";
 import { progressBar, withSpinner, type Progress } from "../ui/progress.js";
 
@@ -44,6 +46,22 @@ export function pathsFor(store: CaDir, name: string, outDir?: string): Omit<Issu
   return { cert: store.p("issued", `${name}.crt`), chain: store.p("issued", `${name}.chain.crt`), key: store.p("private", `${name}.key`), p12: store.p("issued", `${name}.p12`) };
 }
 
+/**
+ * pathsFor, checked before anything is done: the name is an issued name that
+ * collides with no other file (core/issued-name.ts); with --out-dir every file
+ * is confined (store/output.ts: never a CA file, never a non-regular file);
+ * in the CA directory (issued/, private/) each is a regular file or a new one.
+ */
+export function confinedPathsFor(store: CaDir, name: string, outDir?: string): ReturnType<typeof pathsFor> {
+  checkIssuedName(name);
+  const paths = pathsFor(store, name, outDir);
+  for (const p of [paths.cert, paths.chain, paths.key, paths.p12]) {
+    if (outDir) confineOutput(store, p, { label: `--out-dir file` });
+    else requireRegularOrNew(p, `the file`);
+  }
+  return paths;
+}
+
 /** Refuse names that already hold a valid (unrevoked, unexpired) certificate. */
 export function refuseTakenNames(store: CaDir, names: readonly string[], index: IndexEntry[], now: Date): void {
   const meta = store.readMeta();
@@ -67,7 +85,7 @@ async function readNames(src: string): Promise<string[]> {
   if (names.length === 0) throw new PkiError("BAD_INPUT", `${src === "-" ? "standard input" : src} lists no names (one name a line)`);
   const seen = new Set<string>();
   for (const n of names) {
-    checkName(n);
+    checkIssuedName(n);
     if (seen.has(n)) throw usage(`the name "${n}" appears twice in ${src}`);
     seen.add(n);
   }
@@ -84,13 +102,13 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const keyType: KeyType = parseKeyType(o.keyType ?? "ec-p256");
   const p12Format = choiceOption(o.p12Format, "--p12-format", ["modern", "compat"] as const) ?? "modern";
   if (o.p12Format !== undefined && !o.p12) throw usage("--p12-format goes with --p12");
-  if (o.outDir) ensureOutDir(o.outDir);
+  if (o.outDir) confineOutDir(store, o.outDir);
 
   ctx.auditInfo.profile = profileName;
   if (single !== undefined) ctx.auditInfo.name = single;
   const names = single !== undefined ? [single] : await readNames(o.namesFrom!);
   if (single === undefined) ctx.auditInfo.names = names.length <= 100 ? names : `${names.length} names from ${o.namesFrom}`;
-  for (const n of names) checkName(n);
+  for (const n of names) confinedPathsFor(store, n, o.outDir);
   const ca = openAuthority(store);
   const profile = store.profile(profileName);
   if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
@@ -104,10 +122,10 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   });
 
   // secrets before any slow work, so a missing one fails at once
-  const keyPass = o.keyPassphraseFile ? readSecretFile(o.keyPassphraseFile, "key passphrase file") : undefined;
+  const keyPass = o.keyPassphraseFile ? readSecretFile(o.keyPassphraseFile, secretFileOf("--key-passphrase-file")) : undefined;
   let p12Pass: string | undefined;
   if (o.p12) {
-    if (o.p12PassphraseFile) p12Pass = readSecretFile(o.p12PassphraseFile, "PKCS#12 passphrase file");
+    if (o.p12PassphraseFile) p12Pass = readSecretFile(o.p12PassphraseFile, secretFileOf("--p12-passphrase-file"));
     else if (ctx.interactive) p12Pass = await (await import("../ui/prompt.js")).askNewSecret("PKCS#12 password", 4);
     else throw usage("--p12 needs a password: pass --p12-passphrase-file FILE (no prompt without a terminal)");
   }

@@ -15,7 +15,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { caPassphrase, readSecretFile, type Context } from "../cli/context.js";
+import { caPassphrase, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { OID } from "../core/certificate.js";
 import { PkiError, usage } from "../core/errors.js";
@@ -29,7 +29,7 @@ import type { FileWrite } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
 import { resolveCertificate } from "./target.js";
-import { pathsFor } from "./issue.js";
+import { confinedPathsFor, pathsFor } from "./issue.js";
 import { withSpinner } from "../ui/progress.js";
 
 interface Opts {
@@ -108,7 +108,7 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   if (o.keyPassphraseFile && !o.rekey) throw usage("--key-passphrase-file goes with --rekey (without it the key is not touched)");
   const ca = openAuthority(store);
   const now = ctx.now();
-  const old = resolveCertificate(store, args[0]!, now);
+  const old = resolveCertificate(store, args[0]!, now, { recordedOnly: true });
   ctx.auditInfo.target = args[0];
   if (!old.entry || !Buffer.from(old.cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) {
     throw new PkiError("NOT_FOUND", `${args[0]} is not a certificate in this CA's index: only certificates this CA issued can be renewed`);
@@ -128,7 +128,7 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
 
   const sanExt = findExtension(old.cert.extensions, OID.subjectAltName);
   const sans: San[] = sanExt ? decodeSans(sanExt.value).filter((s): s is San => s.type !== "other") : [];
-  const paths = name ? pathsFor(store, name) : undefined;
+  const paths = name ? confinedPathsFor(store, name) : undefined;
   // a name given by `sign-csr --name` has no key here: the agent holds it
   if (o.rekey && paths && !fs.existsSync(paths.key)) {
     throw usage(`--rekey makes a new key for a name whose key the CA directory holds; "${name}" was signed from a CSR (no ${paths.key}): sign a new CSR with \`pki sign-csr --name ${name} --replace\``);
@@ -137,7 +137,7 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   // the key: the old SPKI, or a new pair of the same type
   let keyPass: string | undefined;
   if (o.rekey) {
-    if (o.keyPassphraseFile) keyPass = readSecretFile(o.keyPassphraseFile, "key passphrase file");
+    if (o.keyPassphraseFile) keyPass = readSecretFile(o.keyPassphraseFile, secretFileOf("--key-passphrase-file"));
     else if (fs.existsSync(paths!.key) && isEncryptedPem(fs.readFileSync(paths!.key, "utf8"))) {
       throw usage(`the current key of "${name}" is encrypted: pass --key-passphrase-file FILE to encrypt the new one too`);
     }

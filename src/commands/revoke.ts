@@ -19,6 +19,7 @@ import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
 import { findIndexEntry, revokeSerials } from "../ca/revocation.js";
+import { requireIssuedHere } from "../ca/provenance.js";
 import { CaDir, readInputFile } from "../store/ca-dir.js";
 
 interface Opts {
@@ -34,7 +35,7 @@ export function reasonOption(v: string | undefined): Reason {
   return r;
 }
 
-/** The serial of a certificate file, checked to be issued by this CA. */
+/** The serial of a certificate file, checked to be this CA's own certificate (ca/provenance.ts). */
 function serialFromFile(ca: Authority, file: string): string {
   const data = readInputFile(file, "certificate file");
   let der: Uint8Array = data;
@@ -49,9 +50,8 @@ function serialFromFile(ca: Authority, file: string): string {
   } catch (e) {
     throw new PkiError("BAD_INPUT", `${file} is not a readable certificate: ${(e as Error).message}`);
   }
-  if (!Buffer.from(cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) {
-    throw new PkiError("NOT_FOUND", `${file} was not issued by this CA (issuer ${formatDn(cert.issuer)}): nothing to revoke here`);
-  }
+  // signed with this CA's key and identical to certs/<SERIAL>.pem: a forged file carrying someone else's serial revokes nobody
+  requireIssuedHere(ca, cert, der, file);
   return cert.serial;
 }
 

@@ -12,6 +12,7 @@ import { describeExtensions, type ParsedCertificate, type RawExtension } from ".
 import type { ParsedCrl } from "../core/crl-parse.js";
 import { describeSpki, verifySignature } from "../crypto/keys.js";
 import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
+import { provenance } from "../ca/provenance.js";
 import { CaDir } from "../store/ca-dir.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
 import { resolveDocument } from "./target.js";
@@ -51,8 +52,10 @@ function csrSignatureOk(spki: Uint8Array, alg: string, info: Uint8Array, sig: Ui
 
 function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca: Authority | undefined, now: Date): Record<string, unknown> {
   const ext = describeExtensions(c.extensions);
-  const fromThisCa = ca !== undefined && issuedBy(ca, c);
   const isCa = ca !== undefined && sameBytes(c.der, ca.cert.der);
+  // this CA's record is attached only to its own certificate: signed with its key and identical to
+  // certs/<SERIAL>.pem (ca/provenance.ts), never to a file that merely carries one of its serials
+  const fromThisCa = ca !== undefined && (isCa || provenance(ca, c, der).ok);
   let revocation: Record<string, unknown> = { status: "unknown", revokedAt: null, reason: null };
   let profile: string | null = null;
   let name: string | null = null;

@@ -16,11 +16,12 @@ import type { Profile } from "../core/profiles.js";
 import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkCsr, type CheckedCsr } from "../ca/csr.js";
-import { checkName, ensureOutDir, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
 import { refreshCrl } from "../ca/revocation.js";
-import { pathsFor } from "./issue.js";
+import { confinedPathsFor, pathsFor } from "./issue.js";
 import { CaDir, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
+import { confineOutDir, confineOutput } from "../store/output.js";
 import { sha256Hex } from "../crypto/keys.js";
 
 interface Opts {
@@ -99,7 +100,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (o.name !== undefined && o.nameFromCn) throw usage("give either --name or --name-from-cn, not both");
   if (o.name !== undefined && args.length > 1) throw usage("--name names one certificate: with several CSRs use --name-from-cn");
   if (o.replace && o.name === undefined && !o.nameFromCn) throw usage("--replace goes with --name NAME (or --name-from-cn): it supersedes that name's certificate");
-  if (o.name !== undefined) checkName(o.name);
+  if (o.name !== undefined) confinedPathsFor(store, o.name); // the name rules of `pki issue`, and its files regular or new
   const named = o.name !== undefined || !!o.nameFromCn;
   const days = intOption(o.days, "--days", 1, 36500);
   const overrideSans = o.san !== undefined ? parseSanList(o.san) : undefined;
@@ -119,7 +120,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
       throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
     }
-    if (o.outDir) ensureOutDir(o.outDir);
+    if (o.outDir) confineOutDir(store, o.outDir);
+    if (o.out !== undefined) confineOutput(store, o.out, { label: "--out" });
     const names = new Set<string>();
     for (const a of args) {
       const source = a === "-" ? "standard input" : a;
@@ -137,6 +139,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         if (names.has(base)) throw usage(`two CSRs would both be written to ${base}.crt: rename one`);
         names.add(base);
         out = path.join(o.outDir, `${base}.crt`);
+        confineOutput(store, out, { label: "--out-dir file" });
       }
       const name = o.name ?? (o.nameFromCn ? nameFromCn(template, source) : undefined);
       if (name !== undefined && items.some((i) => i.name === name)) throw usage(`two CSRs would both be named "${name}": sign them separately`);

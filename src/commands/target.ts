@@ -12,6 +12,8 @@ import { parseCrl, type ParsedCrl } from "../core/crl-parse.js";
 import { looksLikePem, parsePemBlocks, toPem } from "../core/pem.js";
 import { normaliseSerial } from "../core/serial.js";
 import { CaDir, readInputFile } from "../store/ca-dir.js";
+import { openAuthority, type Authority } from "../ca/authority.js";
+import { provenance, requireIssuedHere, type Provenance } from "../ca/provenance.js";
 
 export type Document =
   | { kind: "certificate"; der: Uint8Array; cert: ParsedCertificate }
@@ -59,6 +61,19 @@ export interface CertTarget {
   meta?: MetaEntry;
   /** how the user named it */
   source: string;
+  /** for a file: whether it is this CA's own certificate (ca/provenance.ts); a name or serial is the CA's own copy */
+  provenance?: Provenance;
+}
+
+export interface ResolveOptions {
+  /**
+   * A certificate file must be this CA's own certificate (signed with its key,
+   * identical to certs/<SERIAL>.pem), else NOT_ISSUED_HERE: for commands that
+   * act on the record (renew, revoke, export p12). Default false: show and
+   * verify report on any file, but never attach this CA's record to a file
+   * that fails the check.
+   */
+  recordedOnly?: boolean;
 }
 
 /** The serial an issued name refers to: its valid certificate, else the last one issued. */
@@ -90,7 +105,7 @@ export function resolveDocument(store: CaDir, target: string, now: Date): { doc:
 }
 
 /** A certificate given as a file, an issued name or a serial of this CA. */
-export function resolveCertificate(store: CaDir, target: string, now: Date): CertTarget {
+export function resolveCertificate(store: CaDir, target: string, now: Date, opts: ResolveOptions = {}): CertTarget {
   let der: Uint8Array;
   let source = target;
   // the index, once: read here for a name or serial, or below for a file
@@ -128,9 +143,27 @@ export function resolveCertificate(store: CaDir, target: string, now: Date): Cer
   }
   let entry: IndexEntry | undefined;
   let meta: MetaEntry | undefined;
-  if (store.hasCa()) {
+  let prov: Provenance | undefined;
+  if (index === undefined) {
+    // a file: trusted as this CA's certificate only after the provenance check
+    if (opts.recordedOnly) {
+      store.requireCa();
+      const ca = openAuthority(store);
+      requireIssuedHere(ca, cert, der, target);
+      prov = { ok: true };
+    } else if (store.hasCa()) {
+      let ca: Authority | undefined;
+      try {
+        ca = openAuthority(store);
+      } catch {
+        ca = undefined; // a damaged CA directory: show still shows the file, with no record attached
+      }
+      prov = ca ? provenance(ca, cert, der) : { ok: false, why: "foreign" };
+    }
+  }
+  if (store.hasCa() && (index !== undefined || prov?.ok)) {
     entry = (index ?? store.readIndex()).find((e) => e.serial === cert.serial);
     meta = store.readMeta().get(cert.serial);
   }
-  return { der, pem: toPem("CERTIFICATE", der), cert, entry, meta, source };
+  return { der, pem: toPem("CERTIFICATE", der), cert, entry, meta, source, provenance: prov };
 }

@@ -26,6 +26,7 @@ import { formatDn } from "../core/names.js";
 import { decodeEku, findExtension, type ParsedCertificate } from "../core/parse.js";
 import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
+import { provenanceMessage } from "../ca/provenance.js";
 import { CaDir } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 import { resolveCertificate } from "./target.js";
@@ -61,14 +62,19 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const checks: Check[] = [];
 
   // chain
-  const issued = issuedBy(ca, c);
+  // a file must also be the CA's own copy (ca/provenance.ts): signed with the key is not enough
+  const signed = issuedBy(ca, c);
+  const recorded = t.provenance === undefined || t.provenance.ok;
+  const issued = signed && recorded;
   const caValid = now >= ca.cert.notBefore && now <= ca.cert.notAfter;
   const chain = issued && caValid;
   checks.push({
     name: "chain",
     ok: chain,
-    message: !issued
+    message: !signed
       ? `not issued by this CA (${formatDn(ca.cert.subject)}): issued by ${formatDn(c.issuer)}, or its signature does not verify`
+      : !recorded
+        ? provenanceMessage(t.provenance!, c, t.source)
       : caValid
         ? `signed by ${formatDn(ca.cert.subject)}`
         : `the CA certificate is outside its validity period (until ${ca.cert.notAfter.toISOString()})`,

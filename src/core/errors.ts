@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   VERIFY_FAILED: "`pki verify`: the certificate did not pass every check",
   SOURCE_INVALID: "`pki import`: the source directory has problems (each listed on stderr); nothing imported unless --skip-broken",
   EXPIRING: "`pki status --fail-within`: a CA, CRL or valid certificate expires within the window",
+  UNSAFE_PATH: "an output path or issued name would land on the CA's own files, or on something that is not a regular file",
+  NOT_ISSUED_HERE: "a certificate file given as a target was not signed by this CA's key, or differs from the CA's own copy",
   IO_ERROR: "a file could not be read or written",
   INTERNAL: "a bug in pki (run with PKI_DEBUG=1 and report it)",
 } as const;

@@ -14,6 +14,7 @@
  * pki keeps all of them: the reason, the hold instruction and the
  * compromise (invalidity) time reach its index and its CRL.
  */
+import { checkIssuedName } from "./issued-name.js";
 import { parseReason, parseTime, type Reason, type Status } from "./index-format.js";
 import { commonName } from "./names.js";
 import { decodeBasicConstraints, decodeEku, findExtension, type ParsedCertificate } from "./parse.js";
@@ -179,7 +180,12 @@ export interface ImportPlan {
 
 /** A name pki can use as issued/<name>.crt (authority.checkName) and that is no file of the CA itself. */
 export function usableName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name) && !name.includes("..") && !/^(ca|parent|crl.*|index.*|pki|audit|ca-clients|crlnumber)$/i.test(name);
+  try {
+    checkIssuedName(name); // the rules of `pki issue` (core/issued-name.ts): no collision with the CA's files or another name's
+  } catch {
+    return false;
+  }
+  return !/^(ca|parent|crl.*|index.*|pki|audit|ca-clients|crlnumber)$/i.test(name);
 }
 
 /** The pki profile a certificate corresponds to, from its basicConstraints and extendedKeyUsage. */

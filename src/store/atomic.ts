@@ -122,7 +122,13 @@ function commitStaged(writes: readonly FileWrite[], staged: readonly string[]): 
   for (const d of dirs) fsyncDir(d);
 }
 
-/** Refuse targets that are directories before anything is staged (rename would fail half-way). */
+/**
+ * Refuse targets that are not regular files before anything is staged: a
+ * directory (rename would fail half-way), a device, FIFO or socket (rename
+ * would replace /dev/null or a pipe with a regular file). User-named outputs
+ * are checked earlier and more strictly by store/output.ts; this is the
+ * backstop for every write.
+ */
 function checkTargets(writes: readonly FileWrite[]): void {
   for (const w of writes) {
     let st: fs.Stats | undefined;
@@ -133,6 +139,7 @@ function checkTargets(writes: readonly FileWrite[]): void {
     }
     if (w.exclusive) throw new PkiError("IO_ERROR", `${w.path} already exists; pki never overwrites it`);
     if (st.isDirectory()) throw new PkiError("BAD_INPUT", `${w.path} is a directory: give a file name`);
+    if (!st.isFile()) throw new PkiError("UNSAFE_PATH", `${w.path} is not a regular file (a device, FIFO or socket): pki writes regular files only`);
   }
 }
 

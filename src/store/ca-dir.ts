@@ -14,6 +14,7 @@ import { parseCrlNumber } from "../core/crl.js";
 import { validateProfile, type Profile } from "../core/profiles.js";
 import { validateNamePolicy, type NamePolicy } from "../core/csr-policy.js";
 import { appendLine } from "./atomic.js";
+import { MAX_INPUT, readBounded, readStdin } from "./input.js";
 
 export const TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
 
@@ -38,8 +39,7 @@ export interface Settings {
 /** RFC 5280 5.2.3: a CRL number is at most 20 octets (a non-negative INTEGER, so below 2^159). */
 export const MAX_CRL_NUMBER = (1n << 159n) - 1n;
 
-/** Largest input file pki reads (CSRs, certificates, name lists): 1 MiB. */
-export const MAX_INPUT = 1024 * 1024;
+export { MAX_INPUT };
 
 export class CaDir {
   constructor(readonly dir: string) {}
@@ -227,34 +227,9 @@ export class CaDir {
   }
 }
 
-/** Read a user-supplied input file (CSR, certificate, list): size-capped, clear errors. */
+/** Read a user-supplied input file (CSR, certificate, list): bounded (store/input.ts), clear errors. */
 export function readInputFile(p: string, what: string, max = MAX_INPUT): Buffer {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new PkiError("NOT_FOUND", `${what} ${p} does not exist`);
-    throw new PkiError("IO_ERROR", `cannot read ${what} ${p}: ${code}`);
-  }
-  if (st.isDirectory()) throw new PkiError("BAD_INPUT", `${what} ${p} is a directory, not a file`);
-  if (st.size > max) throw new PkiError("INPUT_TOO_LARGE", `${what} ${p} is ${st.size} bytes; pki reads at most ${max} bytes`);
-  try {
-    return fs.readFileSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new PkiError("IO_ERROR", `cannot read ${what} ${p}: ${code === "EACCES" ? "permission denied" : code}`);
-  }
+  return readBounded(p, max, { what, shown: p });
 }
 
-export async function readStdin(what: string, max = MAX_INPUT): Promise<Buffer> {
-  if (process.stdin.isTTY) throw new PkiError("USAGE", `${what} expected on standard input, but it is a terminal: pipe the file in or give its path`, { exitCode: 2 });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of process.stdin) {
-    size += (c as Buffer).length;
-    if (size > max) throw new PkiError("INPUT_TOO_LARGE", `${what} on standard input is larger than ${max} bytes`);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
+export { readStdin };

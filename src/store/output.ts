@@ -1,0 +1,147 @@
+/**
+ * Outputs the user names (--out, --out-dir, issued names): confined.
+ *
+ * The CA's own files are never an output. `pki crl --out pki/private/ca.key`
+ * or `pki sign-csr --out pki/ca.crt` would otherwise replace the CA key or
+ * certificate (atomically and durably: the CA is gone). And an output is a
+ * regular file or a new one: renaming over /dev/null, a FIFO or a socket
+ * replaces it with a regular file (as root that breaks the system), a
+ * symbolic link is replaced rather than followed (the user meant its target),
+ * and a directory cannot be replaced at all.
+ *
+ * The check resolves the parent directory with realpath (so `pki/../pki/ca.crt`,
+ * a symlinked parent or a different spelling of the CA directory all land on
+ * the same real path) and compares it with the real CA directory. It runs
+ * before anything is decrypted, signed or written, so a refusal changes
+ * nothing. (A parent swapped for a symlink between the check and the write
+ * by someone who can write there is beyond what a CLI can prevent; such a
+ * user can replace the files directly anyway.)
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PkiError } from "../core/errors.js";
+import { writeFilesAtomic, type FileWrite } from "./atomic.js";
+import type { CaDir } from "./ca-dir.js";
+
+/** Subdirectories of the CA directory whose every file is CA state. */
+const STATE_DIRS = new Set(["private", "certs", "issued", "profiles", "newcerts"]);
+
+/**
+ * Files at the top of the CA directory that are CA state (case-insensitive:
+ * on a case-insensitive file system CA.CRT is ca.crt): ca.crt and ca.key,
+ * pki.json, index.* (index.txt, index.meta, index.txt.attr), crlnumber,
+ * crl*.pem / crl.der / crl-chain.pem, audit.log, .lock and temporary files
+ * (any dot file), parent.crt / parent-crl.pem, serial, ca-clients.crt.
+ */
+const STATE_FILE = /^(?:\..*|ca\..*|ca-clients\..*|pki\.json.*|index.*|crl.*|audit\.log.*|parent.*|serial.*)$/i;
+
+/** What a real path inside the real CA directory is: state (refused) or not. */
+export function isCaState(realCaDir: string, real: string): boolean {
+  const rel = path.relative(realCaDir, real);
+  if (rel === "") return true; // the directory itself
+  if (rel.startsWith("..") || path.isAbsolute(rel)) return false;
+  const parts = rel.split(path.sep);
+  if (parts.length > 1) return STATE_DIRS.has(parts[0]!.toLowerCase()) || parts[0]!.startsWith(".");
+  return STATE_FILE.test(parts[0]!);
+}
+
+function realOrResolved(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+const unsafe = (msg: string) => new PkiError("UNSAFE_PATH", msg);
+
+/** The real path `p` would be written to: realpath of its parent, plus its own name (not followed). */
+function realTarget(p: string, label: string): string {
+  const abs = path.resolve(p);
+  const parent = path.dirname(abs);
+  let realParent: string;
+  try {
+    realParent = fs.realpathSync(parent);
+  } catch {
+    throw new PkiError("NOT_FOUND", `the directory of ${label} ${p} does not exist: create it first`);
+  }
+  if (!fs.statSync(realParent).isDirectory()) throw new PkiError("NOT_FOUND", `${parent} is not a directory`);
+  return path.join(realParent, path.basename(abs));
+}
+
+/** Refuse an existing target that is not a regular file (symlink, device, FIFO, socket, directory). */
+export function requireRegularOrNew(p: string, label = "output"): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return; // a new file
+  }
+  if (st.isFile()) return;
+  const kind = st.isSymbolicLink()
+    ? "a symbolic link (it would be replaced, not followed): give the real path"
+    : st.isDirectory()
+      ? "a directory: give a file name"
+      : st.isFIFO()
+        ? "a FIFO: pki writes regular files only"
+        : st.isSocket()
+          ? "a socket: pki writes regular files only"
+          : "a device: pki writes regular files only (use stdout, or --json, to pipe)";
+  throw unsafe(`${label} ${p} is ${kind}`);
+}
+
+export interface ConfineOptions {
+  /** the command's own default file(s), which it may write although they are CA state (crl.pem for `pki crl`) */
+  own?: readonly string[];
+  /** how to name the path in errors ("--out") */
+  label?: string;
+}
+
+/**
+ * Check an output path before anything is done: returns its absolute path.
+ * UNSAFE_PATH when it resolves to a file of the CA's own state (other than
+ * the command's own default) or to anything but a regular file or a new one.
+ */
+export function confineOutput(store: CaDir, p: string, opts: ConfineOptions = {}): string {
+  const label = opts.label ?? "output";
+  if (p.trim() === "") throw new PkiError("USAGE", `${label} needs a file name`, { exitCode: 2 });
+  const real = realTarget(p, label);
+  requireRegularOrNew(real, label);
+  const caDir = realOrResolved(store.dir);
+  if (isCaState(caDir, real)) {
+    const own = (opts.own ?? []).some((o) => {
+      try {
+        return realTarget(o, label) === real;
+      } catch {
+        return false;
+      }
+    });
+    if (!own) {
+      throw unsafe(`${label} ${p} is ${path.relative(caDir, real) || "the CA directory itself"} of the CA in ${store.dir}: pki never writes an output over the CA's own files; choose a path outside them`);
+    }
+  }
+  return path.resolve(p);
+}
+
+/** An --out-dir: an existing directory, not one of the CA's state directories. Returns its absolute path. */
+export function confineOutDir(store: CaDir, dir: string, label = "--out-dir"): string {
+  let real: string;
+  try {
+    real = fs.realpathSync(dir);
+  } catch {
+    throw new PkiError("NOT_FOUND", `output directory ${dir} does not exist: create it first`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw new PkiError("NOT_FOUND", `output directory ${dir} is not a directory`);
+  const caDir = realOrResolved(store.dir);
+  const rel = path.relative(caDir, real);
+  if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) && isCaState(caDir, real)) {
+    throw unsafe(`${label} ${dir} is ${rel}/ of the CA in ${store.dir}: pki keeps its own files there; choose another directory`);
+  }
+  return path.resolve(dir);
+}
+
+/** Confine every write, then write them all atomically. */
+export function writeOutputs(store: CaDir, writes: readonly FileWrite[], opts: ConfineOptions = {}): void {
+  for (const w of writes) confineOutput(store, w.path, opts);
+  writeFilesAtomic(writes);
+}
