@@ -9,8 +9,7 @@
  *   at most 128 characters (no path separators, no dot files);
  * - not a name of the CA's own files: `ca` would make private/ca.key, the CA
  *   key itself (also `CA`: on a case-insensitive file system it is the same
- *   file), and names reserved for the CA's other keys (`parent`, `responder`,
- *   `ocsp`);
+ *   file), and `parent` (kept for an issuing CA's parent files);
  * - not ending in ".chain": `web.chain` would write issued/web.chain.crt, the
  *   chain file of `web`. With that suffix excluded, the four files of two
  *   different names never coincide.
@@ -20,7 +19,7 @@
 import { PkiError } from "./errors.js";
 
 /** Names whose files are (or are kept free for) the CA's own keys and certificates. */
-export const RESERVED_NAMES: readonly string[] = ["ca", "parent", "responder", "ocsp", "ocsp-responder"];
+export const RESERVED_NAMES: readonly string[] = ["ca", "parent"];
 
 /** Throws USAGE (exit 2) for a malformed name, UNSAFE_PATH (exit 1) for one whose files would collide. */
 export function checkIssuedName(name: string): void {
