@@ -13,6 +13,8 @@
  *   CRL 100,000     pki crl                        vs openssl ca -gencrl, same directory and key
  *   CRL 1,000,000   (with --large)
  *   revoke          pki revoke in a 100,000-line index vs openssl ca -revoke
+ *   OCSP            pki serve vs openssl ocsp -index -port on a 100,000-certificate
+ *                   CA: ab -c 8, no keep-alive (bench/ocsp.mjs; needs apache2-utils)
  *
  * Each case runs several times; the table shows medians, the ratio pki/peer
  * and peak memory (max RSS of the process) for the CRL runs. Only public
@@ -24,6 +26,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ocspBench } from "./ocsp.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin", "pki.js");
@@ -352,6 +355,9 @@ if (LARGE) await crlCase(CRL_LARGE_N, "1,000,000");
   row("revoke one in a 100,000-line index", "pki revoke (+ new CRL)", p, "openssl ca -revoke (index only)", q, 1.5);
 }
 
+// OCSP responders (bench/ocsp.mjs: every child there is time-limited)
+const ocspLines = await ocspBench({ tmp: TMP, ca0: CA0, passFile, env, quick: QUICK, log });
+
 // ---------------------------------------------------------------- report
 
 const fmtMs = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
@@ -387,5 +393,7 @@ process.stdout.write(
     `${process.env.NODE_EXTRA_CA_CERTS ? ", NODE_EXTRA_CA_CERTS set" : ""}\n` +
     `medians of ${REPS.cold} (cold start), ${REPS.sign} (CSR), ${REPS.pairs} (pairs), ${REPS.crl} (CRL), ${REPS.revoke} (revoke) runs; memory: peak RSS${GNU_TIME ? " (GNU time)" : " (/proc VmHWM)"}\n\n` +
     lines.join("\n") +
+    "\n" +
+    ocspLines.join("\n") +
     "\n",
 );

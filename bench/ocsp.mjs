@@ -1,0 +1,305 @@
+#!/usr/bin/env node
+/**
+ * OCSP responders side by side (part of `npm run bench`; also runs alone:
+ * `node bench/ocsp.mjs [--quick]`):
+ *
+ *   pki serve   vs   openssl ocsp -index index.txt -port N (OpenSSL's own responder)
+ *
+ * on the same 100,000-certificate CA (index.txt of 100,000 lines, a third
+ * revoked), the same delegated responder certificate and key, the same GET
+ * request (RFC 6960 A.1, no nonce, the way nginx asks): `ab` from Debian's
+ * apache2-utils, 8 concurrent clients, no keep-alive, loopback. Reported:
+ * responses/s and p99 latency of each, their ratio, the time from `pki
+ * revoke` returning to `pki serve` answering "revoked", and whether a
+ * responder keeps spinning after clients close connections early.
+ *
+ * Every child is guarded: ab gets -s 5 (socket timeout) and is killed after
+ * AB_LIMIT_S seconds; both servers are killed by pid at the end (and on any
+ * exit), so the bench always ends.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = path.join(ROOT, "bin", "pki.js");
+const N_CERTS = 100_000;
+const AB_LIMIT_S = 60;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Run a command with a hard time limit: { code, stdout, stderr, timedOut }. */
+function run(cmd, argv, { env, limitS = AB_LIMIT_S, input } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { env, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    if (input) child.stdin.end(input);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    let timedOut = false;
+    const t = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, limitS * 1000);
+    child.on("close", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr, timedOut });
+    });
+  });
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * Wait until something listens on the port, without connecting: a probe
+ * that connects and hangs up is exactly what makes openssl's responder spin
+ * (see earlyCloseSpin), so read the kernel's socket table instead.
+ */
+async function waitPort(port, limitMs = 30_000) {
+  const hex = ":" + port.toString(16).toUpperCase().padStart(4, "0");
+  const t0 = Date.now();
+  while (Date.now() - t0 < limitMs) {
+    for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+      try {
+        if (fs.readFileSync(f, "utf8").split("\n").some((l) => l.split(/\s+/)[2]?.endsWith(hex) && l.split(/\s+/)[4] === "0A")) return;
+      } catch {
+        /* no such table */
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on ${port} after ${limitMs} ms`);
+}
+
+function get(port, p) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: p, agent: false, timeout: 5000 }, (res) => {
+      const c = [];
+      res.on("data", (d) => c.push(d));
+      res.on("end", () => resolve(Buffer.concat(c)));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+/** CPU ticks (user + system) of a process, from /proc. */
+function cpuTicks(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** ab -n N -c 8 -s 5 (no -k: no keep-alive): responses/s and p99 in ms. */
+async function ab(url, n, env) {
+  const r = await run("ab", ["-q", "-n", String(n), "-c", "8", "-s", "5", "-r", url], { env });
+  if (r.timedOut) return { rps: 0, p99: Infinity, note: `ab killed after ${AB_LIMIT_S} s` };
+  const rps = Number(/Requests per second:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+  const p99 = Number(/^\s*99%\s+(\d+)/m.exec(r.stdout)?.[1] ?? Infinity);
+  const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const complete = Number(/Complete requests:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  if (!rps) return { rps: 0, p99: Infinity, note: `ab failed: ${(r.stderr || r.stdout).trim().split("\n").pop()}` };
+  return { rps, p99, note: non2xx ? `${non2xx} non-2xx` : complete < n ? `${n - complete} incomplete` : "" };
+}
+
+/**
+ * Early closes: 200 connections that send half a request and hang up, then
+ * the server's CPU over 2 idle seconds (openssl's responder is reported to
+ * spin at 100% after that).
+ */
+async function earlyCloseSpin(port, pid) {
+  for (let i = 0; i < 200; i++) {
+    const s = net.connect(port, "127.0.0.1", () => {
+      s.write("GET /MFIwUDBO");
+      s.destroy();
+    });
+    s.on("error", () => {});
+  }
+  await sleep(500);
+  const a = cpuTicks(pid);
+  await sleep(2000);
+  const b = cpuTicks(pid);
+  return ((b - a) / 100 / 2) * 100; // % of one core
+}
+
+/**
+ * @param {{ tmp: string, ca0: string, passFile: string, env: NodeJS.ProcessEnv, quick: boolean, log: (s: string) => void }} o
+ * @returns {Promise<string[]>} report lines (markdown)
+ */
+export async function ocspBench(o) {
+  const { env, log } = o;
+  // our own response reader, from the build (run.mjs builds it first when missing)
+  const { readOcspResponse } = await import(pathToFileURL(path.join(ROOT, "dist", "core", "ocsp.js")).href);
+  if (spawnSync("sh", ["-c", "command -v ab"]).status !== 0) return ["OCSP: skipped: `ab` is not installed (Debian package apache2-utils)"];
+  const N = o.quick ? 5_000 : 20_000;
+  const REPS = o.quick ? 1 : 3;
+  const dir = path.join(o.tmp, "ocsp");
+  fs.cpSync(o.ca0, dir, { recursive: true, preserveTimestamps: true });
+  const pkiSync = (argv) => spawnSync(process.execPath, [BIN, "--dir", dir, "--passphrase-file", o.passFile, ...argv], { env, encoding: "utf8", maxBuffer: 1 << 28, timeout: 300_000 });
+
+  // a victim with a real certificate (revoked at the end), then 100,000 index lines
+  log(`OCSP: a ${N_CERTS.toLocaleString("en")}-certificate CA ...`);
+  const victim = JSON.parse(pkiSync(["issue", "client", "victim", "--json"]).stdout);
+  const idx = path.join(dir, "index.txt");
+  const head = fs.readFileSync(idx, "utf8");
+  const fd = fs.openSync(idx, "w");
+  let s = "";
+  for (let i = 0; i < N_CERTS - 2; i++) {
+    const serial = "6" + (i % 10) + i.toString(16).toUpperCase().padStart(32, "0");
+    s += i % 3 === 0 ? `R\t351231235959Z\t250601120000Z,keyCompromise\t${serial}\tunknown\t/O=Bench/CN=agent-${i}\n` : `V\t351231235959Z\t\t${serial}\tunknown\t/O=Bench/CN=agent-${i}\n`;
+    if (s.length > 1 << 20) {
+      fs.writeSync(fd, s);
+      s = "";
+    }
+  }
+  fs.writeSync(fd, s + head);
+  fs.closeSync(fd);
+  const crl = pkiSync(["crl"]);
+  if (crl.status !== 0) throw new Error(`pki crl failed: ${crl.stderr}`);
+
+  const children = [];
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  };
+  process.on("exit", killAll);
+  try {
+    // pki serve first: it issues the responder certificate both servers use
+    const pPort = await freePort();
+    const ready = path.join(o.tmp, "ocsp-ready.json");
+    const serve = spawn(process.execPath, [BIN, "serve", "--dir", dir, "--passphrase-file", o.passFile, "--listen", `127.0.0.1:${pPort}`, "--ready-file", ready], { env, stdio: ["ignore", "ignore", "pipe"] });
+    children.push(serve);
+    let serveErr = "";
+    serve.stderr.on("data", (d) => (serveErr += d));
+    for (let t0 = Date.now(); !fs.existsSync(ready); ) {
+      if (serve.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`pki serve did not start: ${serveErr}`);
+      await sleep(50);
+    }
+    const oPort = await freePort();
+    const osslArgs = ["ocsp", "-index", idx, "-port", String(oPort), "-rsigner", path.join(dir, "issued", "ocsp-responder.crt"), "-rkey", path.join(dir, "private", "ocsp-responder.key"), "-CA", path.join(dir, "ca.crt"), "-nmin", "5", "-ignore_err"];
+    const ossl = spawn("openssl", osslArgs, { env, stdio: ["ignore", "ignore", "ignore"] });
+    children.push(ossl);
+    await waitPort(oPort);
+
+    // one request, as nginx sends it: SHA-1 CertID, no nonce, GET
+    const reqFile = path.join(o.tmp, "ocsp-req.der");
+    const target = "6" + "5" + (5555).toString(16).toUpperCase().padStart(32, "0"); // a valid line deep in the index
+    const mk = spawnSync("openssl", ["ocsp", "-issuer", path.join(dir, "ca.crt"), "-serial", "0x" + target, "-no_nonce", "-reqout", reqFile], { encoding: "utf8" });
+    if (mk.status !== 0) throw new Error(`openssl ocsp -reqout failed: ${mk.stderr}`);
+    const urlPath = "/" + encodeURIComponent(fs.readFileSync(reqFile).toString("base64"));
+
+    // both answer, and both answers verify
+    for (const [name, port] of [["pki serve", pPort], ["openssl ocsp", oPort]]) {
+      const body = await get(port, urlPath);
+      const f = path.join(o.tmp, `ocsp-resp-${port}.der`);
+      fs.writeFileSync(f, body);
+      const v = spawnSync("openssl", ["ocsp", "-respin", f, "-issuer", path.join(dir, "ca.crt"), "-serial", "0x" + target, "-CAfile", path.join(dir, "ca.crt")], { encoding: "utf8" });
+      if (!/Response verify OK/.test(v.stdout + v.stderr) || !/: good/.test(v.stdout)) throw new Error(`${name}'s answer does not verify: ${v.stdout}${v.stderr}`);
+    }
+    log("  both answers verify with openssl ocsp -respin (good)");
+
+    const results = { pki: [], ossl: [] };
+    for (const [k, port] of [["pki", pPort], ["ossl", oPort]]) await ab(`http://127.0.0.1:${port}${urlPath}`, 500, env); // warm-up
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const [k, port] of [["pki", pPort], ["ossl", oPort]]) {
+        log(`  ab -n ${N} -c 8 against ${k === "pki" ? "pki serve" : "openssl ocsp"} (run ${rep + 1}/${REPS}) ...`);
+        results[k].push(await ab(`http://127.0.0.1:${port}${urlPath}`, N, env));
+      }
+    }
+    const sum = (k) => ({ rps: median(results[k].map((r) => r.rps)), p99: median(results[k].map((r) => r.p99)), note: results[k].map((r) => r.note).filter(Boolean).join("; ") });
+    const P = sum("pki");
+    const Q = sum("ossl");
+
+    // revocation latency: pki revoke returns -> pki serve answers revoked
+    log("  revocation latency ...");
+    const vReq = path.join(o.tmp, "ocsp-victim.der");
+    spawnSync("openssl", ["ocsp", "-issuer", path.join(dir, "ca.crt"), "-serial", "0x" + victim.serial, "-no_nonce", "-reqout", vReq]);
+    const vPath = "/" + encodeURIComponent(fs.readFileSync(vReq).toString("base64"));
+    const rv = pkiSync(["revoke", victim.serial, "--reason", "keyCompromise"]);
+    if (rv.status !== 0) throw new Error(`pki revoke failed: ${rv.stderr}`);
+    const t0 = Date.now();
+    let latency = NaN;
+    while (Date.now() - t0 < 10_000) {
+      const body = await get(pPort, vPath);
+      if (readOcspResponse(body).answers[0]?.status === "revoked") {
+        latency = Date.now() - t0;
+        break;
+      }
+      await sleep(10);
+    }
+
+    log("  early-closing clients ...");
+    const spinP = await earlyCloseSpin(pPort, serve.pid);
+    const spinQ = await earlyCloseSpin(oPort, ossl.pid);
+    const qAlive = ossl.exitCode === null;
+    const answers = async (port) => get(port, urlPath).then((b) => readOcspResponse(b).status === "successful", () => false);
+    const pAnswers = await answers(pPort);
+    const qAnswers = qAlive && (await answers(oPort));
+
+    serve.kill("SIGTERM");
+    const exit = await Promise.race([new Promise((r) => serve.on("exit", (c) => r(c))), sleep(10_000).then(() => "hung")]);
+
+    const ratio = P.rps / Q.rps;
+    const fmt = (r) => `${Math.round(r.rps).toLocaleString("en")}/s, p99 ${r.p99} ms${r.note ? ` (${r.note})` : ""}`;
+    const verdict = [ratio >= 1 ? null : "rate", P.p99 <= 10 ? null : "p99", latency <= 1000 ? null : "revocation"].filter(Boolean);
+    return [
+      "",
+      `OCSP responders, ${N_CERTS.toLocaleString("en")}-certificate CA, one GET request (SHA-1 CertID, no nonce): ab -n ${N.toLocaleString("en")} -c 8, no keep-alive, loopback; medians of ${REPS} run(s)`,
+      "",
+      "| work | pki | result | peer | result | pki/peer (rate) | target | |",
+      "|---|---|---:|---|---:|---:|---|---|",
+      `| OCSP responses | pki serve | ${fmt(P)} | openssl ocsp -index -port | ${fmt(Q)} | ${ratio.toFixed(2)} | >= 1, p99 <= 10 ms | ${verdict.filter((v) => v !== "revocation").length ? `missed (${verdict.filter((v) => v !== "revocation").join(", ")})` : "met"} |`,
+      `| revoke -> answered revoked | pki revoke, then pki serve | ${Number.isNaN(latency) ? "not within 10 s" : `${latency} ms`} | openssl ocsp | reloads index.txt when it changes | | <= 1000 ms | ${latency <= 1000 ? "met" : "missed"} |`,
+      `| after 200 early closes: CPU over 2 idle s, then a request | pki serve | ${spinP.toFixed(0)}% of a core, ${pAnswers ? "answers" : "NO ANSWER"} | openssl ocsp | ${qAlive ? `${spinQ.toFixed(0)}% of a core, ${qAnswers ? "answers" : "no answer within 5 s"}` : "exited"} | | no stuck worker | ${spinP < 20 && pAnswers ? "met" : "missed"} |`,
+      `| SIGTERM | pki serve | exit ${exit} | | | | exit 0 | ${exit === 0 ? "met" : "missed"} |`,
+      "",
+      "ab counts responses whose length differs from the first as 'failed' (ECDSA signatures vary in length by a byte): they are valid answers and are counted in responses/s.",
+    ];
+  } finally {
+    killAll();
+  }
+}
+
+// standalone: node bench/ocsp.mjs [--quick] [--keep]
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes("--quick");
+  const keep = process.argv.includes("--keep");
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith("PKI_") || k === "CI") delete env[k];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-ocsp-"));
+  process.on("exit", () => {
+    if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  const passFile = path.join(tmp, "pass");
+  fs.writeFileSync(passFile, "bench passphrase 1234\n", { mode: 0o600 });
+  const ca0 = path.join(tmp, "ca0");
+  const r = spawnSync(process.execPath, [BIN, "init", "--dir", ca0, "--cn", "Bench CA", "--org", "Bench", "--passphrase-file", passFile], { env, encoding: "utf8" });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: pki init failed: ${r.stderr}`);
+    process.exit(1);
+  }
+  const lines = await ocspBench({ tmp, ca0, passFile, env, quick, log: (m) => process.stderr.write(m + "\n") });
+  process.stdout.write(`\npki OCSP bench, ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} CPU(s), load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}, node ${process.version}\n` + lines.join("\n") + "\n");
+  process.exit(0);
+}
