@@ -216,6 +216,28 @@ describe("pki serve start-up", () => {
     expect(JSON.stringify(list)).toContain("ocsp-responder");
   });
 
+  it("renews a responder certificate with fewer than 10 days left: the old one revoked (superseded) in the CRL", async () => {
+    const c = makeCa();
+    // a CA whose own ocsp profile gives 5 days: every start finds it due
+    fs.mkdirSync(path.join(c.dir, "profiles"), { recursive: true });
+    fs.writeFileSync(path.join(c.dir, "profiles", "ocsp.json"), JSON.stringify({ keyUsage: ["digitalSignature"], extendedKeyUsage: ["OCSPSigning"], san: "forbidden", days: 5 }));
+    const s1 = await startServe(c.dir, ["--passphrase-file", c.pass]);
+    const first = /issued the OCSP responder certificate: serial ([0-9A-F]+)/.exec(s1.stderr())![1]!;
+    expect(await s1.stop()).toBe(0);
+    const s2 = await startServe(c.dir, ["--passphrase-file", c.pass]);
+    const m = /renewed the OCSP responder certificate \(([0-9A-F]+) superseded\): serial ([0-9A-F]+)/.exec(s2.stderr());
+    expect(m, s2.stderr()).not.toBeNull();
+    expect(m![1]).toBe(first);
+    // the new one signs; the old one is in the CRL as superseded
+    const crl = openssl(["crl", "-in", path.join(c.dir, "crl.pem"), "-noout", "-text"]).stdout;
+    expect(crl).toMatch(new RegExp(`Serial Number: ${first}[\\s\\S]*?Superseded`));
+    const cert = path.join(c.dir, "issued", "ocsp-responder.crt");
+    expect(openssl(["x509", "-in", cert, "-noout", "-serial"]).stdout.trim()).toBe(`serial=${m![2]}`);
+    const h = JSON.parse((await new Promise<Buffer>((res, rej) => http.get({ host: "127.0.0.1", port: s2.port, path: "/healthz", agent: false }, (r) => { const b: Buffer[] = []; r.on("data", (d) => b.push(d)); r.on("end", () => res(Buffer.concat(b))); }).on("error", rej))).toString());
+    expect(h.responder.serial).toBe(m![2]);
+    expect(await s2.stop()).toBe(0);
+  });
+
   it("bad --listen is a usage error; a taken port a one-line error", async () => {
     const r = pki(["serve", "--dir", ca.dir, "--listen", "nonsense"]);
     expect(r.code).toBe(2);
