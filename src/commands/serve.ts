@@ -4,6 +4,7 @@
  * src/serve/ (state: what is answered, kept fresh; responder: the delegated
  * signing certificate; server: HTTP) and src/core/ocsp.ts (the protocol).
  */
+import { confineOutput } from "../store/output.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
@@ -33,6 +34,7 @@ export function parseListen(v: string | undefined): { host: string; port: number
 function readyFilePath(store: CaDir, p: string | undefined): string | undefined {
   if (p === undefined) return undefined;
   if (p.trim() === "") throw usage("--ready-file needs a file name");
+  confineOutput(store, p, { label: "--ready-file" }); // never a CA file, a device, FIFO or symlink (store/output.ts)
   const abs = path.resolve(p);
   const rel = path.relative(store.dir, abs);
   if (!rel.startsWith("..") && !path.isAbsolute(rel)) throw new PkiError("BAD_INPUT", `--ready-file ${p} is inside the CA directory: choose a path outside ${store.dir}`);

@@ -25,6 +25,7 @@ import { assess, renderMetrics, type StatusItem } from "../core/status.js";
 import { openAuthority, readCertificatePem } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
 import { writeFilesAtomic } from "../store/atomic.js";
+import { confineOutput } from "../store/output.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
 import { statusOf } from "./list.js";
@@ -39,21 +40,9 @@ interface Opts {
 export const RESPONDER_NAME = "ocsp-responder";
 
 /** A --metrics path must be a regular file (or a new one) and never a file of the CA's own state. */
+/** --metrics is an output the user names: confined like every other (store/output.ts). */
 function checkMetricsPath(store: CaDir, p: string): string {
-  const out = path.resolve(p);
-  const rel = path.relative(path.resolve(store.dir), out);
-  if (!rel.startsWith("..") && !path.isAbsolute(rel) && /^(ca\.crt|pki\.json|audit\.log|\.lock|crlnumber.*|index\..*|crl.*\.pem|crl\.der|ca-clients\.crt|parent.*|private(\/.*)?|certs(\/.*)?|issued(\/.*)?)$/.test(rel)) {
-    throw new PkiError("BAD_INPUT", `--metrics ${p} is a file of the CA itself: write the metrics elsewhere (e.g. /var/lib/prometheus/node-exporter/pki.prom)`);
-  }
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.lstatSync(out);
-  } catch {
-    /* a new file */
-  }
-  if (st && !st.isFile()) throw new PkiError("BAD_INPUT", `--metrics ${p} is not a regular file (directory, symlink, device or FIFO): give a file name`);
-  if (!fs.existsSync(path.dirname(out))) throw new PkiError("NOT_FOUND", `--metrics ${p}: the directory ${path.dirname(out)} does not exist`);
-  return out;
+  return confineOutput(store, p, { label: "--metrics" });
 }
 
 export function gather(store: CaDir, now: Date): StatusItem[] {

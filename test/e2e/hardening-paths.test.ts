@@ -106,6 +106,21 @@ describe("finding 1: a CA state file is never an output", () => {
     caStillWorks();
   });
 
+  it("status --metrics and serve --ready-file are confined the same way (a symlinked parent does not get around it)", () => {
+    const link = path.join(ca.root, "link2-to-ca");
+    fs.symlinkSync(ca.dir, link);
+    for (const p of [path.join(link, "private", "ca.key"), path.join(link, "index.txt"), path.join(ca.dir, "ca.crt")]) {
+      const before = snapshot(ca.dir);
+      const r = ca.run(["status", "--metrics", p]);
+      expectRefused(r, before, ca.dir, /^pki: error: --metrics /);
+    }
+    const fifo = mkfifo(path.join(ca.root, "ready.fifo"));
+    const before = snapshot(ca.dir);
+    const r = ca.run(["serve", "--listen", "127.0.0.1:0", "--ready-file", fifo], { timeout: 20_000 });
+    expectRefused(r, before, ca.dir, /--ready-file/);
+    caStillWorks();
+  });
+
   it("--out-dir inside the CA's own directories, or one whose file names hit CA files, is refused", () => {
     refused(["issue", "client", "zed", "--out-dir", path.join(ca.dir, "private")], "UNSAFE_PATH");
     refused(["sign-csr", csr, "--profile", "client", "--out-dir", path.join(ca.dir, "certs")], "UNSAFE_PATH");
