@@ -34,6 +34,7 @@ want nginx nginx-light                                # mutual TLS, CRL and OCSP
 want curl curl                                        # the TLS client of the nginx tests
 want script bsdutils                                  # pseudo-terminal for the interactive tests
 want zsh zsh                                          # completion script test
+want jq jq                                            # the README's walkthroughs (registration hook)
 want git git                                          # .ci/run: the quick start in a clean clone
 want systemd-analyze systemd                          # `systemd-analyze verify` of templates/systemd
 want /usr/share/easy-rsa/easyrsa easy-rsa             # pki import easyrsa

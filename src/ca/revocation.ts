@@ -133,6 +133,25 @@ export function readCurrentCrl(ca: Authority, p: string): CurrentCrl | null {
   return { info, bytes, signedByCa: issuedBy(ca, info) };
 }
 
+/**
+ * A warning for a command that just issued a certificate while crl.pem is
+ * missing or past its nextUpdate: nginx (ssl_crl) refuses every client
+ * certificate of this CA then, the new one too. The issuance still succeeds
+ * (the certificate is recorded and valid); the admin must re-sign the CRL.
+ */
+export function staleCrlWarning(ca: Authority, now: Date): string | null {
+  let cur: CurrentCrl | null;
+  try {
+    cur = readCurrentCrl(ca, ca.store.crlPath);
+  } catch {
+    return `pki: warning: ${ca.store.crlPath} is not a readable CRL: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
+  }
+  if (!cur) return `pki: warning: there is no ${ca.store.crlPath}: nginx with ssl_crl refuses every client certificate of this CA until \`pki crl\` writes it`;
+  const next = cur.info.nextUpdate;
+  if (next && next.getTime() > now.getTime()) return null;
+  return `pki: warning: ${ca.store.crlPath} expired${next ? ` on ${next.toISOString()}` : ""}: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
+}
+
 /** Why a CRL must be re-signed now (null: it is fine as it is). */
 export function crlResignReason(cur: CurrentCrl | null, indexText: string, now: Date, withinDays: number): string | null {
   if (!cur) return "there is no CRL yet";

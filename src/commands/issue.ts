@@ -19,6 +19,7 @@ import type { FileWrite } from "../store/atomic.js";
 import { confineOutDir, confineOutput, requireRegularOrNew } from "../store/output.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import { choiceOption, intOption } from "./options.js";
+import { staleCrlWarning } from "../ca/revocation.js";
 import { progressBar, withSpinner, type Progress } from "../ui/progress.js";
 
 interface Opts {
@@ -216,10 +217,13 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     };
   };
   const warn = issued.some((c) => c.capped) ? [`pki: warning: validity capped at the CA's notAfter (${signing.cert.notAfter.toISOString()}): renew the CA soon`] : [];
+  const crlWarning = staleCrlWarning(signing, ctx.now());
+  const warnings = crlWarning ? [crlWarning] : [];
   if (single !== undefined) {
     const d = one(0);
     return {
       data: d,
+      warnings,
       messages: [
         ...warn,
         `Issued ${profile.name} certificate for "${d.name}" (serial ${d.serial}, until ${d.notAfter})`,
@@ -230,5 +234,5 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       ],
     };
   }
-  return { data: { certificates: issued.map((_, i) => one(i)) }, messages: [...warn, `Issued ${issued.length} ${profile.name} certificates`] };
+  return { data: { certificates: issued.map((_, i) => one(i)) }, warnings, messages: [...warn, `Issued ${issued.length} ${profile.name} certificates`] };
 }

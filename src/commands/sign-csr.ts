@@ -17,7 +17,7 @@ import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkCsr, type CheckedCsr } from "../ca/csr.js";
 import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
-import { refreshCrl } from "../ca/revocation.js";
+import { refreshCrl, staleCrlWarning } from "../ca/revocation.js";
 import { confinedPathsFor, pathsFor } from "./issue.js";
 import { CaDir, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
@@ -242,6 +242,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const ignoredAll = [...new Set(items.flatMap((i) => i.template.ignoredExtensions))];
   if (ignoredAll.length && !ctx.json) warnings.push(`pki: note: requested extensions ignored (the profile decides): ${ignoredAll.join(", ")}`);
 
+  const crlWarning = staleCrlWarning(signing, ctx.now());
+  if (crlWarning) dupWarnings.push(crlWarning);
   const replacedBy = (i: number) => (items[i]!.name === undefined ? [] : plan.supersede.filter((e) => metaNow?.get(e.serial)?.name === items[i]!.name).map((e) => e.serial));
   const one = (i: number) => ({
     ...issuedJson(issued[i]!),
