@@ -88,9 +88,23 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     );
     server.listen(port, host, () => resolve());
   });
+  // renewal: checked every hour, and at once when the responder becomes
+  // unusable (e.g. `pki revoke ocsp-responder`: until a new one is issued,
+  // requests get `tryLater` and nginx refuses clients); a missed renewal (no
+  // passphrase source) is retried then, and /healthz says 503 meanwhile
+  let renewing = false;
+  const renewNow = () => {
+    if (renewing) return;
+    renewing = true;
+    renew(false)
+      .catch((e) => ctx.warn(`renewing the OCSP responder failed: ${(e as Error).message}`))
+      .finally(() => (renewing = false));
+  };
+  state.onChange = () => {
+    if (!state.responder) renewNow();
+  };
   state.watch();
-  // a missed renewal (no passphrase source) is retried every hour; /healthz says 503 once the certificate expires
-  const renewTimer = setInterval(() => renew(false).catch((e) => ctx.warn(`renewing the OCSP responder failed: ${(e as Error).message}`)), 3600_000);
+  const renewTimer = setInterval(renewNow, 3600_000);
   renewTimer.unref();
 
   // the handlers are in place before anyone is told we are ready

@@ -238,6 +238,26 @@ describe("pki serve start-up", () => {
     expect(await s2.stop()).toBe(0);
   });
 
+  it("pki revoke ocsp-responder while serve runs: a new responder is issued at once and answers verify again", async () => {
+    const c = makeCa();
+    expect(c.run(["issue", "client", "agent"]).code).toBe(0);
+    const s1 = await startServe(c.dir, ["--passphrase-file", c.pass]);
+    const old = /serial ([0-9A-F]+)/.exec(s1.stderr())![1]!;
+    expect(c.run(["revoke", "ocsp-responder", "--reason", "keyCompromise"]).code).toBe(0);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 20_000 && (s1.stderr().match(/issued the OCSP responder certificate/g) ?? []).length < 2) await new Promise((res) => setTimeout(res, 100));
+    const serials = [...s1.stderr().matchAll(/issued the OCSP responder certificate: serial ([0-9A-F]+)/g)].map((m) => m[1]);
+    expect(serials, s1.stderr()).toHaveLength(2);
+    expect(serials[1]).not.toBe(old);
+    const cert = path.join(c.dir, "issued", "agent.crt");
+    const r = spawnSync("openssl", ["ocsp", "-issuer", path.join(c.dir, "ca.crt"), "-cert", cert, "-url", `${s1.url}/ocsp`, "-CAfile", path.join(c.dir, "ca.crt"), "-resp_text", "-timeout", "5"], { encoding: "utf8", timeout: 15_000 });
+    expect(r.stdout + r.stderr).toMatch(/Response verify OK/);
+    expect(r.stdout).toMatch(/agent.crt: good/);
+    // the response carries the new responder certificate
+    expect(r.stdout.replace(/[:\s]/g, "").toUpperCase()).toContain(serials[1]!);
+    expect(await s1.stop()).toBe(0);
+  });
+
   it("bad --listen is a usage error; a taken port a one-line error", async () => {
     const r = pki(["serve", "--dir", ca.dir, "--listen", "nonsense"]);
     expect(r.code).toBe(2);
