@@ -35,9 +35,9 @@
 import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
 import { checkIssuedName } from "../core/issued-name.js";
-import { assembleSigned, leafExtensions, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm } from "../core/certificate.js";
+import { assembleSigned, leafExtensions, type Extension, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm } from "../core/certificate.js";
 import { formatIndex, formatMeta, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
-import { encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
+import { commonName, encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
@@ -48,6 +48,7 @@ import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } f
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
 import { refreshBundleIfListing } from "./revocation.js";
+import { enforceConstraints } from "./parent.js";
 
 export interface Authority {
   store: CaDir;
@@ -119,6 +120,11 @@ export interface IssueRequest {
   days: number;
   /** `pki issue` name */
   name?: string;
+  /**
+   * the certificate's extensions, when they do not come from a leaf profile
+   * (an issuing CA signed by this one: `pki init --parent`)
+   */
+  extensions?: Extension[];
   /** extra files to write with the certificate (keys, chain, issued/<name>.crt); `certPem` is filled in by issue() */
   files?: (certPem: string, serial: string) => FileWrite[] | Promise<FileWrite[]>;
 }
@@ -138,6 +144,8 @@ export interface Issued {
 
 /** Build and sign one certificate; synchronous when the signer is (the key file). */
 export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial: Uint8Array, now: Date): Issued | Promise<Issued> {
+  // a name outside the CA's name constraints is refused before anything is signed
+  if (!req.extensions) enforceConstraints(ca, commonName(req.subject), req.sans);
   const v = validity({ now, days: req.days, caNotAfter: ca.cert.notAfter });
   const subject = req.subjectRaw ?? encodeName(req.subject);
   const tbs = tbsCertificate({
@@ -148,7 +156,7 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
     notAfter: v.notAfter,
     subject,
     spki: req.spki,
-    extensions: leafExtensions({
+    extensions: req.extensions ?? leafExtensions({
       profile: req.profile,
       keyKind: req.keyKind,
       sans: req.sans,

@@ -2,6 +2,7 @@
  * CRL and client bundle generation on a CA directory. Callers hold the lock.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { encodeRevoked, formatCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, type CrlInfo, type PreparedCrl } from "../core/crl.js";
 import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type Reason } from "../core/index-format.js";
 import { PkiError } from "../core/errors.js";
@@ -11,6 +12,7 @@ import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { MODE } from "../store/ca-dir.js";
 import { issuedBy, type Authority, type SigningAuthority } from "./authority.js";
 import { thenSign } from "./signer.js";
+import { crlChainWrites } from "./parent.js";
 
 export interface CrlResult {
   path: string;
@@ -82,10 +84,17 @@ export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Promi
   });
 }
 
+/**
+ * The files of one CRL write, for one atomic step: the CRL, the advanced
+ * number and, in an issuing CA writing its crl.pem, crl-chain.pem (this
+ * CA's CRL and the parent's, for nginx `ssl_crl`: see ca/parent.ts).
+ */
 export function crlWrites(ca: Authority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
+  const own = !asDer && path.resolve(out) === path.resolve(ca.store.crlPath);
   return [
     { path: out, data: asDer ? crl.der : crl.pemBytes, mode: MODE.file },
     { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
+    ...(own ? crlChainWrites(ca.store, crl.pemBytes) : []),
   ];
 }
 

@@ -11,7 +11,8 @@ import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority } from "../ca/authority.js";
 import { crlResignReason, crlWrites, prepareCrl, readCurrentCrl, signPreparedCrl } from "../ca/revocation.js";
 import { writeFilesAtomic } from "../store/atomic.js";
-import { CaDir } from "../store/ca-dir.js";
+import { CaDir, readInputFile, readStdin } from "../store/ca-dir.js";
+import { importParentCrl } from "../ca/parent.js";
 import { withLock } from "../store/lock.js";
 import { confineOutput } from "../store/output.js";
 import { intOption } from "./options.js";
@@ -21,10 +22,12 @@ interface Opts {
   der?: boolean;
   days?: string;
   ifExpiringWithin?: string;
+  importParent?: string;
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
+  if (o.importParent !== undefined) return importParent(ctx, store, o);
   const days = intOption(o.days, "--days", 1, 3650);
   const within = intOption(o.ifExpiringWithin, "--if-expiring-within", 0, 3650);
   // DER in crl.pem would break nginx's ssl_crl: --der without --out writes crl.der
@@ -86,4 +89,36 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   });
   if (result.data.resigned && out === path.resolve(store.crlPath)) result.messages!.push("  reload nginx to load it: nginx -s reload");
   return result;
+}
+
+/** pki crl --import-parent <file>: install the parent's (root's) fresh CRL; crl-chain.pem follows. */
+async function importParent(ctx: Context, store: CaDir, o: Opts): Promise<Result> {
+  if (o.out !== undefined || o.der || o.days !== undefined || o.ifExpiringWithin !== undefined) {
+    throw usage("--import-parent installs the parent's CRL as it is: --out, --der, --days and --if-expiring-within do not apply");
+  }
+  const ca = openAuthority(store);
+  ctx.auditInfo.source = o.importParent;
+  const bytes = o.importParent === "-" ? await readStdin("the parent CRL") : readInputFile(o.importParent!, "parent CRL");
+  const r = await importParentCrl(ca, bytes, o.importParent === "-" ? "standard input" : o.importParent!, ctx.now());
+  if (r.imported) store.audit({ command: "crl --import-parent", crlNumber: r.crlNumber, revoked: r.revoked, path: r.path, outcome: "ok" });
+  const messages = [
+    r.imported
+      ? `Installed the parent CRL (number ${r.crlNumber ?? "none"}, ${r.revoked} revoked, next update ${r.nextUpdate?.toISOString() ?? "none"}) in ${r.path}; ${store.crlChainPath} updated`
+      : `${r.path} already holds this CRL (number ${r.crlNumber ?? "none"}): nothing changed`,
+  ];
+  if (r.selfRevoked) messages.push(`pki: warning: the parent has REVOKED this CA (serial ${ca.cert.serial}): nginx refuses every certificate it issued once it reloads`);
+  if (r.imported) messages.push("  reload nginx to load it: nginx -s reload");
+  return {
+    data: {
+      path: r.path,
+      crlNumber: r.crlNumber,
+      thisUpdate: r.thisUpdate.toISOString(),
+      nextUpdate: r.nextUpdate?.toISOString() ?? null,
+      revoked: r.revoked,
+      imported: r.imported,
+      caRevoked: r.selfRevoked,
+      crlChain: store.crlChainPath,
+    },
+    messages,
+  };
 }

@@ -13,6 +13,11 @@
  *   bundle          missing, without the CA, or (when it lists issued
  *                   certificates) older than the last revocation or listing a
  *                   revoked or expired one: fail
+ *   parent, parent-crl, crl-chain (an issuing CA, ca/parent.ts): parent.crt
+ *                   signs ca.crt; the parent's CRL is installed, does not
+ *                   revoke this CA, and is not past or near its nextUpdate
+ *                   (the message names the command to run on the root);
+ *                   crl-chain.pem holds the current crl.pem + parent-crl.pem
  *   temp-files      leftover .*.tmp files of a killed process: warn
  *   lock            a .lock left by a dead process: warn
  *
@@ -40,6 +45,7 @@ import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { issuedBy, openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
 import { buildBundle, readBundleSettings, readCurrentCrl, refreshCrl } from "../ca/revocation.js";
+import { examineParent, repairCrlChain } from "../ca/parent.js";
 import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { alive, LOCK_FILE, withLock } from "../store/lock.js";
@@ -64,6 +70,7 @@ interface Findings {
   tmpFiles: string[];
   crlStale: boolean;
   bundleStale: boolean;
+  chainStale?: boolean;
 }
 
 const days = (ms: number) => Math.floor(ms / DAY);
@@ -135,6 +142,11 @@ function examine(ca: Authority, now: Date): Findings {
     f.crlStale = true;
     add("crl", "fail", e instanceof PkiError ? `${e.message}: run \`pki crl\`` : String(e));
   }
+
+  // --- an issuing CA: parent.crt, the parent's CRL (fails near its nextUpdate, naming the command for the root), crl-chain.pem
+  const up = examineParent(ca, now);
+  checks.push(...up.checks);
+  f.chainStale = up.chainStale;
 
   // --- key modes
   const open: string[] = [];
@@ -300,6 +312,10 @@ async function repair(ctx: Context, ca: Authority, f: Findings): Promise<string[
       const crl = await refreshCrl(signing, indexText, ctx.now());
       done.push(`re-signed ${crl.path} (number ${crl.crlNumber}, next update ${crl.nextUpdate.toISOString()}): reload nginx`);
       store.audit({ command: "doctor", action: "crl", crlNumber: Number(crl.crlNumber), outcome: "ok" });
+    }
+    if (f.chainStale && !signing && repairCrlChain(store)) {
+      done.push(`rewrote ${store.crlChainPath} from crl.pem and parent-crl.pem: reload nginx`);
+      store.audit({ command: "doctor", action: "crl-chain", outcome: "ok" });
     }
     if (f.bundleStale) {
       const s = readBundleSettings(ca).includeIssued;

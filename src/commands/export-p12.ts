@@ -5,6 +5,7 @@
  * --p12-passphrase-file or a prompt; there is no built-in default, because a
  * default password is no password.
  */
+import { p12CaPem } from "../ca/parent.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
@@ -55,7 +56,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (!keyMatches(key, t.cert.spki.raw)) {
     throw new PkiError("CA_INVALID", `private/${name}.key does not belong to serial ${t.cert.serial}; run \`pki doctor\``);
   }
-  const data = await buildPkcs12({ key, certPem: t.pem, caPem: ca.certPem, password, format, friendlyName: name });
+  const data = await buildPkcs12({ key, certPem: t.pem, caPem: p12CaPem(ca), password, format, friendlyName: name });
   writeFilesAtomic([{ path: out, data, mode: MODE.key }]);
   store.audit({ command: "export p12", serial: t.cert.serial, name, format, path: path.resolve(out), outcome: "ok" });
   return { data: { path: path.resolve(out), name, serial: t.cert.serial, format }, messages: [`Wrote ${out} (${format}: key, certificate and CA for "${name}", serial ${t.cert.serial})`] };

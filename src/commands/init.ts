@@ -3,7 +3,7 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import { assembleSigned, authorityKeyIdentifier, caExtensions, tbsCertificate, validity } from "../core/certificate.js";
+import { assembleSigned, authorityKeyIdentifier, caExtensions, tbsCertificate, urlExtensions, validity } from "../core/certificate.js";
 import { PkiError, missingInput, usage } from "../core/errors.js";
 import { decodeBasicConstraints, findExtension, parseCertificate } from "../core/parse.js";
 import { dnFromParts, encodeName, formatDn, parseDn, type Rdn } from "../core/names.js";
@@ -20,6 +20,14 @@ import { fileSigner, type CaSigner } from "../ca/signer.js";
 import { buildCrl } from "../ca/revocation.js";
 import { intOption, urlOption } from "./options.js";
 import { withSpinner } from "../ui/progress.js";
+import * as path from "node:path";
+import { formatConstraints, nameConstraintsExtension, parseConstraintList } from "../core/name-constraints.js";
+import { checkName, issue, openSigningAuthority, type SigningAuthority } from "../ca/authority.js";
+import { crlChainWrites, checkParentCrl, hasParent, parentCrlAdvice } from "../ca/parent.js";
+import { readSecretFile } from "../cli/context.js";
+import { refuseTakenNames } from "./issue.js";
+import type { Extension, KeyKind } from "../core/certificate.js";
+import type { Profile } from "../core/profiles.js";
 
 interface Opts {
   cn?: string;
@@ -41,6 +49,10 @@ interface Opts {
   passphrase?: boolean;
   importCert?: string;
   importKey?: string;
+  parent?: string;
+  parentPassphraseFile?: string;
+  parentName?: string;
+  nameConstraints?: string;
 }
 
 const keyTypeName = (k: crypto.KeyObject): string => {
@@ -53,8 +65,15 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   if (store.hasCa()) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use another --dir)`);
   const importing = o.importCert !== undefined || o.importKey !== undefined;
   if (importing && (!o.importCert || !o.importKey)) throw usage("--import-cert and --import-key go together: pass both");
+  if (o.parent !== undefined && importing) throw usage("--parent makes a new issuing CA; --import-cert adopts an existing one: pass one of them");
+  if (o.parent === undefined && (o.parentPassphraseFile !== undefined || o.parentName !== undefined)) throw usage("--parent-passphrase-file and --parent-name go with --parent DIR");
+  if (o.nameConstraints !== undefined && importing) throw usage("--name-constraints is written into a new CA certificate; an imported one keeps its own");
+  const constraints = o.nameConstraints !== undefined ? parseConstraintList(o.nameConstraints) : undefined;
+  // an issuing CA: the parent is checked (and its key opened) before any key is generated here
+  const parent = o.parent !== undefined ? await openParent(ctx, store, o) : undefined;
 
-  let days = intOption(o.days, "--days", 1, 36500) ?? 3650;
+  // an issuing CA lives shorter than its root (5 years against 10), so that it is renewed under a root still valid
+  let days = intOption(o.days, "--days", 1, 36500) ?? (o.parent !== undefined ? 1825 : 3650);
   const pathLen = intOption(o.pathLen, "--path-len", 0, 16);
   const crlDays = intOption(o.crlDays, "--crl-days", 1, 3650) ?? 7;
   const defaultDays = intOption(o.defaultDays, "--default-days", 1, 36500);
@@ -68,7 +87,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   let certDer: Uint8Array;
   let codeSigning = o.codeSigning === true;
   let keyType: string;
-  let effPathLen = pathLen;
+  let effPathLen = parent ? (pathLen ?? 0) : pathLen;
 
   if (importing) {
     const certText = readInputFile(o.importCert!, "CA certificate").toString("utf8");
@@ -123,20 +142,25 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     const spki = caSigner.publicKey;
     const keyId = keyIdentifier(spki);
     const now = ctx.now();
-    const v = validity({ now, days, caNotAfter: new Date(8.64e15) });
-    const name = encodeName(subject);
-    const algorithm = caSigner.algorithm;
-    const tbs = tbsCertificate({
-      serial: newSerial(randomBytes, new Set()),
-      signatureAlgorithm: algorithm.der,
-      issuer: name,
-      notBefore: v.notBefore,
-      notAfter: v.notAfter,
-      subject: name,
-      spki,
-      extensions: [...caExtensions({ pathLen, codeSigning, subjectKeyId: keyId }), authorityKeyIdentifier(keyId)],
-    });
-    certDer = assembleSigned(tbs, algorithm.der, await caSigner.sign(tbs));
+    const extensions = [...caExtensions({ pathLen: effPathLen, codeSigning, subjectKeyId: keyId }), ...(constraints ? [nameConstraintsExtension(constraints)] : [])];
+    if (parent) {
+      certDer = await signByParent(ctx, parent, { subject, spki, keyKind: keyKindOf(key), days, extensions, codeSigning });
+    } else {
+      const v = validity({ now, days, caNotAfter: new Date(8.64e15) });
+      const name = encodeName(subject);
+      const algorithm = caSigner.algorithm;
+      const tbs = tbsCertificate({
+        serial: newSerial(randomBytes, new Set()),
+        signatureAlgorithm: algorithm.der,
+        issuer: name,
+        notBefore: v.notBefore,
+        notAfter: v.notAfter,
+        subject: name,
+        spki,
+        extensions: [...extensions, authorityKeyIdentifier(keyId)],
+      });
+      certDer = assembleSigned(tbs, algorithm.der, await caSigner.sign(tbs));
+    }
   }
 
   // --- the passphrase that protects the key at rest
@@ -187,6 +211,13 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       { path: store.p("index.txt.attr"), data: "unique_subject = no\n", mode: MODE.file, exclusive: true },
       { path: store.crlNumberPath, data: formatCrlNumber(1n), mode: MODE.file, exclusive: true },
       { path: store.bundlePath, data: certPem, mode: MODE.file, exclusive: true },
+      ...(parent
+        ? [
+            { path: store.parentCertPath, data: parent.ca.certPem, mode: MODE.file, exclusive: true },
+            { path: store.caChainPath, data: certPem + parent.ca.certPem, mode: MODE.file, exclusive: true },
+            ...(parent.crlPem !== undefined ? [{ path: store.parentCrlPath, data: parent.crlPem, mode: MODE.file, exclusive: true }] : []),
+          ]
+        : []),
     ];
     writeFilesAtomic(files);
     created.push(...files.map((f) => f.path));
@@ -197,18 +228,21 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     // the key is already in memory: no second decryption
     const signing = signingAuthority(openAuthority(store), caSigner);
     const crl = await buildCrl(signing, "", crlDays, ctx.now());
+    const chainWrites = crlChainWrites(store, crl.pem);
     writeFilesAtomic([
       { path: store.crlPath, data: crl.pem, mode: MODE.file },
       { path: store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
+      ...chainWrites,
     ]);
-    created.push(store.crlPath);
+    created.push(store.crlPath, ...chainWrites.map((w) => w.path));
   } catch (e) {
     for (const p of created.reverse()) fs.rmSync(p, { force: true, recursive: p !== ctx.dir || !dirExisted });
     throw e;
   }
 
   const fingerprint = crypto.createHash("sha256").update(certDer).digest("hex");
-  store.audit({ command: "init", serial: cert.serial, subject: formatDn(cert.subject), outcome: "ok", imported: importing });
+  store.audit({ command: "init", serial: cert.serial, subject: formatDn(cert.subject), outcome: "ok", imported: importing, ...(parent ? { parent: path.resolve(parent.ca.store.dir) } : {}) });
+  if (parent) parent.ca.store.audit({ command: "init --parent", profile: "ca", name: parent.name, serial: cert.serial, subject: formatDn(cert.subject), dir: path.resolve(ctx.dir), outcome: "ok" });
   const data = {
     dir: ctx.dir,
     subject: formatDn(cert.subject),
@@ -216,6 +250,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     notAfter: cert.notAfter.toISOString(),
     keyType,
     fingerprint,
+    ...(parent ? { parent: path.resolve(parent.ca.store.dir), parentName: parent.name, chain: path.resolve(store.caChainPath) } : {}),
+    ...(constraints ? { nameConstraints: formatConstraints(constraints) } : {}),
   };
   return {
     data,
@@ -223,7 +259,100 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       `Created the CA "${data.subject}" in ${ctx.dir}`,
       `  key type ${keyType}, valid until ${data.notAfter}${encrypt ? ", key encrypted" : ", key NOT encrypted"}`,
       `  SHA-256 fingerprint ${fingerprint}`,
+      ...(parent
+        ? [
+            `  signed by "${formatDn(parent.ca.cert.subject)}" (${parent.ca.store.dir}), recorded there as "${parent.name}": \`pki -d ${parent.ca.store.dir} revoke ${parent.name}\` revokes this CA`,
+            ...(parent.crlPem === undefined ? [`pki: warning: the parent has no crl.pem yet: ${parentCrlAdvice(store)}`] : []),
+          ]
+        : []),
       `Next: pki issue server <name> --san dns:<host>   or   pki sign-csr <file.csr> --profile ssl`,
     ],
   };
+}
+
+// ---------------------------------------------------------------- an issuing CA (--parent)
+
+interface OpenParent {
+  ca: SigningAuthority;
+  /** the name the parent records the new CA under */
+  name: string;
+  /** the parent's current crl.pem, when it has one (checked: signed by the parent) */
+  crlPem?: string;
+}
+
+/**
+ * The parent CA, ready to sign: a root (pki builds two tiers), valid now,
+ * allowed to certify a CA (pathLen), its key decrypted with
+ * --parent-passphrase-file (never argv) or a prompt.
+ */
+async function openParent(ctx: Context, store: CaDir, o: Opts): Promise<OpenParent> {
+  const pstore = new CaDir(o.parent!);
+  pstore.requireCa();
+  if (path.resolve(pstore.dir) === path.resolve(store.dir)) throw usage("--parent must be another CA directory than --dir");
+  if (hasParent(pstore)) {
+    throw new PkiError("POLICY_DENIED", `${pstore.dir} is itself an issuing CA (it has a parent.crt): pki builds two tiers, a root and the CAs it signs; use the root as --parent`);
+  }
+  const name = o.parentName ?? path.basename(path.resolve(store.dir));
+  checkName(name);
+  const prompt = ctx.interactive ? await import("../ui/prompt.js") : undefined;
+  const ca = await openSigningAuthority(pstore, async () => {
+    if (o.parentPassphraseFile) return readSecretFile(o.parentPassphraseFile, "parent passphrase file");
+    if (prompt) return prompt.askSecret(`Passphrase of the parent CA key (${pstore.caKeyPath})`);
+    throw missingInput("the parent CA's passphrase", "--parent-passphrase-file FILE");
+  });
+  const now = ctx.now().getTime();
+  if (ca.cert.notAfter.getTime() <= now || ca.cert.notBefore.getTime() > now) {
+    throw new PkiError("CA_INVALID", `the parent CA certificate is not valid now (${ca.cert.notBefore.toISOString()} to ${ca.cert.notAfter.toISOString()}): it cannot sign`);
+  }
+  const bc = findExtension(ca.cert.extensions, "2.5.29.19");
+  const pl = bc ? decodeBasicConstraints(bc.value).pathLen : undefined;
+  if (pl === 0) throw new PkiError("POLICY_DENIED", `the parent CA's certificate has pathLen 0: it may sign leaves only, not another CA`);
+  let crlPem: string | undefined;
+  if (fs.existsSync(pstore.crlPath)) {
+    crlPem = checkParentCrl({ certPem: ca.certPem, cert: ca.cert }, fs.readFileSync(pstore.crlPath), pstore.crlPath).pem;
+  }
+  return { ca, name, crlPem };
+}
+
+const CA_PROFILE: Profile = {
+  name: "ca",
+  description: "an issuing CA signed by this one (pki init --parent)",
+  keyUsage: ["digitalSignature", "keyCertSign", "cRLSign"],
+  rsaKeyUsage: [],
+  extendedKeyUsage: [],
+  san: "forbidden",
+  sanTypes: [],
+  cnAsSan: false,
+  source: "built-in",
+};
+
+/**
+ * The parent signs the new CA's certificate and records it in its index
+ * (profile "ca", under the name) before the certificate is released, so that
+ * `pki -d <parent> revoke <name>` revokes the whole issuing CA.
+ */
+async function signByParent(ctx: Context, parent: OpenParent, r: { subject: Rdn[]; spki: Uint8Array; keyKind: KeyKind; days: number; extensions: Extension[]; codeSigning: boolean }): Promise<Uint8Array> {
+  const p = parent.ca;
+  if (p.settings.codeSigning && !r.codeSigning) {
+    ctx.warn("the parent CA is tagged for code signing: its extendedKeyUsage limits every certificate below it");
+  }
+  const [c] = await issue(
+    p,
+    [
+      {
+        profile: CA_PROFILE,
+        subject: r.subject,
+        sans: [],
+        spki: r.spki,
+        keyKind: r.keyKind,
+        days: r.days,
+        name: parent.name,
+        extensions: [...r.extensions, authorityKeyIdentifier(p.keyId), ...urlExtensions(p.settings)],
+        files: (certPem) => [{ path: p.store.p("issued", `${parent.name}.crt`), data: certPem, mode: MODE.file }],
+      },
+    ],
+    { now: ctx.now, check: (index) => refuseTakenNames(p.store, [parent.name], index, ctx.now()) },
+  );
+  if (c!.capped) ctx.warn(`the issuing CA's validity is capped at the parent's notAfter (${p.cert.notAfter.toISOString()})`);
+  return c!.der;
 }

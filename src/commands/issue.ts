@@ -5,6 +5,7 @@
  * batch is all-or-nothing (any bad name fails the run before anything is
  * written).
  */
+import { chainPem, enforceConstraints, p12CaPem } from "../ca/parent.js";
 import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
 import { applySanRules, withCn } from "../core/csr-policy.js";
@@ -121,6 +122,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     const subject = withCn([], o.cn ?? name);
     return { name, subject, sans: applySanRules(profile, subject, extraSans) };
   });
+  // names outside the CA's name constraints: refused before any key is made or the CA key opened
+  for (const p of plans) enforceConstraints(ca, o.cn ?? p.name, p.sans);
 
   // secrets before any slow work, so a missing one fails at once
   const keyPass = o.keyPassphraseFile ? readSecretFile(o.keyPassphraseFile, secretFileOf("--key-passphrase-file")) : undefined;
@@ -185,12 +188,12 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         const w: FileWrite[] = [
           { path: paths.key, data: keyPems[i]!, mode: MODE.key },
           { path: paths.cert, data: certPem, mode: MODE.file },
-          { path: paths.chain, data: certPem + signing.certPem, mode: MODE.file },
+          { path: paths.chain, data: chainPem(signing, certPem), mode: MODE.file },
         ];
         if (p12Module) {
           w.push({
             path: paths.p12,
-            data: await p12Module.buildPkcs12({ key: await keyObject(i), certPem, caPem: signing.certPem, password: p12Pass!, format: p12Format, friendlyName: p.name }),
+            data: await p12Module.buildPkcs12({ key: await keyObject(i), certPem, caPem: p12CaPem(signing), password: p12Pass!, format: p12Format, friendlyName: p.name }),
             mode: MODE.key,
           });
           p12Files[i] = paths.p12;

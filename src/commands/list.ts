@@ -7,6 +7,8 @@
  * header (the dn form is nginx's $ssl_client_s_dn spelling, see
  * core/dn-format.ts).
  */
+import { hasParent, verifyParentLink } from "../ca/parent.js";
+import { openAuthority } from "../ca/authority.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { formatDn } from "../core/names.js";
@@ -41,6 +43,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   store.requireCa();
   const now = ctx.now();
   const meta = store.readMeta();
+  // an issuing CA revoked by its parent (parent-crl.pem): nothing below it is valid any more,
+  // and an allow-list (--format serial|dn) must not say otherwise
+  const caRevoked = hasParent(store) ? (verifyParentLink(openAuthority(store), now)?.revokedByParent ?? false) : false;
+  if (caRevoked) ctx.warn("the parent CA has revoked this issuing CA (parent-crl.pem): every certificate it issued is refused and listed as revoked");
   const horizon = expiring === undefined ? undefined : now.getTime() + expiring * 86_400_000;
 
   const rows = store
@@ -54,7 +60,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
         dn: rfc2253Dn(rdns),
         name: m?.name ?? null,
         profile: m?.profile ?? null,
-        status: statusOf(e, now),
+        status: caRevoked && statusOf(e, now) === "valid" ? "revoked" : statusOf(e, now),
         notAfter: e.expires.toISOString(),
         revokedAt: e.revokedAt ? e.revokedAt.toISOString() : null,
         reason: e.status === "R" ? (e.reason ?? "unspecified") : null,

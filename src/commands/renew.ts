@@ -13,6 +13,7 @@
  * - A revoked certificate is renewed only with --rekey: its key may be the
  *   reason it was revoked.
  */
+import { chainPem } from "../ca/parent.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { caPassphrase, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
@@ -164,7 +165,7 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
       ? (certPem: string): FileWrite[] => [
           ...(keyPem ? [{ path: paths.key, data: keyPem, mode: MODE.key }] : []),
           { path: paths.cert, data: certPem, mode: MODE.file },
-          { path: paths.chain, data: certPem + signing.certPem, mode: MODE.file },
+          { path: paths.chain, data: chainPem(signing, certPem), mode: MODE.file },
         ]
       : undefined,
   };

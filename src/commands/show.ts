@@ -8,7 +8,7 @@ import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { OID } from "../core/certificate.js";
 import { formatDn } from "../core/names.js";
-import { describeExtensions, type ParsedCertificate, type RawExtension } from "../core/parse.js";
+import { describeExtensions, findExtension, type ParsedCertificate, type RawExtension } from "../core/parse.js";
 import type { ParsedCrl } from "../core/crl-parse.js";
 import { describeSpki, verifySignature } from "../crypto/keys.js";
 import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
@@ -16,6 +16,16 @@ import { provenance } from "../ca/provenance.js";
 import { CaDir } from "../store/ca-dir.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
 import { resolveDocument } from "./target.js";
+import { readParent, verifyParentLink } from "../ca/parent.js";
+import { decodeNameConstraints, formatConstraints, OID_NAME_CONSTRAINTS } from "../core/name-constraints.js";
+
+function safe<T>(f: () => T): T | null {
+  try {
+    return f();
+  } catch {
+    return null;
+  }
+}
 import { statusOf } from "./list.js";
 
 const hex = (alg: string, der: Uint8Array) => crypto.createHash(alg).update(der).digest("hex");
@@ -73,6 +83,15 @@ function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca
     } else revocation = { status: "not in the index", revokedAt: null, reason: null };
   }
   if (isCa) revocation = { status: "CA certificate", revokedAt: null, reason: null };
+  // the CAs above it, up to the root (an issuing CA has parent.crt)
+  const parent = ca ? safe(() => readParent(store)) : null;
+  const chain = fromThisCa ? [formatDn(ca!.cert.subject), ...(parent ? [formatDn(parent.cert.subject)] : [])] : isCa && parent ? [formatDn(parent.cert.subject)] : [];
+  if (isCa && parent) {
+    const up = verifyParentLink(ca!, now);
+    if (up?.revokedByParent) revocation = { status: "revoked by the parent CA", revokedAt: null, reason: null };
+  }
+  const ncExt = findExtension(c.extensions, OID_NAME_CONSTRAINTS);
+  const nameConstraints = ncExt ? formatConstraints(decodeNameConstraints(ncExt.value)) : null;
   const state = now < c.notBefore ? "not yet valid" : now > c.notAfter ? "expired" : "valid";
   return {
     type: "certificate",
@@ -93,6 +112,8 @@ function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca
     crlDistributionPoints: urlsOf(c.extensions),
     fingerprints: { sha256: hex("sha256", der), sha1: hex("sha1", der) },
     issuedByThisCa: fromThisCa,
+    chain,
+    nameConstraints,
     profile,
     name,
     revocation,
@@ -116,7 +137,11 @@ function urlsOf(exts: readonly RawExtension[]): string[] {
 
 function crlData(c: ParsedCrl, ca: Authority | undefined, now: Date): Record<string, unknown> {
   const fromThisCa = ca !== undefined && sameBytes(c.issuerRaw, ca.cert.subjectRaw);
+  // an issuing CA also shows its parent's CRL (parent-crl.pem) with the signature checked
+  const parent = ca && !fromThisCa ? safe(() => readParent(ca.store)) : null;
+  const fromParent = parent !== null && sameBytes(c.issuerRaw, parent.cert.subjectRaw);
   return {
+    issuerRole: fromThisCa ? "this CA" : fromParent ? "parent CA" : null,
     type: "crl",
     issuer: formatDn(c.issuer),
     crlNumber: c.crlNumber !== undefined ? Number(c.crlNumber) : null,
@@ -124,7 +149,7 @@ function crlData(c: ParsedCrl, ca: Authority | undefined, now: Date): Record<str
     nextUpdate: c.nextUpdate?.toISOString() ?? null,
     timeLeft: c.nextUpdate ? timeLeft(c.nextUpdate, now) : null,
     stale: c.nextUpdate !== undefined && c.nextUpdate.getTime() <= now.getTime(),
-    signatureValid: fromThisCa ? issuedBy(ca!, c) : null,
+    signatureValid: fromThisCa ? issuedBy(ca!, c) : fromParent ? safe(() => verifySignature(parent!.cert.spki.raw, c.signatureAlgorithm, c.tbs, c.signature)) === true : null,
     authorityKeyIdentifier: c.authorityKeyId ?? null,
     revokedCount: c.revoked.length,
     revoked: c.revoked.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt.toISOString(), reason: r.reason ?? "unspecified" })),
@@ -151,6 +176,8 @@ function render(p: Palette, d: Record<string, unknown>): string {
       L("Key usage", d.keyUsage),
       L("Extended usage", d.extendedKeyUsage),
       L("CA", d.basicConstraints ? JSON.stringify(d.basicConstraints) : null),
+      L("Chain", (d.chain as string[]).length ? (d.chain as string[]).join("  <-  ") : null),
+      ...(d.nameConstraints ? [L("Name constraints", d.nameConstraints)] : []),
       L("Profile", d.profile),
       L("Name", d.name),
       L("Status", statusColour(p, rev.status) + (rev.revokedAt ? ` on ${rev.revokedAt} (${rev.reason})` : "")),
@@ -177,7 +204,7 @@ function render(p: Palette, d: Record<string, unknown>): string {
       L("CRL number", d.crlNumber),
       L("This update", d.thisUpdate),
       L("Next update", next),
-      L("Signature", d.signatureValid === null ? "not checked (not this CA's CRL)" : d.signatureValid ? p.ok("valid (this CA)") : p.bad("INVALID")),
+      L("Signature", d.signatureValid === null ? "not checked (not this CA's CRL)" : d.signatureValid ? p.ok(`valid (${d.issuerRole})`) : p.bad("INVALID")),
       L("Revoked", d.revokedCount),
       ...(d.revoked as Array<{ serial: string; revokedAt: string; reason: string }>).map((r) => `  ${r.serial}  ${r.revokedAt}  ${r.reason}`),
       L("SHA-256", colons(fp.sha256)),

@@ -4,6 +4,7 @@
  * checked before the CA key is even decrypted, and the batch is committed in
  * one locked step.
  */
+import { chainPem, enforceConstraints } from "../ca/parent.js";
 import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
 import { templateFromCsr, type IssuanceTemplate } from "../core/csr-policy.js";
@@ -133,6 +134,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       subjects.push(formatDn(checked.csr.subject).slice(0, 256));
       if (args.length === 1) ctx.auditInfo.subject = subjects[0];
       const template = templateFromCsr(checked.csr, profile, { cn: o.cn, sans: overrideSans }, ca.settings.policy);
+      enforceConstraints(ca, commonName(template.subject), template.sans); // before the CA key is even opened
       let out = o.out;
       if (o.outDir) {
         const base = a === "-" ? "stdin" : path.basename(a).replace(/\.(csr|req|pem|der)$/i, "");
@@ -198,12 +200,12 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     files:
       it.out || it.name !== undefined
         ? (pem) => [
-            ...(it.out ? [{ path: it.out, data: o.chain ? pem + signing.certPem : pem, mode: MODE.file }] : []),
+            ...(it.out ? [{ path: it.out, data: o.chain ? chainPem(signing, pem) : pem, mode: MODE.file }] : []),
             // a named certificate is found where `pki issue` puts one (no key: the agent keeps its own)
             ...(it.name !== undefined
               ? [
                   { path: pathsFor(store, it.name).cert, data: pem, mode: MODE.file },
-                  { path: pathsFor(store, it.name).chain, data: pem + signing.certPem, mode: MODE.file },
+                  { path: pathsFor(store, it.name).chain, data: chainPem(signing, pem), mode: MODE.file },
                 ]
               : []),
           ]
@@ -257,7 +259,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         }
       : {}),
     ignoredExtensions: items[i]!.template.ignoredExtensions,
-    ...(items[i]!.out ? {} : { certificate: o.chain ? issued[i]!.pem + signing.certPem : issued[i]!.pem }),
+    ...(items[i]!.out ? {} : { certificate: o.chain ? chainPem(signing, issued[i]!.pem) : issued[i]!.pem }),
   });
   if (args.length === 1 && !o.outDir) {
     const data = one(0);

@@ -24,6 +24,7 @@ import { parseOnelineDn } from "../core/dn-format.js";
 import { assess, renderMetrics, type StatusItem } from "../core/status.js";
 import { openAuthority, readCertificatePem } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
+import { parentCrlAdvice } from "../ca/parent.js";
 import { writeFilesAtomic } from "../store/atomic.js";
 import { confineOutput } from "../store/output.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
@@ -57,7 +58,8 @@ export function gather(store: CaDir, now: Date): StatusItem[] {
     const cur = readCurrentCrl(ca, file);
     if (!cur) {
       // no CRL at all is as bad as an expired one: nginx with ssl_crl will not start
-      if (name === "crl") items.push({ kind: "crl", name, serial: null, subject: null, profile: null, status: "expired", notAfter: new Date(0) });
+      // (in an issuing CA the parent's CRL too: nginx's crl-chain.pem needs both)
+      if (name === "crl" || fs.existsSync(parentPath)) items.push({ kind: "crl", name, serial: null, subject: null, profile: null, status: "expired", notAfter: new Date(0) });
       continue;
     }
     const next = cur.info.nextUpdate ?? new Date(0);
@@ -121,7 +123,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       data,
       stdout: lines.join("\n"),
       messages,
-      failure: { code: "EXPIRING", message: `${report.due.length} item(s) expire within ${within} day(s): ${what}; renew them (\`pki renew --due ${within}\`, \`pki crl\`)` },
+      failure: {
+        code: "EXPIRING",
+        message: `${report.due.length} item(s) expire within ${within} day(s): ${what}; renew them (\`pki renew --due ${within}\`, \`pki crl\`)${report.due.some((i) => i.name === "parent-crl") ? `; for the parent's CRL, ${parentCrlAdvice(store)}` : ""}`,
+      },
     };
   }
   return { data, stdout: lines.join("\n"), messages };

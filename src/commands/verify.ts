@@ -27,6 +27,7 @@ import { decodeEku, findExtension, type ParsedCertificate } from "../core/parse.
 import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
 import { provenanceMessage } from "../ca/provenance.js";
+import { verifyParentLink } from "../ca/parent.js";
 import { CaDir } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 import { resolveCertificate } from "./target.js";
@@ -67,7 +68,9 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const recorded = t.provenance === undefined || t.provenance.ok;
   const issued = signed && recorded;
   const caValid = now >= ca.cert.notBefore && now <= ca.cert.notAfter;
-  const chain = issued && caValid;
+  // an issuing CA: the link up to the root, and the root's CRL about this CA
+  const up = verifyParentLink(ca, now);
+  const chain = issued && caValid && (up?.chainOk ?? true);
   checks.push({
     name: "chain",
     ok: chain,
@@ -75,9 +78,11 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       ? `not issued by this CA (${formatDn(ca.cert.subject)}): issued by ${formatDn(c.issuer)}, or its signature does not verify`
       : !recorded
         ? provenanceMessage(t.provenance!, c, t.source)
-      : caValid
-        ? `signed by ${formatDn(ca.cert.subject)}`
-        : `the CA certificate is outside its validity period (until ${ca.cert.notAfter.toISOString()})`,
+      : !caValid
+        ? `the CA certificate is outside its validity period (until ${ca.cert.notAfter.toISOString()})`
+        : up && !up.chainOk
+          ? up.message
+          : `signed by ${formatDn(ca.cert.subject)}${up ? `; ${up.message}` : ""}`,
   });
 
   // validity period
@@ -115,14 +120,21 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
         crlProblem = `crl.pem cannot be read (${(e as Error).message}): run \`pki crl\``;
       }
     }
-    if (crlProblem) revocation.crl = "unavailable";
+    if (up) {
+      revocation.parentCrl = up.crl;
+      if (up.revokedByParent) revoked = true;
+      crlProblem ??= up.crlProblem;
+    }
+    if (crlProblem && revocation.crl !== "revoked") revocation.crl = "unavailable";
     const e = entry;
     checks.push({
       name: "revocation",
       ok: !revoked && !crlProblem,
-      message: revoked
+      message: up?.revokedByParent
+        ? `the issuing CA ${formatDn(ca.cert.subject)} is revoked by its parent (parent-crl.pem): every certificate it issued is refused`
+        : revoked
         ? `revoked${e?.revokedAt ? ` on ${e.revokedAt.toISOString()}` : ""}${e?.status === "R" ? ` (${e.reason ?? "unspecified"})` : ""}${revocation.crl === "revoked" ? ", listed in crl.pem" : revocation.crl === "not revoked" ? ", but crl.pem does not list it yet: run `pki crl`" : ""}`
-        : (crlProblem ?? "not revoked (index and crl.pem)"),
+        : (crlProblem ?? `not revoked (index and crl.pem${up ? "; the issuing CA not revoked in parent-crl.pem" : ""})`),
     });
   } else {
     checks.push({ name: "revocation", ok: false, message: "unknown: not a certificate of this CA" });
@@ -134,8 +146,9 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     const want = PURPOSE_EKU[purpose];
     const leaf = ekuOf(c);
     const caEku = ekuOf(ca.cert);
+    const rootEku = up?.parent ? ekuOf(up.parent) : null;
     const leafOk = leaf === null || leaf.includes(want);
-    const caOk = caEku === null || caEku.includes(want);
+    const caOk = (caEku === null || caEku.includes(want)) && (rootEku === null || rootEku.includes(want));
     purposeOut = { name: purpose, ok: leafOk && caOk, extendedKeyUsage: leaf };
     checks.push({
       name: "purpose",
@@ -143,7 +156,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       message: !leafOk
         ? `not for ${purpose}: its extendedKeyUsage is ${leaf!.join(", ")} (no ${want})`
         : !caOk
-          ? `the CA's extendedKeyUsage (${caEku!.join(", ")}) does not allow ${want}: OpenSSL and nginx reject the chain for ${purpose}`
+          ? `the CA's extendedKeyUsage (${(caEku ?? rootEku)!.join(", ")}) does not allow ${want}: OpenSSL and nginx reject the chain for ${purpose}`
           : `good for ${purpose} (${want})`,
     });
   }

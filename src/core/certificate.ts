@@ -105,7 +105,7 @@ export interface CaUrls {
   caIssuersUrl?: string;
 }
 
-function urlExtensions(urls: CaUrls): Extension[] {
+export function urlExtensions(urls: CaUrls): Extension[] {
   const out: Extension[] = [];
   if (urls.crlUrl) out.push(crlDistributionPoints([urls.crlUrl]));
   if (urls.ocspUrl || urls.caIssuersUrl) out.push(authorityInfoAccess(urls.ocspUrl, urls.caIssuersUrl));

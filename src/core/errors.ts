@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   POLICY_DENIED: "a name in the request is outside the name policy in pki.json",
   PROFILE_INVALID: "a certificate profile is malformed or unknown",
   NAME_EXISTS: "`pki issue` or `sign-csr --name`: the name already holds a valid certificate (`sign-csr --replace` supersedes it)",
+  CRL_NOT_NEWER: "`pki crl --import-parent`: the CRL is not newer than the installed parent CRL",
   ALREADY_REVOKED: "the certificate is already revoked",
   LOCK_TIMEOUT: "another pki process held the CA directory lock for too long",
   VERIFY_FAILED: "`pki verify`: the certificate did not pass every check",

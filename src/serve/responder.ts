@@ -14,6 +14,7 @@
  * none, and renews it when fewer than RENEW_DAYS days are left (the old one
  * is revoked as superseded in the same commit, and the CRL re-signed).
  */
+import { chainPem } from "../ca/parent.js";
 import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import { issuedBy, issue, openSigningAuthority, type Authority } from "../ca/authority.js";
@@ -114,7 +115,7 @@ export async function issueResponder(ca: Authority, getPassphrase: () => Promise
         files: (certPem) => [
           { path: paths.key, data: pair.pkcs8Pem, mode: MODE.key },
           { path: paths.cert, data: certPem, mode: MODE.file },
-          { path: paths.chain, data: certPem + signing.certPem, mode: MODE.file },
+          { path: paths.chain, data: chainPem(signing, certPem), mode: MODE.file },
         ],
       },
     ],

@@ -57,6 +57,11 @@ export class CaDir {
   get crlPath() { return this.p("crl.pem"); }
   get bundlePath() { return this.p("ca-clients.crt"); }
   get auditPath() { return this.p("audit.log"); }
+  /** Two-tier PKI (ca/parent.ts): the parent CA's certificate and CRL, and the files built from them */
+  get parentCertPath() { return this.p("parent.crt"); }
+  get parentCrlPath() { return this.p("parent-crl.pem"); }
+  get crlChainPath() { return this.p("crl-chain.pem"); }
+  get caChainPath() { return this.p("ca-chain.crt"); }
   certPath(serial: string) { return this.p("certs", `${serial}.pem`); }
 
   hasCa(): boolean {

@@ -62,19 +62,18 @@ describe("pki sign-csr", () => {
     expect(new Date(d.notAfter).getTime() - new Date(d.notBefore).getTime()).toBe(365 * 86_400_000 + 60_000);
   });
 
-  it("--chain appends the CA certificate after the leaf (stdout and --out)", () => {
+  it("--chain in a one-tier CA is the leaf alone: the chain stops below the root (contract, Two-tier PKI)", () => {
     const r = ca.run(["sign-csr", CSR("rsa2048.csr"), "--profile", "client", "--chain"]);
     expect(r.code, r.stderr).toBe(0);
     const certs = certsIn(r.stdout);
-    expect(certs).toHaveLength(2);
-    expect(certs[1]).toBe(fs.readFileSync(caCrt, "utf8"));
+    expect(certs).toHaveLength(1);
+    expect(certs[0]).not.toBe(fs.readFileSync(caCrt, "utf8"));
     const out = path.join(ca.root, "chain.crt");
     expect(ca.run(["sign-csr", CSR("rsa2048.csr"), "--profile", "client", "--chain", "--out", out]).code).toBe(0);
     const fileCerts = certsIn(fs.readFileSync(out, "utf8"));
-    expect(fileCerts).toHaveLength(2);
-    expect(fileCerts[1]).toBe(fs.readFileSync(caCrt, "utf8"));
-    // a chain file verifies when its CA part is offered as untrusted and the CA as trusted
-    expect(verify(caCrt, out, "sslclient", out).stdout).toMatch(/: OK/);
+    expect(fileCerts).toHaveLength(1);
+    // the chain verifies against the trusted root
+    expect(verify(caCrt, out, "sslclient").stdout).toMatch(/: OK/);
   });
 
   it("--dry-run signs nothing, needs no passphrase, and shows requested next to issued", () => {

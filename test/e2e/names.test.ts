@@ -53,7 +53,8 @@ describe("sign-csr --name", () => {
     expect(fs.readFileSync(crt, "utf8")).toBe(d.certificate); // and still printed for the hook
     expect(opensslField(crt, "-serial")).toBe(d.serial);
     expect(verify(path.join(ca.dir, "ca.crt"), crt, "sslclient").stdout).toMatch(/: OK/);
-    expect(fs.readFileSync(path.join(ca.dir, "issued", "agent2.chain.crt"), "utf8")).toBe(d.certificate + fs.readFileSync(path.join(ca.dir, "ca.crt"), "utf8"));
+    // one tier: the chain stops below the root, so it is the leaf alone (contract, Two-tier PKI)
+    expect(fs.readFileSync(path.join(ca.dir, "issued", "agent2.chain.crt"), "utf8")).toBe(d.certificate);
     expect(fs.existsSync(path.join(ca.dir, "private", "agent2.key"))).toBe(false); // the agent keeps its key
 
     const list = json(ca.run(["list", "--json"]));
