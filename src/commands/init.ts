@@ -24,7 +24,7 @@ import * as path from "node:path";
 import { formatConstraints, nameConstraintsExtension, parseConstraintList } from "../core/name-constraints.js";
 import { checkName, issue, openSigningAuthority, type SigningAuthority } from "../ca/authority.js";
 import { crlChainWrites, checkParentCrl, hasParent, parentCrlAdvice } from "../ca/parent.js";
-import { readSecretFile } from "../cli/context.js";
+import { readSecretFile, secretFileOf } from "../cli/context.js";
 import { refuseTakenNames } from "./issue.js";
 import type { Extension, KeyKind } from "../core/certificate.js";
 import type { Profile } from "../core/profiles.js";
@@ -296,7 +296,7 @@ async function openParent(ctx: Context, store: CaDir, o: Opts): Promise<OpenPare
   checkName(name);
   const prompt = ctx.interactive ? await import("../ui/prompt.js") : undefined;
   const ca = await openSigningAuthority(pstore, async () => {
-    if (o.parentPassphraseFile) return readSecretFile(o.parentPassphraseFile, "parent passphrase file");
+    if (o.parentPassphraseFile) return readSecretFile(o.parentPassphraseFile, secretFileOf("--parent-passphrase-file"));
     if (prompt) return prompt.askSecret(`Passphrase of the parent CA key (${pstore.caKeyPath})`);
     throw missingInput("the parent CA's passphrase", "--parent-passphrase-file FILE");
   });

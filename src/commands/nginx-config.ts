@@ -15,7 +15,9 @@ import { parsePemBlocks } from "../core/pem.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, type Authority } from "../ca/authority.js";
-import { renderApache, renderNginx, renderNginxSnippet, type ServerConfigParams } from "../render/server-config.js";
+import { apacheIssuerPin, nginxIssuerPin, renderApache, renderNginx, renderNginxSnippet, type ServerConfigParams } from "../render/server-config.js";
+import { hasParent } from "../ca/parent.js";
+import { rfc2253Dn } from "../core/dn-format.js";
 import { CaDir, TEMPLATES_DIR } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 
@@ -124,8 +126,13 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
   const ocsp = ocspOption(o.ocsp, ca.settings.ocspUrl);
   const tdir = path.join(TEMPLATES_DIR, kind);
   const read = (f: string) => fs.readFileSync(path.join(tdir, f), "utf8");
-  const snippet = read("client-auth.conf");
-  if (o.snippet) return { data: { config: snippet }, stdout: kind === "nginx" ? renderNginxSnippet(snippet) : snippet };
+  const rawSnippet = read("client-auth.conf");
+  // an issuing CA (two tiers): the root trusted but not advertised, crl-chain.pem, depth 2, the issuer pinned
+  const issuing = hasParent(store)
+    ? { root: path.resolve(store.parentCertPath), issuerDn: rfc2253Dn(ca.cert.subject), advertised: path.resolve(store.caCertPath) }
+    : undefined;
+  const snippet = issuing && kind === "apache" ? apacheIssuerPin(rawSnippet, issuing.issuerDn) : rawSnippet;
+  if (o.snippet) return { data: { config: snippet }, stdout: kind === "nginx" ? renderNginxSnippet(snippet) + (issuing ? nginxIssuerPin(issuing.issuerDn) : "") : snippet };
 
   const pair = serverPair(store, o.serverName === "_" ? undefined : o.serverName, o);
   const params: ServerConfigParams = {
@@ -134,17 +141,20 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
     listen,
     cert: pair.cert,
     key: pair.key,
-    bundle: path.resolve(store.bundlePath),
-    crl: path.resolve(store.crlPath),
+    // Apache reads every trusted CA from SSLCACertificateFile (ca-chain.crt: issuing CA + root)
+    // and names only SSLCADNRequestFile's to clients; nginx keeps the root apart (ssl_trusted_certificate)
+    bundle: path.resolve(issuing && kind === "apache" ? store.caChainPath : store.bundlePath),
+    crl: path.resolve(issuing ? store.crlChainPath : store.crlPath),
     upstream,
     verify,
-    depth: verifyDepth(ca),
+    depth: issuing ? 2 : verifyDepth(ca),
     ocsp: ocsp && { ...ocsp, template: read("ocsp.conf") },
+    issuing,
   };
-  const config = kind === "nginx" ? renderNginx(read("server.conf"), snippet, params) : renderApache(read("vhost.conf"), snippet, params);
+  const config = kind === "nginx" ? renderNginx(read("server.conf"), rawSnippet, params) : renderApache(read("vhost.conf"), rawSnippet, params);
   const messages: string[] = [];
-  for (const f of [pair.cert, pair.key, params.bundle, params.crl]) if (!fs.existsSync(f)) messages.push(`pki: warning: ${f} does not exist yet`);
-  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth, ocspResponder: ocsp?.responder ?? null }, stdout: config, messages };
+  for (const f of [pair.cert, pair.key, params.bundle, params.crl, ...(issuing ? [issuing.root] : [])]) if (!fs.existsSync(f)) messages.push(`pki: warning: ${f} does not exist yet`);
+  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth, ocspResponder: ocsp?.responder ?? null, ...(issuing ? { trusted: issuing.root, issuerDn: issuing.issuerDn } : {}) }, stdout: config, messages };
 }
 
 export async function run(ctx: Context, _args: string[], o: ServerConfigOpts): Promise<Result> {

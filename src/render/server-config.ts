@@ -4,6 +4,7 @@
  * templates and supplies the paths.
  */
 import { fill, indent } from "./template.js";
+import { PkiError } from "../core/errors.js";
 
 export interface ServerConfigParams {
   caSubject: string;
@@ -20,6 +21,12 @@ export interface ServerConfigParams {
   depth: number;
   /** nginx only: ask this OCSP responder (pki serve) about each client certificate */
   ocsp?: { responder: string; template: string; resolver?: string };
+  /**
+   * An issuing CA (two tiers): the root, trusted but not advertised to
+   * clients, and the issuing CA's DN as nginx and Apache print the client's
+   * issuer (RFC 2253), to refuse clients of a sibling issuing CA.
+   */
+  issuing?: { root: string; issuerDn: string; advertised: string };
 }
 
 /** The OCSP block (templates/nginx/ocsp.conf), indented for the server block; empty without --ocsp. */
@@ -30,6 +37,39 @@ export function renderNginxOcsp(p: ServerConfigParams): string {
     block += `# nginx resolves the responder's host name at run time, with this resolver\nresolver ${p.ocsp.resolver} valid=300s;\nresolver_timeout 5s;\n`;
   }
   return "\n" + indent(block.endsWith("\n") ? block : block + "\n", "    ");
+}
+
+/** Drop a placeholder line ("{{name}}" alone on its line) when it has nothing to say. */
+function withoutLine(template: string, name: string): string {
+  return template.replace(new RegExp(`^\\{\\{${name}\\}\\}\\n`, "m"), "");
+}
+
+/**
+ * nginx: only the issuing CA in ssl_client_certificate (the CA names sent to
+ * clients, and trusted); the root in ssl_trusted_certificate (trusted, never
+ * advertised). A client may send a sibling issuing CA along with its
+ * certificate and OpenSSL would build a chain to the same root: the pin on
+ * $ssl_client_i_dn refuses it (403) whatever else the CRLs say.
+ */
+export function nginxIssuerPin(issuerDn: string): string {
+  // nginx expands "$name" inside strings and has no escape for it
+  if (/[$\x00-\x1f]/.test(issuerDn)) throw new PkiError("BAD_INPUT", `the issuing CA's name ${JSON.stringify(issuerDn)} holds characters an nginx string cannot carry ('$', control characters): pin the issuer by hand`);
+  return [
+    "# two tiers: only clients of this issuing CA, not of a sibling below the same root",
+    `if ($ssl_client_i_dn != "${issuerDn.replace(/(["\\])/g, "\\$1")}") {`,
+    "    return 403;",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** Apache: the snippet's Require also pins the client's issuer (SSL_CLIENT_I_DN, RFC 2253). */
+export function apacheIssuerPin(snippet: string, issuerDn: string): string {
+  const want = "Require expr %{SSL_CLIENT_VERIFY} == 'SUCCESS'";
+  if (!snippet.includes(want)) throw new Error("templates/apache/client-auth.conf no longer holds the Require line the issuer pin extends");
+  if (/[\x00-\x1f%]/.test(issuerDn)) throw new PkiError("BAD_INPUT", `the issuing CA's name ${JSON.stringify(issuerDn)} holds characters an Apache expression cannot carry: pin the issuer by hand`);
+  const quoted = issuerDn.replace(/(['\\])/g, "\\$1");
+  return snippet.replace(want, `Require expr %{SSL_CLIENT_VERIFY} == 'SUCCESS' && %{SSL_CLIENT_I_DN} == '${quoted}'`);
 }
 
 /** A value nginx reads as one token: quoted when it holds anything but safe characters. */
@@ -49,7 +89,16 @@ export function renderNginxSnippet(snippet: string): string {
 }
 
 export function renderNginx(server: string, snippet: string, p: ServerConfigParams): string {
+  if (!p.issuing) server = withoutLine(server, "trusted");
+  const auth = renderNginxSnippet(snippet) + (p.issuing ? nginxIssuerPin(p.issuing.issuerDn) : "");
   return fill(server, {
+    trusted: p.issuing
+      ? [
+          "    # two tiers: the root is trusted here but not named to clients; the CRL",
+          "    # file holds the issuing CA's CRL and the root's (nginx checks both)",
+          `    ssl_trusted_certificate ${nginxValue(p.issuing.root)};`,
+        ].join("\n")
+      : "",
     caSubject: p.caSubject,
     upstream: p.upstream,
     listen: nginxValue(p.listen),
@@ -61,15 +110,24 @@ export function renderNginx(server: string, snippet: string, p: ServerConfigPara
     verify: p.verify,
     depth: String(p.depth),
     ocsp: renderNginxOcsp(p),
-    clientAuth: indent(renderNginxSnippet(snippet), "        "),
+    clientAuth: indent(auth, "        "),
   });
 }
 
 export function renderApache(vhost: string, snippet: string, p: ServerConfigParams): string {
+  if (!p.issuing) vhost = withoutLine(vhost, "trusted");
+  else snippet = apacheIssuerPin(snippet, p.issuing.issuerDn);
   const l = p.listen;
   const port = /^\d+$/.test(l) ? l : (/:(\d+)$/.exec(l)?.[1] ?? "443");
   const listen = /^\d+$/.test(l) ? `*:${l}` : l;
   return fill(vhost, {
+    trusted: p.issuing
+      ? [
+          "    # two tiers: the bundle holds the issuing CA and the root (trusted); only",
+          "    # the issuing CA is named to clients",
+          `    SSLCADNRequestFile    ${apacheValue(p.issuing.advertised)}`,
+        ].join("\n")
+      : "",
     caSubject: p.caSubject,
     upstream: p.upstream.replace(/\/+$/, ""),
     port,
