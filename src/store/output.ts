@@ -31,9 +31,9 @@ const STATE_DIRS = new Set(["private", "certs", "issued", "profiles", "newcerts"
  * on a case-insensitive file system CA.CRT is ca.crt): ca.crt and ca.key,
  * pki.json, index.* (index.txt, index.meta, index.txt.attr), crlnumber,
  * crl*.pem / crl.der / crl-chain.pem, audit.log, .lock and temporary files
- * (any dot file), parent.crt / parent-crl.pem, serial, ca-clients.crt.
+ * (any dot file), parent.crt / parent-crl.pem, serial, ca-clients.crt, ca-chain.crt.
  */
-const STATE_FILE = /^(?:\..*|ca\..*|ca-clients\..*|pki\.json.*|index.*|crl.*|audit\.log.*|parent.*|serial.*)$/i;
+const STATE_FILE = /^(?:\..*|ca\..*|ca-clients\..*|ca-chain\..*|pki\.json.*|index.*|crl.*|audit\.log.*|parent.*|serial.*)$/i;
 
 /** What a real path inside the real CA directory is: state (refused) or not. */
 export function isCaState(realCaDir: string, real: string): boolean {
