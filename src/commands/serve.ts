@@ -88,6 +88,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     );
     server.listen(port, host, () => resolve());
   });
+  // after start-up, a server error (e.g. EMFILE when out of file descriptors) is reported, never fatal
+  server.on("error", (e: NodeJS.ErrnoException) => ctx.warn(`accepting a connection failed: ${e.code ?? e.message}`));
   // renewal: checked every hour, and at once when the responder becomes
   // unusable (e.g. `pki revoke ocsp-responder`: until a new one is issued,
   // requests get `tryLater` and nginx refuses clients); a missed renewal (no
