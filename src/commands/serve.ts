@@ -61,6 +61,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   // the responder: issued (or renewed) now if needed; the passphrase is asked only then
   const renew = async (atStart: boolean): Promise<void> => {
     if (!needsRenewal(state.responder, ctx.now())) return;
+    if (state.responderForeign) throw new PkiError("CA_INVALID", state.responderProblem!);
     const previous = state.responder?.cert.serial;
     let getPass: () => Promise<string>;
     if (atStart) getPass = () => caPassphrase(ctx);

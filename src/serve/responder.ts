@@ -22,7 +22,7 @@ import { refreshCrl } from "../ca/revocation.js";
 import { PkiError } from "../core/errors.js";
 import { formatIndex, type IndexEntry } from "../core/index-format.js";
 import { OID_CN, type Rdn } from "../core/names.js";
-import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
+import { decodeEku, findExtension, parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks } from "../core/pem.js";
 import { generateKeyPairEncoded, keyIdentifier, keyMatches, loadPrivateKey, signerFor } from "../crypto/keys.js";
 import type { SignatureAlgorithm, Signer } from "../core/certificate.js";
@@ -54,7 +54,7 @@ export const responderPaths = (store: CaDir) => ({
  * recorded valid in the index, within its validity, key matching. Otherwise
  * the reason it is not (for health and the start-up message).
  */
-export async function loadResponder(ca: Authority, index: ReadonlyMap<string, { status: string }>, now: Date): Promise<{ responder?: Responder; problem?: string }> {
+export async function loadResponder(ca: Authority, index: ReadonlyMap<string, { status: string }>, now: Date): Promise<{ responder?: Responder; problem?: string; foreign?: boolean }> {
   const paths = responderPaths(ca.store);
   if (!fs.existsSync(paths.cert) || !fs.existsSync(paths.key)) return { problem: "no responder certificate yet" };
   let cert: ParsedCertificate;
@@ -68,6 +68,11 @@ export async function loadResponder(ca: Authority, index: ReadonlyMap<string, { 
     return { problem: `${paths.cert} is not readable: ${(e as Error).message}` };
   }
   if (!issuedBy(ca, cert)) return { problem: `${paths.cert} was not issued by this CA` };
+  // the name may hold someone else's certificate (`pki issue client ocsp-responder`): never sign with it, never overwrite it
+  const eku = findExtension(cert.extensions, "2.5.29.37");
+  if (!eku || !decodeEku(eku.value).includes("OCSPSigning")) {
+    return { problem: `${paths.cert} is not an OCSP responder certificate (no OCSPSigning): the issued name ${RESPONDER_NAME} belongs to pki serve; revoke that certificate and move its files away`, foreign: true };
+  }
   const entry = index.get(cert.serial);
   if (!entry) return { problem: `responder certificate ${cert.serial} is not in index.txt` };
   if (entry.status === "R") return { problem: `responder certificate ${cert.serial} is revoked` };

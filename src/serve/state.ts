@@ -74,6 +74,8 @@ export class ServeState {
   crl?: Crl;
   responder?: Responder;
   responderProblem?: string;
+  /** the responder files hold a certificate that is not a responder's: serve must not replace them */
+  responderForeign = false;
   /** last reload failure, for /healthz */
   problem?: string;
   /** bumped on every change: caches key on it */
@@ -132,6 +134,7 @@ export class ServeState {
         const r = await loadResponder(this.ca, this.index, this.now());
         this.responder = r.responder;
         this.responderProblem = r.problem;
+        this.responderForeign = r.foreign === true;
       }
       this.problem = undefined;
     } catch (e) {

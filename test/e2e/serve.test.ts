@@ -258,6 +258,16 @@ describe("pki serve start-up", () => {
     expect(await s1.stop()).toBe(0);
   });
 
+  it("a certificate of someone else under the name ocsp-responder is never used nor replaced", () => {
+    const c = makeCa();
+    expect(c.run(["issue", "client", "ocsp-responder"]).code).toBe(0);
+    const before = fs.readFileSync(path.join(c.dir, "issued", "ocsp-responder.crt"));
+    const r = pki(["serve", "--dir", c.dir, "--passphrase-file", c.pass, "--listen", "127.0.0.1:0"], { timeout: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pki: error: .*ocsp-responder\.crt is not an OCSP responder certificate/);
+    expect(fs.readFileSync(path.join(c.dir, "issued", "ocsp-responder.crt")).equals(before)).toBe(true);
+  });
+
   it("bad --listen is a usage error; a taken port a one-line error", async () => {
     const r = pki(["serve", "--dir", ca.dir, "--listen", "nonsense"]);
     expect(r.code).toBe(2);
