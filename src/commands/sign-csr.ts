@@ -225,8 +225,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       );
       return plan.supersede.map((e) => ({ serial: e.serial, reason: "superseded" as const }));
     },
-    after: (index) => {
-      if (plan.supersede.length) refreshCrl(signing, formatIndex(index), ctx.now());
+    after: async (index) => {
+      if (plan.supersede.length) await refreshCrl(signing, formatIndex(index), ctx.now());
     },
   });
   const metaNow = plan.supersede.length || plan.duplicates.length ? store.readMeta() : undefined;
