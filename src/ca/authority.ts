@@ -47,7 +47,7 @@ import { fileSigner, thenSign, type CaSigner } from "./signer.js";
 import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
-import { refreshBundleIfListing } from "./revocation.js";
+import { refreshDerived } from "./revocation.js";
 import { enforceConstraints } from "./parent.js";
 
 export interface Authority {
@@ -262,8 +262,9 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
     writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]); // step 4: the commit point
     crashPoint("index");
-    // step 5: a bundle that lists issued certificates must list the new ones too
-    refreshBundleIfListing(ca, newIndex, now);
+    // step 5: a bundle that lists issued certificates, and the nginx
+    // allow-list, must list the new ones too (and drop superseded ones)
+    refreshDerived(ca, newIndex, now);
     if (hooks.after) await hooks.after(parseIndex(newIndex));
     return issued;
   });

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { encodeRevoked, formatCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, type CrlInfo, type PreparedCrl } from "../core/crl.js";
 import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type Reason } from "../core/index-format.js";
 import { PkiError } from "../core/errors.js";
+import { allowMapText } from "../core/allow-map.js";
 import { withLock } from "../store/lock.js";
 import { parsePemBlocks, toPem, toPemBytes } from "../core/pem.js";
 import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
@@ -239,6 +240,51 @@ export function refreshBundleIfListing(ca: Authority, index: IndexData, now: Dat
   return true;
 }
 
+/**
+ * Everything derived from the index that nginx reads besides the CRL: the
+ * bundle (when it lists issued certificates) and the allow-list map (when
+ * the admin turned it on). Called under the lock after every index commit.
+ */
+export function refreshDerived(ca: Authority, index: IndexData, now: Date): void {
+  const bundle = readBundleSettings(ca).includeIssued !== false;
+  const allow = readAllowListSetting(ca);
+  if (!bundle && allow === false) return;
+  const entries = parseIndex(indexString(index));
+  if (bundle) refreshBundleIfListing(ca, indexString(index), now);
+  if (allow !== false) writeAllowMap(ca, entries, allow, now);
+}
+
+// ---------------------------------------------------------------- nginx allow-list map
+
+/** pki.json "allowList": {"include": true | "<profile>"}; false when absent (the admin did not opt in). */
+export function readAllowListSetting(ca: Authority): false | true | string {
+  try {
+    const raw = JSON.parse(fs.readFileSync(ca.store.settingsPath, "utf8")) as { allowList?: { include?: unknown } };
+    const v = raw.allowList?.include;
+    return typeof v === "string" || v === true ? v : false;
+  } catch {
+    return false;
+  }
+}
+
+/** Remember the allow-list choice in pki.json (callers hold the lock; other settings are kept). */
+export function writeAllowListSetting(ca: Authority, include: true | string | false): void {
+  const raw = JSON.parse(ca.store.readText(ca.store.settingsPath, "pki.json")) as Record<string, unknown>;
+  if (include === false) delete raw.allowList;
+  else raw.allowList = { include };
+  writeFilesAtomic([{ path: ca.store.settingsPath, data: JSON.stringify(raw, null, 2) + "\n", mode: MODE.file }]);
+}
+
+export function buildAllowMap(ca: Authority, index: readonly IndexEntry[], include: true | string, now: Date): string {
+  const meta = ca.store.readMeta();
+  return allowMapText(index, { include, profileOf: (s) => meta.get(s)?.profile, now, caSubject: ca.settings.subject || "this CA" });
+}
+
+/** <dir>/nginx-allow.map, replaced atomically (nginx reads it whole at its next reload). */
+export function writeAllowMap(ca: Authority, index: readonly IndexEntry[], include: true | string, now: Date): void {
+  writeFilesAtomic([{ path: ca.store.allowMapPath, data: buildAllowMap(ca, index, include, now), mode: MODE.file }]);
+}
+
 // ---------------------------------------------------------------- revoking
 
 export interface RevokeRequest {
@@ -306,7 +352,7 @@ export async function revokeSerials(
     const crl = await signPreparedCrl(pending, await signing);
     // one step: the index (the commit point, first) with the CRL and its number
     writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }, ...crlWrites(ca, crl, ca.store.crlPath, false)]);
-    refreshBundleIfListing(ca, newIndex, now);
+    refreshDerived(ca, newIndex, now);
     return { revoked: out, crl: withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes }) };
   });
 }

@@ -305,8 +305,10 @@ export const COMMANDS: CommandSpec[] = [
       ["--verify <mode>", "on (default) or optional"],
       ["--snippet", "print only the client-auth block (headers + 401), to include in a location of an existing server"],
       ["--ocsp [url]", "ask pki serve about each client certificate (ssl_ocsp leaf): revocations apply without a reload (default URL: the CA's --ocsp-url)"],
+      ["--allow-list [profile]", "only certificates listed in <dir>/nginx-allow.map (kept current by pki from now on) may connect; of that profile only"],
     ],
     examples: [
+      "pki nginx-config --server-name web1.example.lan --allow-list client > /etc/nginx/conf.d/app.conf",
       "pki nginx-config --server-name web1.example.lan --upstream http://127.0.0.1:8080 > /etc/nginx/conf.d/app.conf",
       "pki nginx-config --server-name web1.example.lan --ocsp http://127.0.0.1:8080/ocsp   # with pki serve running",
       "pki nginx-config --cert /etc/ssl/web.crt --key /etc/ssl/web.key --verify optional",

@@ -13,6 +13,11 @@
  *   bundle          missing, without the CA, or (when it lists issued
  *                   certificates) older than the last revocation or listing a
  *                   revoked or expired one: fail
+ *   bundle-size     the CA-names list nginx sends for the bundle (2 + the
+ *                   DER subject length per certificate) over 65,535 bytes:
+ *                   fail (every handshake fails); over 75% of it: warn
+ *   allow-list      when pki.json turns it on: nginx-allow.map missing or
+ *                   not listing exactly the valid certificates: fail
  *   parent, parent-crl, crl-chain (an issuing CA, ca/parent.ts): parent.crt
  *                   signs ca.crt; the parent's CRL is installed, does not
  *                   revoke this CA, and is not past or near its nextUpdate
@@ -44,8 +49,9 @@ import { parsePemBlocks } from "../core/pem.js";
 import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { issuedBy, openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
-import { buildBundle, readBundleSettings, readCurrentCrl, refreshCrl } from "../ca/revocation.js";
+import { buildAllowMap, buildBundle, readAllowListSetting, readBundleSettings, readCurrentCrl, refreshCrl, writeAllowMap } from "../ca/revocation.js";
 import { examineParent, repairCrlChain } from "../ca/parent.js";
+import { CA_NAMES_LIMIT, caNamesListSize } from "../core/allow-map.js";
 import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { alive, LOCK_FILE, withLock } from "../store/lock.js";
@@ -71,6 +77,7 @@ interface Findings {
   crlStale: boolean;
   bundleStale: boolean;
   chainStale?: boolean;
+  allowStale: boolean;
 }
 
 const days = (ms: number) => Math.floor(ms / DAY);
@@ -95,7 +102,7 @@ function listDir(d: string): string[] {
 function examine(ca: Authority, now: Date): Findings {
   const store = ca.store;
   const checks: Check[] = [];
-  const f: Findings = { checks, orphans: [], tmpFiles: [], crlStale: false, bundleStale: false };
+  const f: Findings = { checks, orphans: [], tmpFiles: [], crlStale: false, bundleStale: false, allowStale: false };
   const add = (name: string, status: Status, message: string) => checks.push({ name, status, message });
 
   // --- the CA certificate
@@ -241,6 +248,47 @@ function examine(ca: Authority, now: Date): Findings {
     }
   }
 
+  // --- what nginx must send for the bundle: the CA-names list has a 16-bit length
+  if (bundleText !== null) {
+    let lengths: number[] = [];
+    try {
+      lengths = parsePemBlocks(bundleText)
+        .filter((b) => b.label === "CERTIFICATE")
+        .map((b) => parseCertificate(b.der).subjectRaw.length);
+    } catch {
+      lengths = [];
+    }
+    const size = caNamesListSize(lengths);
+    const fix = "keep only the CA in it (`pki bundle`) and let `pki nginx-config --allow-list` say which clients may connect";
+    if (size > CA_NAMES_LIMIT) {
+      add("bundle-size", "fail", `${store.bundlePath} makes nginx send a ${size}-byte list of CA names (${lengths.length} certificates); over ${CA_NAMES_LIMIT} bytes every TLS handshake fails: ${fix}`);
+    } else if (size > CA_NAMES_LIMIT * 0.75) {
+      add("bundle-size", "warn", `${store.bundlePath} makes nginx send ${size} of at most ${CA_NAMES_LIMIT} bytes of CA names (${lengths.length} certificates); past the limit every handshake fails: ${fix}`);
+    } else {
+      add("bundle-size", "ok", `${size} bytes of CA names per handshake (limit ${CA_NAMES_LIMIT})`);
+    }
+  }
+
+  // --- the nginx allow-list map (when turned on)
+  const allow = readAllowListSetting(ca);
+  if (allow !== false) {
+    let have: string | null = null;
+    try {
+      have = fs.readFileSync(store.allowMapPath, "utf8");
+    } catch {
+      have = null;
+    }
+    if (have === null) {
+      f.allowStale = true;
+      add("allow-list", "fail", `${store.allowMapPath} is missing (pki.json turns the allow-list on): nginx will not start; \`pki doctor --repair\` rewrites it`);
+    } else if (index && have !== buildAllowMap(ca, index, allow, now)) {
+      f.allowStale = true;
+      add("allow-list", "fail", `${store.allowMapPath} does not list exactly the valid certificates${typeof allow === "string" ? ` of profile ${allow}` : ""}: \`pki doctor --repair\` rewrites it; then reload nginx`);
+    } else {
+      add("allow-list", "ok", `${store.allowMapPath} is current`);
+    }
+  }
+
   // --- leftovers of killed processes
   for (const d of [store.dir, store.p("certs"), store.p("issued"), privDir]) {
     for (const n of listDir(d)) {
@@ -316,6 +364,14 @@ async function repair(ctx: Context, ca: Authority, f: Findings): Promise<string[
     if (f.chainStale && !signing && repairCrlChain(store)) {
       done.push(`rewrote ${store.crlChainPath} from crl.pem and parent-crl.pem: reload nginx`);
       store.audit({ command: "doctor", action: "crl-chain", outcome: "ok" });
+    }
+    if (f.allowStale || f.orphans.length) {
+      const allow = readAllowListSetting(ca);
+      if (allow !== false) {
+        writeAllowMap(ca, parseIndex(indexText), allow, ctx.now());
+        done.push(`rewrote ${store.allowMapPath}: reload nginx`);
+        store.audit({ command: "doctor", action: "allow-list", outcome: "ok" });
+      }
     }
     if (f.bundleStale) {
       const s = readBundleSettings(ca).includeIssued;

@@ -18,6 +18,8 @@ import { openAuthority, type Authority } from "../ca/authority.js";
 import { apacheIssuerPin, nginxIssuerPin, renderApache, renderNginx, renderNginxSnippet, type ServerConfigParams } from "../render/server-config.js";
 import { hasParent } from "../ca/parent.js";
 import { rfc2253Dn } from "../core/dn-format.js";
+import { readAllowListSetting, writeAllowListSetting, writeAllowMap } from "../ca/revocation.js";
+import { withLock } from "../store/lock.js";
 import { CaDir, TEMPLATES_DIR } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 
@@ -31,6 +33,8 @@ export interface ServerConfigOpts {
   snippet?: boolean;
   /** true (the CA's OCSP URL) or a URL */
   ocsp?: boolean | string;
+  /** nginx only: turn on the allow-list map (true: every valid certificate; a string: that profile's) */
+  allowList?: boolean | string;
 }
 
 /**
@@ -124,6 +128,24 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
   if (o.ocsp !== undefined && kind !== "nginx") throw usage("--ocsp is for nginx-config");
   if (o.ocsp !== undefined && o.snippet) throw usage("--ocsp goes into the server block: leave out --snippet");
   const ocsp = ocspOption(o.ocsp, ca.settings.ocspUrl);
+  const messages: string[] = [];
+  // the allow-list: turned on here (remembered in pki.json, the map written
+  // now and rewritten by every later change), or already on
+  let allow = kind === "nginx" ? readAllowListSetting(ca) : false;
+  if (o.allowList !== undefined && o.allowList !== false) {
+    if (kind !== "nginx") throw usage("--allow-list is for nginx-config");
+    const include: true | string = o.allowList;
+    if (typeof include === "string") store.profile(include); // PROFILE_INVALID before anything is written
+    const count = await withLock(store.dir, () => {
+      const index = store.readIndex();
+      if (allow !== include) writeAllowListSetting(ca, include);
+      writeAllowMap(ca, index, include, ctx.now());
+      return index.length;
+    });
+    allow = include;
+    store.audit({ command: "nginx-config", action: "allow-list", include, outcome: "ok" });
+    messages.push(`pki: note: wrote ${store.allowMapPath} (${count} index line(s) considered); pki keeps it current from now on (pki.json "allowList")`);
+  }
   const tdir = path.join(TEMPLATES_DIR, kind);
   const read = (f: string) => fs.readFileSync(path.join(tdir, f), "utf8");
   const rawSnippet = read("client-auth.conf");
@@ -150,11 +172,11 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
     depth: issuing ? 2 : verifyDepth(ca),
     ocsp: ocsp && { ...ocsp, template: read("ocsp.conf") },
     issuing,
+    allowMap: allow !== false ? path.resolve(store.allowMapPath) : undefined,
   };
   const config = kind === "nginx" ? renderNginx(read("server.conf"), rawSnippet, params) : renderApache(read("vhost.conf"), rawSnippet, params);
-  const messages: string[] = [];
   for (const f of [pair.cert, pair.key, params.bundle, params.crl, ...(issuing ? [issuing.root] : [])]) if (!fs.existsSync(f)) messages.push(`pki: warning: ${f} does not exist yet`);
-  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth, ocspResponder: ocsp?.responder ?? null, ...(issuing ? { trusted: issuing.root, issuerDn: issuing.issuerDn } : {}) }, stdout: config, messages };
+  return { data: { config, serverName: params.serverName, cert: pair.cert, key: pair.key, bundle: params.bundle, crl: params.crl, verifyDepth: params.depth, ocspResponder: ocsp?.responder ?? null, allowList: params.allowMap ?? null, ...(issuing ? { trusted: issuing.root, issuerDn: issuing.issuerDn } : {}) }, stdout: config, messages };
 }
 
 export async function run(ctx: Context, _args: string[], o: ServerConfigOpts): Promise<Result> {

@@ -19,6 +19,8 @@ export interface ServerConfigParams {
   verify: "on" | "optional";
   /** CA certificates above a client certificate */
   depth: number;
+  /** the allow-list map include (<dir>/nginx-allow.map) when the CA keeps one */
+  allowMap?: string;
   /** nginx only: ask this OCSP responder (pki serve) about each client certificate */
   ocsp?: { responder: string; template: string; resolver?: string };
   /**
@@ -63,6 +65,30 @@ export function nginxIssuerPin(issuerDn: string): string {
   ].join("\n");
 }
 
+/**
+ * The http-level maps of the allow-list: a serial counts only for a
+ * certificate nginx verified (with `ssl_verify_client optional`, a client may
+ * present an unverifiable certificate that carries an allowed serial).
+ */
+export function nginxAllowMap(mapFile: string): string {
+  return [
+    "# The per-client allow-list (`pki nginx-config --allow-list`): pki rewrites",
+    "# the map file on every issue, sign-csr, renew and revoke; reload nginx after.",
+    "# Room for large lists (10,000+ serials): these two are http-level settings.",
+    "map_hash_max_size    262144;",
+    "map_hash_bucket_size 128;",
+    "map $ssl_client_serial $pki_serial_allowed {",
+    "    default 0;",
+    `    include ${nginxValue(mapFile)};`,
+    "}",
+    "map $ssl_client_verify $pki_allowed {",
+    "    default 0;",
+    "    SUCCESS $pki_serial_allowed;",
+    "}",
+    "",
+  ].join("\n");
+}
+
 /** Apache: the snippet's Require also pins the client's issuer (SSL_CLIENT_I_DN, RFC 2253). */
 export function apacheIssuerPin(snippet: string, issuerDn: string): string {
   const want = "Require expr %{SSL_CLIENT_VERIFY} == 'SUCCESS'";
@@ -71,6 +97,15 @@ export function apacheIssuerPin(snippet: string, issuerDn: string): string {
   const quoted = issuerDn.replace(/(['\\])/g, "\\$1");
   return snippet.replace(want, `Require expr %{SSL_CLIENT_VERIFY} == 'SUCCESS' && %{SSL_CLIENT_I_DN} == '${quoted}'`);
 }
+
+export const NGINX_ALLOW_CHECK = [
+  "",
+  "    # only the certificates listed in the allow-list map (valid, not revoked)",
+  "    if ($pki_allowed = 0) {",
+  "        return 403;",
+  "    }",
+  "",
+].join("\n");
 
 /** A value nginx reads as one token: quoted when it holds anything but safe characters. */
 export function nginxValue(v: string): string {
@@ -111,6 +146,8 @@ export function renderNginx(server: string, snippet: string, p: ServerConfigPara
     depth: String(p.depth),
     ocsp: renderNginxOcsp(p),
     clientAuth: indent(auth, "        "),
+    allowMap: p.allowMap ? nginxAllowMap(p.allowMap) : "",
+    allowCheck: p.allowMap ? NGINX_ALLOW_CHECK : "",
   });
 }
 

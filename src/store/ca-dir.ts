@@ -56,6 +56,8 @@ export class CaDir {
   get crlNumberPath() { return this.p("crlnumber"); }
   get crlPath() { return this.p("crl.pem"); }
   get bundlePath() { return this.p("ca-clients.crt"); }
+  /** the nginx allow-list map include (only when the admin opted in: pki.json "allowList") */
+  get allowMapPath() { return this.p("nginx-allow.map"); }
   get auditPath() { return this.p("audit.log"); }
   /** Two-tier PKI (ca/parent.ts): the parent CA's certificate and CRL, and the files built from them */
   get parentCertPath() { return this.p("parent.crt"); }

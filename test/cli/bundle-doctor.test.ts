@@ -53,7 +53,7 @@ describe("pki doctor", () => {
     const ca = makeCa();
     const d = json(ca.run(["doctor", "--json"]));
     expect(d.ok).toBe(true);
-    expect(d.checks.map((c: { name: string }) => c.name)).toEqual(["ca-certificate", "crl", "key-modes", "index", "bundle", "temp-files", "lock"]);
+    expect(d.checks.map((c: { name: string }) => c.name)).toEqual(["ca-certificate", "crl", "key-modes", "index", "bundle", "bundle-size", "temp-files", "lock"]);
     expect(ca.run(["issue", "client", "alice"]).code).toBe(0);
     expect(ca.run(["bundle", "--include-issued"]).code).toBe(0);
     // revoke as another tool would: index and CRL, but not the bundle
