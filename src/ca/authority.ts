@@ -42,7 +42,7 @@ import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
-import { keyIdentifier, keyKindOfSpki, loadPrivateKey, pooledRandom, verifySignature } from "../crypto/keys.js";
+import { sha256Hex, keyIdentifier, keyKindOfSpki, loadPrivateKey, pooledRandom, verifySignature } from "../crypto/keys.js";
 import { fileSigner, thenSign, type CaSigner } from "./signer.js";
 import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
@@ -278,6 +278,9 @@ export function issuedJson(c: Issued): Record<string, unknown> {
     profile: c.profile,
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),
+    // one vocabulary (README "JSON vocabulary"): init says fingerprint, show fingerprints.sha256
+    fingerprint: sha256Hex(c.der),
+    fingerprints: { sha256: sha256Hex(c.der) },
   };
 }
 

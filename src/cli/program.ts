@@ -206,9 +206,10 @@ export const COMMANDS: CommandSpec[] = [
     module: "bundle",
     options: [
       ["--out <file>", "output file (default: <dir>/ca-clients.crt)"],
-      ["--include-issued [profile]", "also append the issued, unexpired, unrevoked certificates (of that profile)"],
+      ["--include-issued [profile]", "also append the issued, unexpired, unrevoked certificates (of that profile); remembered"],
+      ["--no-include-issued", "the CA certificate only (and remember that)"],
     ],
-    examples: ["pki bundle", "pki bundle --include-issued client"],
+    examples: ["pki bundle                           # as last time (pki.json remembers --include-issued)", "pki bundle --include-issued client", "pki bundle --no-include-issued"],
   },
   {
     name: "list",

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority } from "../ca/authority.js";
-import { buildBundle, writeBundleSettings } from "../ca/revocation.js";
+import { buildBundle, readBundleSettings, writeBundleSettings } from "../ca/revocation.js";
 import { writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
@@ -25,7 +25,9 @@ interface Opts {
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
   const ca = openAuthority(store);
-  const include: boolean | string = o.includeIssued === undefined ? false : o.includeIssued;
+  // a plain `pki bundle` keeps the remembered choice (pki.json "bundle"); --include-issued [profile]
+  // or --no-include-issued changes it
+  const include: boolean | string = o.includeIssued === undefined ? readBundleSettings(ca).includeIssued : o.includeIssued;
   if (typeof include === "string") store.profile(include); // unknown profile: PROFILE_INVALID, before anything is written
   ctx.auditInfo.includeIssued = include;
   // --out is confined (store/output.ts): never a CA file other than the bundle itself, never a device or FIFO

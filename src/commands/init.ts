@@ -252,6 +252,9 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     fingerprint,
     ...(parent ? { parent: path.resolve(parent.ca.store.dir), parentName: parent.name, chain: path.resolve(store.caChainPath) } : {}),
     ...(constraints ? { nameConstraints: formatConstraints(constraints) } : {}),
+    fingerprints: { sha256: fingerprint },
+    cert: path.resolve(store.caCertPath),
+    path: path.resolve(store.caCertPath),
   };
   return {
     data,

@@ -214,6 +214,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       serial: issued[i]!.serial,
       notAfter: issued[i]!.notAfter.toISOString(),
       cert: path.resolve(paths.cert),
+      path: path.resolve(paths.cert),
+      certificate: issued[i]!.pem,
       key: path.resolve(paths.key),
       chain: path.resolve(paths.chain),
       p12: p12Files[i] ? path.resolve(p12Files[i]!) : null,

@@ -198,6 +198,8 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
       name: name ?? null,
       revokedPrevious: revoke.length > 0,
       cert: paths ? path.resolve(paths.cert) : path.resolve(store.certPath(c!.serial)),
+      path: paths ? path.resolve(paths.cert) : path.resolve(store.certPath(c!.serial)),
+      certificate: c!.pem,
       key: paths && keyPem ? path.resolve(paths.key) : null,
       chain: paths ? path.resolve(paths.chain) : null,
     },

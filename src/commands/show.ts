@@ -110,6 +110,7 @@ function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca
     subjectKeyIdentifier: ext.subjectKeyIdentifier ?? null,
     authorityKeyIdentifier: ext.authorityKeyIdentifier ?? null,
     crlDistributionPoints: urlsOf(c.extensions),
+    fingerprint: hex("sha256", der),
     fingerprints: { sha256: hex("sha256", der), sha1: hex("sha1", der) },
     issuedByThisCa: fromThisCa,
     chain,
@@ -153,8 +154,27 @@ function crlData(c: ParsedCrl, ca: Authority | undefined, now: Date): Record<str
     authorityKeyIdentifier: c.authorityKeyId ?? null,
     revokedCount: c.revoked.length,
     revoked: c.revoked.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt.toISOString(), reason: r.reason ?? "unspecified" })),
+    fingerprint: hex("sha256", c.der),
     fingerprints: { sha256: hex("sha256", c.der), sha1: hex("sha1", c.der) },
   };
+}
+
+/** basicConstraints in words: "no", "yes", "yes, path length 0". */
+function caText(bc: unknown): string | null {
+  if (!bc || typeof bc !== "object") return null;
+  const b = bc as { ca?: boolean; pathLen?: number | null; pathLenConstraint?: number | null };
+  if (!b.ca) return "no";
+  const len = b.pathLen ?? b.pathLenConstraint;
+  return len === undefined || len === null ? "yes" : `yes, path length ${len}`;
+}
+
+/** A CSR's requested extensions as "name: value; ..." (no JSON in human output). */
+function extensionsText(ext: Record<string, unknown>): string | null {
+  const parts = Object.entries(ext).map(([k, v]) => {
+    const val = Array.isArray(v) ? v.join(", ") : v && typeof v === "object" ? (k === "basicConstraints" ? caText(v) : Object.entries(v).map(([a, b]) => `${a}=${String(b)}`).join(", ")) : String(v);
+    return `${k}: ${val}`;
+  });
+  return parts.length ? parts.join("; ") : null;
 }
 
 function render(p: Palette, d: Record<string, unknown>): string {
@@ -175,7 +195,7 @@ function render(p: Palette, d: Record<string, unknown>): string {
       L("SANs", d.san),
       L("Key usage", d.keyUsage),
       L("Extended usage", d.extendedKeyUsage),
-      L("CA", d.basicConstraints ? JSON.stringify(d.basicConstraints) : null),
+      L("CA", caText(d.basicConstraints)),
       L("Chain", (d.chain as string[]).length ? (d.chain as string[]).join("  <-  ") : null),
       ...(d.nameConstraints ? [L("Name constraints", d.nameConstraints)] : []),
       L("Profile", d.profile),
@@ -191,7 +211,7 @@ function render(p: Palette, d: Record<string, unknown>): string {
       L("Subject", d.subject),
       L("Key", d.keyType),
       L("SANs", d.san),
-      L("Extensions", JSON.stringify(d.extensions)),
+      L("Extensions", extensionsText(d.extensions as Record<string, unknown>)),
       L("Signature", d.signatureValid ? p.ok("valid") : p.bad("INVALID")),
       L("SHA-256", colons(fp.sha256)),
     );
@@ -231,7 +251,8 @@ export async function run(ctx: Context, args: string[]): Promise<Result> {
       san: (ext.subjectAltName as string[] | undefined) ?? [],
       extensions: ext,
       signatureValid: csrSignatureOk(c.spki.raw, c.signatureAlgorithm, c.info, c.signature),
-      fingerprints: { sha256: hex("sha256", c.der), sha1: hex("sha1", c.der) },
+      fingerprint: hex("sha256", c.der),
+    fingerprints: { sha256: hex("sha256", c.der), sha1: hex("sha1", c.der) },
     };
   }
   return { data, stdout: render(palette(ctx), data) };

@@ -257,7 +257,11 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
           chain: items[i]!.name !== undefined ? path.resolve(pathsFor(store, items[i]!.name!).chain) : null,
           replaced: replacedBy(i),
         }
-      : {}),
+      : {
+          cert: items[i]!.out ? path.resolve(items[i]!.out!) : null,
+          chain: items[i]!.out && o.chain ? path.resolve(items[i]!.out!) : null,
+        }),
+    key: null,
     ignoredExtensions: items[i]!.template.ignoredExtensions,
     ...(items[i]!.out ? {} : { certificate: o.chain ? chainPem(signing, issued[i]!.pem) : issued[i]!.pem }),
   });
