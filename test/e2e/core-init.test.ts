@@ -73,7 +73,7 @@ describe("pki init", () => {
     const d = json(r);
     const crt = path.join(dir, "ca.crt");
     const fp = openssl(["x509", "-in", crt, "-noout", "-fingerprint", "-sha256"]).stdout.trim().split("=")[1]!.replace(/:/g, "").toLowerCase();
-    expect(d).toEqual({ ok: true, dir, subject: "CN=Json CA, O=Acme, C=FR", serial: opensslField(crt, "-serial"), notAfter: expect.any(String), keyType: "ec-p384", fingerprint: fp });
+    expect(d).toEqual({ ok: true, dir, subject: "CN=Json CA, O=Acme, C=FR", serial: opensslField(crt, "-serial"), notAfter: expect.any(String), keyType: "ec-p384", fingerprint: fp, fingerprints: { sha256: fp }, cert: crt, path: crt });
     expect(opensslField(crt, "-subject")).toBe("C=FR,O=Acme,CN=Json CA");
     const end = new Date(openssl(["x509", "-in", crt, "-noout", "-enddate"]).stdout.trim().split("=")[1]!);
     expect(new Date(d.notAfter).getTime()).toBe(end.getTime());
