@@ -80,6 +80,18 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const urls = { crlUrl: urlOption(o.crlUrl, "--crl-url"), ocspUrl: urlOption(o.ocspUrl, "--ocsp-url"), caIssuersUrl: urlOption(o.caIssuersUrl, "--ca-issuers-url") };
   const encrypt = o.passphrase !== false;
   const prompt = ctx.interactive ? await import("../ui/prompt.js") : undefined;
+  const newCaPassphrase = async (): Promise<string> => {
+    let pass = ctx.passphraseFromSources();
+    if (pass === undefined && prompt) pass = await prompt.askNewSecret("New CA key passphrase");
+    if (pass === undefined) {
+      throw missingInput("a passphrase for the CA key", "--passphrase-file FILE (or PKI_PASSPHRASE_FILE; or --no-passphrase to store it unencrypted)");
+    }
+    if (pass.length < 8) throw new PkiError("BAD_INPUT", "the CA key passphrase is shorter than 8 characters: choose a longer one");
+    return pass;
+  };
+  // an issuing CA is recorded by its parent as soon as it is signed: every input the
+  // rest of init needs is settled before that, so a refusal leaves the parent untouched
+  const newPass = parent && encrypt ? await newCaPassphrase() : undefined;
 
   // --- the key and the certificate, in memory
   let key: crypto.KeyObject;
@@ -163,15 +175,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     }
   }
 
-  // --- the passphrase that protects the key at rest
+  // --- the passphrase that protects the key at rest (already settled for an issuing CA)
   let keyPem: string;
   if (encrypt) {
-    let pass = ctx.passphraseFromSources();
-    if (pass === undefined && prompt) pass = await prompt.askNewSecret("New CA key passphrase");
-    if (pass === undefined) {
-      throw missingInput("a passphrase for the CA key", "--passphrase-file FILE (or PKI_PASSPHRASE_FILE; or --no-passphrase to store it unencrypted)");
-    }
-    if (pass.length < 8) throw new PkiError("BAD_INPUT", "the CA key passphrase is shorter than 8 characters: choose a longer one");
+    const pass = newPass ?? (await newCaPassphrase());
     keyPem = await withSpinner(ctx, "Encrypting the CA key", true, () => encryptPrivateKey(key, pass!));
   } else {
     keyPem = privateKeyPem(key);

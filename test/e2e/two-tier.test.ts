@@ -147,6 +147,11 @@ describe("two-tier PKI: init --parent, chains, name constraints", () => {
     expect(r.code).toBe(1);
     expect(json(r).error.code).toBe("NAME_EXISTS");
     expect(snapshot(t.rootDir)).toEqual(before);
+    // no passphrase for the new CA's own key: refused before the root signs anything
+    r = pki(["init", "-d", d1, "--cn", "X1", "--parent", t.rootDir, "--parent-passphrase-file", t.rootPass]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--passphrase-file/);
+    expect(snapshot(t.rootDir)).toEqual(before);
     // no passphrase source for the parent, no terminal: a usage error naming the flag
     r = pki(["init", "-d", d1, "--cn", "X1", "--parent", t.rootDir, "--passphrase-file", t.issuingPass]);
     expect(r.code).toBe(2);
