@@ -42,6 +42,9 @@ want apache2 apache2                                  # pki apache-config with a
 want ab apache2-utils                                 # apache2's helper tools
 want softhsm2-util softhsm2                           # PKCS#11 token for key custody
 want pkcs11-tool opensc                               # PKCS#11 key handling
+want g++ g++                                          # pkcs11js, the optional PKCS#11 addon, builds at npm ci
+want make make                                        #   (without them npm ci goes on, without PKCS#11)
+want python3 python3                                  #   node-gyp runs on python3
 want certtool gnutls-bin                              # PKCS#11 URIs, second TLS stack
 want go golang-go                                     # cross-checks with Go's crypto/x509
 want '/usr/lib/postgresql/*/bin/initdb' postgresql    # shared store (PostgreSQL)

@@ -43,7 +43,7 @@ import { parsePemBlocks, toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
 import { sha256Hex, keyIdentifier, keyKindOfSpki, loadPrivateKey, pooledRandom, verifySignature } from "../crypto/keys.js";
-import { fileSigner, thenSign, type CaSigner } from "./signer.js";
+import { defaultPin, fileSigner, thenSign, tokenSigner, type CaSigner, type PinSource } from "./signer.js";
 import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
@@ -91,10 +91,32 @@ export function openAuthority(store: CaDir): Authority {
   return { store, settings, certPem: pem, cert, keyId: keyIdentifier(cert.spki.raw), algorithm: signatureAlgorithmFor(keyKindOfSpki(cert.spki.raw)) };
 }
 
-/** Decrypt the CA key (once per process) and check it matches ca.crt. */
-export async function openSigningAuthority(store: CaDir, getPassphrase: () => Promise<string>): Promise<SigningAuthority> {
+/** How to reach the CA key: the passphrase of the key file, or a token (its URI and PIN). */
+export interface KeyAccess {
+  /** the key file's passphrase, asked for only when the file is encrypted */
+  passphrase: () => Promise<string>;
+  /** `--key <pkcs11: URI>`: overrides pki.json's "key" (the same token reached another way) */
+  keyUri?: string;
+  /** the token PIN; default: the URI's pin-source file, else $PKI_PKCS11_PIN */
+  pin?: PinSource;
+}
+
+/** The key URI in use: --key, else pki.json's "key"; undefined for the key file. */
+export function caKeyUri(a: Authority, keyUri?: string): string | undefined {
+  return keyUri ?? a.settings.key;
+}
+
+/**
+ * Open the CA's signer (once per process): the token when a pkcs11: URI is
+ * given or configured, else private/ca.key (decrypted); either way checked
+ * against ca.crt.
+ */
+export async function openSigningAuthority(store: CaDir, access: KeyAccess | (() => Promise<string>)): Promise<SigningAuthority> {
+  const acc: KeyAccess = typeof access === "function" ? { passphrase: access } : access;
   const a = openAuthority(store);
-  const key = await loadPrivateKey(store.readCaKeyPem(), "the CA key", getPassphrase);
+  const uri = caKeyUri(a, acc.keyUri);
+  if (uri !== undefined) return signingAuthority(a, await tokenSigner(uri, { pin: acc.pin ?? defaultPin() }));
+  const key = await loadPrivateKey(store.readCaKeyPem(), "the CA key", acc.passphrase);
   return signingAuthority(a, fileSigner(key));
 }
 

@@ -15,9 +15,12 @@
  * this interface, picked where the authority is opened (ca/authority.ts).
  */
 import type { KeyObject } from "node:crypto";
-import type { SignatureAlgorithm } from "../core/certificate.js";
-import { signerFor, spkiDer } from "../crypto/keys.js";
 import * as crypto from "node:crypto";
+import { signatureAlgorithmFor, type SignatureAlgorithm } from "../core/certificate.js";
+import { PkiError } from "../core/errors.js";
+import { parsePkcs11Uri, type Pkcs11Uri } from "../core/pkcs11-uri.js";
+import { signerFor, spkiDer } from "../crypto/keys.js";
+import { readInputFile } from "../store/ca-dir.js";
 
 export interface CaSigner {
   /** the CA key's SubjectPublicKeyInfo (DER): must equal ca.crt's */
@@ -51,4 +54,46 @@ export function fileSigner(key: KeyObject, description = "private/ca.key"): File
 export function thenSign<T>(signer: CaSigner, tbs: Uint8Array, done: (signature: Uint8Array) => T): T | Promise<T> {
   const s = signer.sign(tbs);
   return s instanceof Uint8Array ? done(s) : s.then(done);
+}
+
+// ---------------------------------------------------------------- PKCS#11
+
+/** Where the PIN comes from: the URI's pin-source file, else $PKI_PKCS11_PIN; never argv. */
+export type PinSource = (u: Pkcs11Uri) => Promise<string>;
+
+/** The first line of the pin-source file, else PKI_PKCS11_PIN; PIN_REQUIRED when neither is there. */
+export function pinFromSources(u: Pkcs11Uri, env: NodeJS.ProcessEnv): string | undefined {
+  if (u.pinFile) {
+    const line = readInputFile(u.pinFile, "PIN file (pin-source)", 4096).toString("utf8").split(/\r?\n/)[0] ?? "";
+    if (line === "") throw new PkiError("BAD_INPUT", `PIN file (pin-source) ${u.pinFile} is empty: its first line must hold the PIN`);
+    return line;
+  }
+  const v = env.PKI_PKCS11_PIN;
+  return v !== undefined && v !== "" ? v : undefined;
+}
+
+export const pinRequired = (u: Pkcs11Uri) =>
+  new PkiError("PIN_REQUIRED", `the token of the CA key needs a PIN: add pin-source=file:/path/to/pin to the key URI, or set PKI_PKCS11_PIN${u.token ? ` (token "${u.token}")` : ""}`, { exitCode: 2 });
+
+export const defaultPin = (env: NodeJS.ProcessEnv = process.env): PinSource => async (u) => {
+  const p = pinFromSources(u, env);
+  if (p === undefined) throw pinRequired(u);
+  return p;
+};
+
+export interface TokenSignerOptions {
+  pin: PinSource;
+  /** pki init --key-type: make the key pair on the token (refused when the key exists there) */
+  generate?: "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" | "rsa-4096";
+}
+
+/**
+ * A signer over a key on a PKCS#11 token. crypto/pkcs11.ts (and the optional
+ * native binding under it) is loaded only here, when a pkcs11: URI is used.
+ */
+export async function tokenSigner(uri: string | Pkcs11Uri, o: TokenSignerOptions): Promise<CaSigner & { kind: string }> {
+  const u = typeof uri === "string" ? parsePkcs11Uri(uri) : uri;
+  const { openTokenKey } = await import("../crypto/pkcs11.js");
+  const k = await openTokenKey(u, { pin: () => o.pin(u), generate: o.generate });
+  return { kind: k.kind, publicKey: k.spki, algorithm: signatureAlgorithmFor(k.kind), description: k.description, sign: k.sign, close: k.close };
 }

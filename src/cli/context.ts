@@ -6,6 +6,9 @@
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
 import { readBounded, type InputLabel } from "../store/input.js";
+import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
+// types only: this module is loaded for every command, `pki --help` included
+import type { Authority, KeyAccess } from "../ca/authority.js";
 
 export interface GlobalOptions {
   dir?: string;
@@ -114,4 +117,53 @@ export async function caPassphrase(ctx: Context): Promise<string> {
   }
   const { askSecret } = await import("../ui/prompt.js");
   return askSecret("CA key passphrase");
+}
+
+/**
+ * How a command reaches the CA key: the passphrase (asked for only if the
+ * key file is encrypted), or, with `--key <pkcs11: URI>` or pki.json's
+ * "key", a token whose PIN comes from the URI's pin-source file or
+ * $PKI_PKCS11_PIN (else a hidden prompt on a terminal; never argv).
+ */
+export function keyAccess(ctx: Context, keyUri: string | undefined, opts: { prompt?: boolean } = {}): KeyAccess {
+  if (keyUri !== undefined) parsePkcs11Uri(keyUri); // a bad --key is a usage error before any work
+  const prompt = opts.prompt !== false && ctx.interactive;
+  return {
+    passphrase: () => caPassphrase(ctx),
+    keyUri,
+    pin: async (u) => {
+      const { pinFromSources, pinRequired } = await import("../ca/signer.js");
+      const p = pinFromSources(u, ctx.env);
+      if (p !== undefined) return p;
+      if (!prompt) throw pinRequired(u);
+      const { askSecret } = await import("../ui/prompt.js");
+      return askSecret(`PIN of token ${u.token ? `"${u.token}"` : "(CA key)"}`);
+    },
+  };
+}
+
+/**
+ * The same, with the secret asked for now (before a command takes the lock:
+ * a prompt must never run under it): the passphrase for a key file, the
+ * PIN for a token.
+ */
+export async function keyAccessNow(ctx: Context, ca: Authority, keyUri: string | undefined): Promise<KeyAccess> {
+  const access = keyAccess(ctx, keyUri);
+  const uri = keyUri ?? ca.settings.key;
+  if (uri === undefined) {
+    const pass = await caPassphrase(ctx);
+    return { ...access, passphrase: async () => pass };
+  }
+  // the PIN now if there is one to be had; a token that needs none (a PIN pad) still works
+  const { pinFromSources, pinRequired } = await import("../ca/signer.js");
+  const u = parsePkcs11Uri(uri);
+  let pin = pinFromSources(u, ctx.env);
+  if (pin === undefined && ctx.interactive) pin = await access.pin!(u);
+  return {
+    ...access,
+    pin: async () => {
+      if (pin === undefined) throw pinRequired(u);
+      return pin;
+    },
+  };
 }

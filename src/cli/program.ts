@@ -34,6 +34,9 @@ const IMPORT_OPTIONS = (easyrsa: boolean): Array<[string, string]> => [
   ["--crl-days <n>", "validity of each CRL in days (default 7)"],
 ];
 
+/** The CA key on a PKCS#11 token, for every command that signs (README "CA key in a token"). */
+const KEY_OPTION: [string, string] = ["--key <uri>", "CA key on a PKCS#11 token: pkcs11:token=...;object=...?module-path=...&pin-source=file:... (default: pki.json \"key\", else private/ca.key); PIN from pin-source or $PKI_PKCS11_PIN"];
+
 const SAN_HELP = "subjectAltNames, comma-separated: dns:NAME, ip:ADDR, email:ADDR, uri:URI (bare names are DNS)";
 
 export const COMMANDS: CommandSpec[] = [
@@ -42,6 +45,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "create a CA in the directory (interactive on a terminal)",
     module: "init",
     options: [
+      KEY_OPTION,
       ["--cn <name>", "common name of the CA (required without a terminal)"],
       ["--org <name>", "organisation (O)"],
       ["--ou <name>", "organisational unit (OU)"],
@@ -81,6 +85,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "sign certificate signing requests (PEM or DER; - for stdin)",
     module: "sign-csr",
     options: [
+      KEY_OPTION,
       ["--profile <name>", "code-signing, ssl, server, client, or a custom profile (required)"],
       ["--out <file>", "write the certificate here (default: stdout)"],
       ["--out-dir <dir>", "with several CSRs: one <csr-name>.crt per CSR here"],
@@ -108,6 +113,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "generate a key pair and a certificate for it in one step",
     module: "issue",
     options: [
+      KEY_OPTION,
       ["--san <list>", SAN_HELP],
       ["--cn <name>", "common name (default: the name)"],
       ["--key-type <type>", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519"],
@@ -171,6 +177,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "revoke certificates (serials, certificate files, issued names) and re-sign the CRL, all or nothing",
     module: "revoke",
     options: [
+      KEY_OPTION,
       ["--reason <reason>", "unspecified (default), keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold"],
       ["--subject <dn>", "every valid certificate whose subject is this DN (\"CN=a,O=b\", any order) or has this CN (\"CN=a\" or just a)"],
       ["--all-of <name>", "every valid certificate ever recorded under this issued name"],
@@ -188,6 +195,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "write a fresh CRL",
     module: "crl",
     options: [
+      KEY_OPTION,
       ["--import-parent <file>", "install the parent CA's newer CRL (issuing CA; signature checked against parent.crt); crl-chain.pem follows"],
       ["--out <file>", "output file (default: <dir>/crl.pem)"],
       ["--der", "write DER instead of PEM"],
@@ -245,7 +253,8 @@ export const COMMANDS: CommandSpec[] = [
     summary: "check the CA's health (CRL freshness, expiry, key modes, index)",
     module: "doctor",
     exit1: "something needs action",
-    options: [["--repair", "fix what is safe to fix (index lines for orphan certificates, stale lock)"]],
+    options: [
+      KEY_OPTION,["--repair", "fix what is safe to fix (index lines for orphan certificates, stale lock)"]],
     examples: ["pki doctor", "pki doctor --json", "pki doctor --repair"],
   },
   {
@@ -269,6 +278,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "issue a new certificate for the same subject, names and profile",
     module: "renew",
     options: [
+      KEY_OPTION,
       ["--rekey", "make a new key (issued names only)"],
       ["--keep-old", "do not revoke the old certificate"],
       ["--days <n>", "validity in days (default: as the profile)"],

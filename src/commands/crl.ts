@@ -6,7 +6,7 @@
  */
 import * as path from "node:path";
 import { usage } from "../core/errors.js";
-import { caPassphrase, type Context } from "../cli/context.js";
+import { keyAccessNow, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority } from "../ca/authority.js";
 import { crlResignReason, crlWrites, prepareCrl, readCurrentCrl, signPreparedCrl } from "../ca/revocation.js";
@@ -23,6 +23,7 @@ interface Opts {
   days?: string;
   ifExpiringWithin?: string;
   importParent?: string;
+  key?: string;
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
@@ -66,8 +67,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
 
   // the passphrase first (a prompt must not run under the lock), then the key
   // decrypts on the thread pool while the CRL is built from the index
-  const pass = await caPassphrase(ctx);
-  const signing = openSigningAuthority(store, async () => pass);
+  const access = await keyAccessNow(ctx, ca, o.key);
+  const signing = openSigningAuthority(store, access);
   signing.catch(() => {}); // handled where it is awaited
   const result = await withLock(store.dir, async () => {
     const again = unchanged(); // another process may have re-signed meanwhile

@@ -25,6 +25,10 @@
  *                   crl-chain.pem holds the current crl.pem + parent-crl.pem
  *   temp-files      leftover .*.tmp files of a killed process: warn
  *   lock            a .lock left by a dead process: warn
+ *   ca-key          (CA key on a PKCS#11 token only) the token is reachable,
+ *                   the PIN is accepted, the key is there, its public half
+ *                   is ca.crt's and a test signature verifies with ca.crt:
+ *                   fail otherwise; warn when no PIN source is given
  *
  * --repair, under the lock (which also takes over a stale lock), fixes what
  * is safe: it records each certs/<SERIAL>.pem that this CA signed but that
@@ -41,14 +45,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { revokedSerials } from "../core/crl.js";
+import * as der from "../core/der.js";
 import { PkiError } from "../core/errors.js";
 import { formatIndex, parseIndex, type IndexEntry } from "../core/index-format.js";
 import { formatDn, onelineDn } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks } from "../core/pem.js";
-import { caPassphrase, type Context } from "../cli/context.js";
+import { keyAccess, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { issuedBy, openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
+import { caKeyUri, issuedBy, openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
+import { pinFromSources } from "../ca/signer.js";
+import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
+import { randomBytes, verifySignature } from "../crypto/keys.js";
 import { buildAllowMap, buildBundle, readAllowListSetting, readBundleSettings, readCurrentCrl, refreshCrl, writeAllowMap } from "../ca/revocation.js";
 import { examineParent, repairCrlChain } from "../ca/parent.js";
 import { CA_NAMES_LIMIT, caNamesListSize } from "../core/allow-map.js";
@@ -57,6 +65,8 @@ import { CaDir, MODE } from "../store/ca-dir.js";
 import { alive, LOCK_FILE, withLock } from "../store/lock.js";
 
 interface Opts {
+  /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
+  key?: string;
   repair?: boolean;
 }
 
@@ -323,17 +333,53 @@ function missingFromCrl(index: IndexEntry[], crlSerials: string[]): number {
   return n;
 }
 
-async function repair(ctx: Context, ca: Authority, f: Findings): Promise<string[]> {
+/**
+ * The token check: open the key the way a signing command does (never
+ * prompting), then sign 32 random bytes and verify them with ca.crt's key.
+ */
+async function tokenCheck(ctx: Context, ca: Authority, keyUri: string | undefined): Promise<Check | null> {
+  const uri = caKeyUri(ca, keyUri);
+  if (uri === undefined) return null;
+  const name = "ca-key";
+  try {
+    const u = parsePkcs11Uri(uri);
+    if (pinFromSources(u, ctx.env) === undefined) {
+      return { name, status: "warn", message: "the CA key is on a PKCS#11 token; give its PIN (pin-source in the URI or PKI_PKCS11_PIN) so that doctor can check it" };
+    }
+    const signing = await openSigningAuthority(ca.store, keyAccess(ctx, keyUri, { prompt: false }));
+    try {
+      const challenge = randomBytes(32);
+      const sig = await signing.caSigner.sign(challenge);
+      const ok = verifySignature(ca.cert.spki.raw, oidOf(signing.algorithm.der), challenge, sig);
+      if (!ok) return { name, status: "fail", message: `${signing.caSigner.description}: a test signature does not verify with ca.crt's key` };
+      return { name, status: "ok", message: `${signing.caSigner.description} is reachable, matches ca.crt and signs` };
+    } finally {
+      signing.caSigner.close?.();
+    }
+  } catch (e) {
+    return { name, status: "fail", message: e instanceof PkiError ? e.message : String(e) };
+  }
+}
+
+/** The OID inside a DER AlgorithmIdentifier (SEQUENCE { OID, ... }). */
+function oidOf(alg: Uint8Array): string {
+  return der.readOid(alg, der.children(alg, der.read(alg))[0]!);
+}
+
+async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string | undefined): Promise<string[]> {
   const store = ca.store;
   const done: string[] = [];
   // decrypt before taking the lock; only when a passphrase source exists (never prompt from doctor)
   let signing: Awaited<ReturnType<typeof openSigningAuthority>> | null = null;
   if (f.crlStale) {
-    if (ca.settings.encrypted && ctx.passphraseFromSources() === undefined) {
+    const uri = caKeyUri(ca, keyUri);
+    if (uri !== undefined && pinFromSources(parsePkcs11Uri(uri), ctx.env) === undefined) {
+      done.push("CRL not re-signed: no PIN source for the token (add pin-source to the key URI or set PKI_PKCS11_PIN)");
+    } else if (uri === undefined && ca.settings.encrypted && ctx.passphraseFromSources() === undefined) {
       done.push("CRL not re-signed: no passphrase source (pass --passphrase-file or set PKI_PASSPHRASE_FILE)");
     } else {
       try {
-        signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+        signing = await openSigningAuthority(store, keyAccess(ctx, keyUri, { prompt: false }));
       } catch (e) {
         done.push(`CRL not re-signed: ${(e as Error).message}`);
       }
@@ -390,10 +436,12 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   let f = examine(ca, ctx.now());
   let repaired: string[] | undefined;
   if (o.repair) {
-    repaired = await repair(ctx, ca, f);
+    repaired = await repair(ctx, ca, f, o.key);
     f = examine(ca, ctx.now());
   }
   const checks = f.checks;
+  const key = await tokenCheck(ctx, ca, o.key);
+  if (key) checks.push(key);
   const failed = checks.filter((c) => c.status === "fail");
   const width = Math.max(...checks.map((c) => c.name.length));
   const text = checks.map((c) => `${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.message}`).join("\n");

@@ -9,14 +9,17 @@ import { decodeBasicConstraints, findExtension, parseCertificate } from "../core
 import { dnFromParts, encodeName, formatDn, parseDn, type Rdn } from "../core/names.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import { newSerial } from "../core/serial.js";
-import { encryptPrivateKey, generateKeyPair, keyIdentifier, keyKindOf, keyMatches, loadPrivateKey, parseKeyType, privateKeyPem, randomBytes, type KeyType, KEY_TYPES } from "../crypto/keys.js";
+import { encryptPrivateKey, generateKeyPair, keyIdentifier, keyKindOf, keyKindOfSpki, keyMatches, loadPrivateKey, parseKeyType, privateKeyPem, randomBytes, type KeyType, KEY_TYPES } from "../crypto/keys.js";
 import { formatCrlNumber } from "../core/crl.js";
 import { ensureDir, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, readInputFile, type Settings } from "../store/ca-dir.js";
 import type { Context } from "../cli/context.js";
+import { publicKeyFromSpki } from "../crypto/keys.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, signingAuthority } from "../ca/authority.js";
-import { fileSigner, type CaSigner } from "../ca/signer.js";
+import { fileSigner, tokenSigner, type CaSigner } from "../ca/signer.js";
+import { keyAccess } from "../cli/context.js";
+import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 import { buildCrl } from "../ca/revocation.js";
 import { intOption, urlOption } from "./options.js";
 import { withSpinner } from "../ui/progress.js";
@@ -53,7 +56,15 @@ interface Opts {
   parentPassphraseFile?: string;
   parentName?: string;
   nameConstraints?: string;
+  /** the CA key on a PKCS#11 token (pkcs11: URI): used as it is there, or made there with --key-type */
+  key?: string;
 }
+
+/** Key types a token makes for pki (Ed25519 is rare on tokens and absent from PKCS#11 before v3.0). */
+const TOKEN_KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
+
+/** "ec-p256", "rsa-3072", ... of a public key. */
+const keyTypeOfSpki = (spki: Uint8Array): string => keyTypeName(publicKeyFromSpki(spki));
 
 const keyTypeName = (k: crypto.KeyObject): string => {
   const kind = keyKindOf(k);
@@ -64,7 +75,15 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const store = new CaDir(ctx.dir);
   if (store.hasCa()) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use another --dir)`);
   const importing = o.importCert !== undefined || o.importKey !== undefined;
-  if (importing && (!o.importCert || !o.importKey)) throw usage("--import-cert and --import-key go together: pass both");
+  const onToken = o.key !== undefined;
+  if (onToken) {
+    parsePkcs11Uri(o.key!); // a bad URI is a usage error before anything else
+    if (o.importKey !== undefined) throw usage("--key (a key on a token) and --import-key (a key file) exclude each other: pass one");
+    if (o.importCert !== undefined && o.keyType !== undefined) throw usage("--import-cert with --key uses the key already on the token: drop --key-type");
+  } else if (importing && (!o.importCert || !o.importKey)) throw usage("--import-cert and --import-key go together: pass both");
+  // the token's key: opened (or made) once the rest of the command line is known to be good
+  const tokenKey = async (generate?: (typeof TOKEN_KEY_TYPES)[number]) =>
+    withSpinner(ctx, generate ? `Generating the ${generate} CA key on the token` : "Opening the CA key on the token", true, () => tokenSigner(o.key!, { pin: keyAccess(ctx, o.key).pin!, generate }));
   if (o.parent !== undefined && importing) throw usage("--parent makes a new issuing CA; --import-cert adopts an existing one: pass one of them");
   if (o.parent === undefined && (o.parentPassphraseFile !== undefined || o.parentName !== undefined)) throw usage("--parent-passphrase-file and --parent-name go with --parent DIR");
   if (o.nameConstraints !== undefined && importing) throw usage("--name-constraints is written into a new CA certificate; an imported one keeps its own");
@@ -91,10 +110,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   };
   // an issuing CA is recorded by its parent as soon as it is signed: every input the
   // rest of init needs is settled before that, so a refusal leaves the parent untouched
-  const newPass = parent && encrypt ? await newCaPassphrase() : undefined;
+  const newPass = parent && encrypt && !onToken ? await newCaPassphrase() : undefined;
 
   // --- the key and the certificate, in memory
-  let key: crypto.KeyObject;
+  let key: crypto.KeyObject | undefined;
   let caSigner: CaSigner;
   let certDer: Uint8Array;
   let codeSigning = o.codeSigning === true;
@@ -115,16 +134,22 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     const bc = findExtension(cert.extensions, "2.5.29.19");
     if (!bc || !decodeBasicConstraints(bc.value).ca) throw new PkiError("BAD_INPUT", `${o.importCert} is not a CA certificate (no basicConstraints CA:TRUE)`);
     effPathLen = decodeBasicConstraints(bc.value).pathLen;
-    const keyText = readInputFile(o.importKey!, "CA key").toString("utf8");
-    key = await loadPrivateKey(keyText, o.importKey!, async () => {
-      const p = ctx.passphraseFromSources();
-      if (p !== undefined) return p;
-      if (prompt) return prompt.askSecret(`Passphrase of ${o.importKey}`);
-      throw missingInput("the passphrase of the imported key", "--passphrase-file");
-    });
-    if (!keyMatches(key, cert.spki.raw)) throw new PkiError("BAD_INPUT", `${o.importKey} is not the key of ${o.importCert}`);
-    caSigner = fileSigner(key);
-    keyType = keyTypeName(key);
+    if (onToken) {
+      caSigner = await tokenKey();
+      if (!Buffer.from(caSigner.publicKey).equals(Buffer.from(cert.spki.raw))) throw new PkiError("BAD_INPUT", `${caSigner.description} is not the key of ${o.importCert}`);
+      keyType = keyTypeOfSpki(caSigner.publicKey);
+    } else {
+      const keyText = readInputFile(o.importKey!, "CA key").toString("utf8");
+      key = await loadPrivateKey(keyText, o.importKey!, async () => {
+        const p = ctx.passphraseFromSources();
+        if (p !== undefined) return p;
+        if (prompt) return prompt.askSecret(`Passphrase of ${o.importKey}`);
+        throw missingInput("the passphrase of the imported key", "--passphrase-file");
+      });
+      if (!keyMatches(key, cert.spki.raw)) throw new PkiError("BAD_INPUT", `${o.importKey} is not the key of ${o.importCert}`);
+      caSigner = fileSigner(key);
+      keyType = keyTypeName(key);
+    }
     const eku = findExtension(cert.extensions, "2.5.29.37");
     codeSigning = codeSigning || (eku !== undefined && Buffer.from(eku.value).includes(Buffer.from([0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03])));
     if (cert.notAfter.getTime() < ctx.now().getTime()) ctx.warn(`the imported CA certificate expired on ${cert.notAfter.toISOString()}`);
@@ -139,24 +164,35 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       if (cn === undefined && prompt) {
         cn = await prompt.askText("CA name (CN)", "Internal CA", true);
         if (org === undefined) org = (await prompt.askText("Organisation (O, optional)", "")) || undefined;
-        if (kt === undefined) kt = await prompt.askChoice("Key type", KEY_TYPES, "ec-p256");
+        if (kt === undefined && !onToken) kt = await prompt.askChoice("Key type", KEY_TYPES, "ec-p256");
         if (o.days === undefined) days = intOption(await prompt.askText("Validity of the CA certificate in days", "3650", true), "validity", 1, 36500)!;
         if (o.codeSigning === undefined) codeSigning = await prompt.askYesNo("Tag the CA for code signing (admins sign packages with certificates it issues)?", false);
       }
       if (cn === undefined) throw missingInput("the CA's common name", "--cn NAME (or --subject)");
       subject = dnFromParts({ cn, org, ou: o.ou, country: o.country, locality: o.locality, state: o.state });
     }
-    const kType: KeyType = parseKeyType(kt ?? "ec-p256");
-    keyType = kType;
-    const pair = await withSpinner(ctx, `Generating the ${kType} CA key`, kType.startsWith("rsa-3") || kType.startsWith("rsa-4"), () => generateKeyPair(kType));
-    key = pair.privateKey;
-    caSigner = fileSigner(key);
+    if (onToken) {
+      let generate: (typeof TOKEN_KEY_TYPES)[number] | undefined;
+      if (kt !== undefined) {
+        const t = parseKeyType(kt);
+        if (!(TOKEN_KEY_TYPES as readonly string[]).includes(t)) throw usage(`--key-type ${t} cannot be made on a token by pki: use one of ${TOKEN_KEY_TYPES.join(", ")}`);
+        generate = t as (typeof TOKEN_KEY_TYPES)[number];
+      }
+      caSigner = await tokenKey(generate);
+      keyType = keyTypeOfSpki(caSigner.publicKey);
+    } else {
+      const kType: KeyType = parseKeyType(kt ?? "ec-p256");
+      keyType = kType;
+      const pair = await withSpinner(ctx, `Generating the ${kType} CA key`, kType.startsWith("rsa-3") || kType.startsWith("rsa-4"), () => generateKeyPair(kType));
+      key = pair.privateKey;
+      caSigner = fileSigner(key);
+    }
     const spki = caSigner.publicKey;
     const keyId = keyIdentifier(spki);
     const now = ctx.now();
     const extensions = [...caExtensions({ pathLen: effPathLen, codeSigning, subjectKeyId: keyId }), ...(constraints ? [nameConstraintsExtension(constraints)] : [])];
     if (parent) {
-      certDer = await signByParent(ctx, parent, { subject, spki, keyKind: keyKindOf(key), days, extensions, codeSigning });
+      certDer = await signByParent(ctx, parent, { subject, spki, keyKind: keyKindOfSpki(spki), days, extensions, codeSigning });
     } else {
       const v = validity({ now, days, caNotAfter: new Date(8.64e15) });
       const name = encodeName(subject);
@@ -175,13 +211,15 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     }
   }
 
-  // --- the passphrase that protects the key at rest (already settled for an issuing CA)
-  let keyPem: string;
-  if (encrypt) {
+  // --- the passphrase that protects the key at rest (already settled for an issuing CA; a token's key never leaves the token)
+  let keyPem: string | undefined;
+  if (onToken) {
+    keyPem = undefined;
+  } else if (encrypt) {
     const pass = newPass ?? (await newCaPassphrase());
-    keyPem = await withSpinner(ctx, "Encrypting the CA key", true, () => encryptPrivateKey(key, pass!));
+    keyPem = await withSpinner(ctx, "Encrypting the CA key", true, () => encryptPrivateKey(key!, pass!));
   } else {
-    keyPem = privateKeyPem(key);
+    keyPem = privateKeyPem(key!);
     ctx.warn("the CA key is stored UNENCRYPTED (--no-passphrase): anyone who can read private/ca.key can issue certificates in this CA's name");
   }
 
@@ -195,9 +233,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     ...urls,
     codeSigning,
     pathLen: effPathLen,
-    encrypted: encrypt,
+    encrypted: onToken ? false : encrypt,
     policy: {},
     bundle: { includeIssued: false },
+    ...(onToken ? { key: o.key } : {}),
   };
   const certPem = toPem("CERTIFICATE", certDer);
 
@@ -212,7 +251,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       }
     }
     const files: FileWrite[] = [
-      { path: store.caKeyPath, data: keyPem, mode: MODE.key, exclusive: true },
+      ...(keyPem !== undefined ? [{ path: store.caKeyPath, data: keyPem, mode: MODE.key, exclusive: true }] : []),
       { path: store.caCertPath, data: certPem, mode: MODE.file, exclusive: true },
       { path: store.indexPath, data: "", mode: MODE.file, exclusive: true },
       { path: store.p("index.txt.attr"), data: "unique_subject = no\n", mode: MODE.file, exclusive: true },
@@ -248,7 +287,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   }
 
   const fingerprint = crypto.createHash("sha256").update(certDer).digest("hex");
-  store.audit({ command: "init", serial: cert.serial, subject: formatDn(cert.subject), outcome: "ok", imported: importing, ...(parent ? { parent: path.resolve(parent.ca.store.dir) } : {}) });
+  store.audit({ command: "init", serial: cert.serial, subject: formatDn(cert.subject), outcome: "ok", imported: importing, ...(parent ? { parent: path.resolve(parent.ca.store.dir) } : {}), ...(onToken ? { key: caSigner.description } : {}) });
   if (parent) parent.ca.store.audit({ command: "init --parent", profile: "ca", name: parent.name, serial: cert.serial, subject: formatDn(cert.subject), dir: path.resolve(ctx.dir), outcome: "ok" });
   const data = {
     dir: ctx.dir,
@@ -262,12 +301,13 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     fingerprints: { sha256: fingerprint },
     cert: path.resolve(store.caCertPath),
     path: path.resolve(store.caCertPath),
+    ...(onToken ? { key: caSigner.description } : {}),
   };
   return {
     data,
     messages: [
       `Created the CA "${data.subject}" in ${ctx.dir}`,
-      `  key type ${keyType}, valid until ${data.notAfter}${encrypt ? ", key encrypted" : ", key NOT encrypted"}`,
+      `  key type ${keyType}, valid until ${data.notAfter}${onToken ? `, key on the token (${caSigner.description}); no key file` : encrypt ? ", key encrypted" : ", key NOT encrypted"}`,
       `  SHA-256 fingerprint ${fingerprint}`,
       ...(parent
         ? [

@@ -12,7 +12,7 @@ import { applySanRules, withCn } from "../core/csr-policy.js";
 import { parseSanList, type San } from "../core/names.js";
 import type { IndexEntry } from "../core/index-format.js";
 import { encryptPrivateKey, generateKeyPairEncoded, keyKindOfType, loadPrivateKey, parseKeyType, type KeyType } from "../crypto/keys.js";
-import { caPassphrase, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
+import { keyAccess, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
 import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
@@ -24,6 +24,8 @@ import { staleCrlWarning } from "../ca/revocation.js";
 import { progressBar, withSpinner, type Progress } from "../ui/progress.js";
 
 interface Opts {
+  /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
+  key?: string;
   san?: string;
   cn?: string;
   keyType?: string;
@@ -154,7 +156,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (!promptFirst) bar = await progressBar(ctx, label, plans.length, done);
   let signing: Awaited<ReturnType<typeof openSigningAuthority>>;
   try {
-    signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+    signing = await openSigningAuthority(store, keyAccess(ctx, o.key));
   } catch (e) {
     bar?.stop();
     throw e;

@@ -16,7 +16,7 @@
 import { chainPem } from "../ca/parent.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { caPassphrase, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
+import { keyAccess, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { OID } from "../core/certificate.js";
 import { PkiError, usage } from "../core/errors.js";
@@ -34,6 +34,8 @@ import { confinedPathsFor, pathsFor } from "./issue.js";
 import { withSpinner } from "../ui/progress.js";
 
 interface Opts {
+  /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
+  key?: string;
   rekey?: boolean;
   keepOld?: boolean;
   days?: string;
@@ -83,7 +85,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (o.due === undefined) {
     if (args[0] === undefined) throw usage("give the certificate to renew (serial, file or issued name), or --due <days> to renew every issued name expiring within that many days");
     let signing: Promise<SigningAuthority> | undefined;
-    return renewOne(ctx, store, args[0], o, () => (signing ??= openSigningAuthority(store, () => caPassphrase(ctx))));
+    return renewOne(ctx, store, args[0], o, () => (signing ??= openSigningAuthority(store, keyAccess(ctx, o.key))));
   }
   if (args[0] !== undefined) throw usage("--due renews every issued name that is due: give no target with it");
   if (o.rekey || o.keyPassphraseFile) throw usage("--due renews with the same keys: --rekey goes with one target");
@@ -94,7 +96,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const renewed: Record<string, unknown>[] = [];
   const messages: string[] = [];
   for (const name of names) {
-    const r = await renewOne(ctx, store, name, o, () => (signing ??= openSigningAuthority(store, () => caPassphrase(ctx))));
+    const r = await renewOne(ctx, store, name, o, () => (signing ??= openSigningAuthority(store, keyAccess(ctx, o.key))));
     renewed.push(r.data);
     messages.push(...(r.messages ?? []));
   }

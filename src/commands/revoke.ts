@@ -15,7 +15,7 @@ import { formatDn } from "../core/names.js";
 import { parseCertificate } from "../core/parse.js";
 import { looksLikePem, parsePemBlocks } from "../core/pem.js";
 import { normaliseSerial } from "../core/serial.js";
-import { caPassphrase, type Context } from "../cli/context.js";
+import { keyAccessNow, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
 import { findIndexEntry, revokeSerials } from "../ca/revocation.js";
@@ -26,6 +26,7 @@ interface Opts {
   reason?: string;
   subject?: string;
   allOf?: string;
+  key?: string;
 }
 
 export function reasonOption(v: string | undefined): Reason {
@@ -151,8 +152,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   // the passphrase first (a prompt must not run under the lock), then the key
   // decrypts on the thread pool while revokeSerials rewrites the index and
   // builds the CRL
-  const pass = await caPassphrase(ctx);
-  const signing = openSigningAuthority(store, async () => pass);
+  const access = await keyAccessNow(ctx, ca, o.key);
+  const signing = openSigningAuthority(store, access);
   signing.catch(() => {}); // handled where it is awaited
   const { revoked, crl } = await revokeSerials(
     ca,

@@ -64,7 +64,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     if (state.responderForeign) throw new PkiError("CA_INVALID", state.responderProblem!);
     const previous = state.responder?.cert.serial;
     let getPass: () => Promise<string>;
-    if (atStart) getPass = () => caPassphrase(ctx);
+    // a CA key on a token (pki.json "key") needs no passphrase: its PIN comes from pin-source or PKI_PKCS11_PIN
+    if (atStart || state.ca.settings.key !== undefined) getPass = () => caPassphrase(ctx);
     else {
       const p = ctx.passphraseFromSources();
       if (p === undefined) {

@@ -14,7 +14,7 @@ import { formatIndex, REASONS, type IndexEntry } from "../core/index-format.js";
 import { isLive, sameCommonName } from "../core/subject-match.js";
 import { describeExtensions } from "../core/parse.js";
 import type { Profile } from "../core/profiles.js";
-import { caPassphrase, type Context } from "../cli/context.js";
+import { keyAccess, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkCsr, type CheckedCsr } from "../ca/csr.js";
 import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
@@ -26,6 +26,8 @@ import { confineOutDir, confineOutput } from "../store/output.js";
 import { sha256Hex } from "../crypto/keys.js";
 
 interface Opts {
+  /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
+  key?: string;
   profile?: string;
   out?: string;
   outDir?: string;
@@ -187,7 +189,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     return { data: { dryRun: true, requests: plans }, stdout: text };
   }
 
-  const signing = await openSigningAuthority(store, () => caPassphrase(ctx));
+  const signing = await openSigningAuthority(store, keyAccess(ctx, o.key));
   const reqs: IssueRequest[] = items.map((it) => ({
     profile: profile!,
     subject: it.template.subject,

@@ -12,6 +12,9 @@ export const ERROR_CODES = {
   CA_INVALID: "the CA directory is damaged or inconsistent (run `pki doctor`)",
   PASSPHRASE_REQUIRED: "the CA key is encrypted and no passphrase source was given",
   BAD_PASSPHRASE: "the passphrase does not decrypt the key",
+  PIN_REQUIRED: "the CA key is on a PKCS#11 token that needs a PIN and no PIN source was given",
+  BAD_PIN: "the token refused the PIN (wrong, locked or expired)",
+  PKCS11_ERROR: "the PKCS#11 token, module or key could not be used (missing module, token absent, key not found)",
   KEY_MODE: "a private key file is readable by group or others; pki refuses to use it",
   BAD_INPUT: "an input file is not what it should be (not a CSR, truncated, garbage)",
   INPUT_TOO_LARGE: "an input file is larger than pki accepts",
@@ -45,7 +48,7 @@ export class PkiError extends Error {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "PkiError";
     this.code = code;
-    this.exitCode = opts.exitCode ?? (code === "USAGE" || code === "PASSPHRASE_REQUIRED" ? 2 : 1);
+    this.exitCode = opts.exitCode ?? (code === "USAGE" || code === "PASSPHRASE_REQUIRED" || code === "PIN_REQUIRED" ? 2 : 1);
     this.details = opts.details;
   }
 }

@@ -15,6 +15,7 @@ import { validateProfile, type Profile } from "../core/profiles.js";
 import { validateNamePolicy, type NamePolicy } from "../core/csr-policy.js";
 import { appendLine } from "./atomic.js";
 import { MAX_INPUT, readBounded, readStdin } from "./input.js";
+import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 
 export const TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
 
@@ -34,6 +35,20 @@ export interface Settings {
   pathLen?: number;
   encrypted: boolean;
   policy: NamePolicy;
+  /** the CA key on a PKCS#11 token (RFC 7512 URI); absent: private/ca.key */
+  key?: string;
+}
+
+/** pki.json "key": a pkcs11: URI (checked when read, so a typo fails before any work) */
+function keySetting(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw new PkiError("CA_INVALID", 'pki.json: "key" must be a pkcs11: URI string');
+  try {
+    parsePkcs11Uri(v);
+  } catch (e) {
+    throw new PkiError("CA_INVALID", `pki.json: "key": ${(e as Error).message}`);
+  }
+  return v;
 }
 
 /** RFC 5280 5.2.3: a CRL number is at most 20 octets (a non-negative INTEGER, so below 2^159). */
@@ -123,6 +138,7 @@ export class CaDir {
       pathLen: s.pathLen,
       encrypted: s.encrypted !== false,
       policy: validateNamePolicy(s.policy),
+      key: keySetting(s.key),
     };
   }
 
