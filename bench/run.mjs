@@ -15,6 +15,11 @@
  *   revoke          pki revoke in a 100,000-line index vs openssl ca -revoke
  *   OCSP            pki serve vs openssl ocsp -index -port on a 100,000-certificate
  *                   CA: ab -c 8, no keep-alive (bench/ocsp.mjs; needs apache2-utils)
+ *   1,000 pairs on a token  pki issue --names-from with the CA key on a SoftHSM2
+ *                   token vs the same with the encrypted key file (needs
+ *                   softhsm2 and the pkcs11js addon; skipped, with a line, without)
+ *
+ * --only NAME runs one case: cold, csr, pairs, crl, revoke, ocsp, token.
  *
  * Each case runs several times; the table shows medians, the ratio pki/peer
  * and peak memory (max RSS of the process) for the CRL runs. Only public
@@ -34,8 +39,11 @@ const args = new Set(process.argv.slice(2));
 const QUICK = args.has("--quick");
 const LARGE = args.has("--large");
 const KEEP = args.has("--keep");
+const onlyAt = process.argv.indexOf("--only");
+const ONLY = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
+const want = (name) => ONLY === undefined || ONLY === name;
 if (args.has("--help") || args.has("-h")) {
-  process.stdout.write("usage: npm run bench [-- --quick] [-- --large] [-- --keep]\n  --quick  fewer runs and smaller batches\n  --large  also the 1,000,000-entry CRL\n  --keep   keep the temporary directory\n");
+  process.stdout.write("usage: npm run bench [-- --quick] [-- --large] [-- --keep] [-- --only cold|csr|pairs|crl|revoke|ocsp|token]\n  --quick  fewer runs and smaller batches\n  --large  also the 1,000,000-entry CRL\n  --keep   keep the temporary directory\n");
   process.exit(0);
 }
 
@@ -237,7 +245,7 @@ log(`pki bench: ${os.cpus().length} CPU(s), node ${process.version}, ${opensslVe
 log(`temporary directory ${TMP}${KEEP ? " (kept)" : ""}`);
 
 // cold start
-{
+if (want("cold")) {
   log("cold start ...");
   const node0 = await series(REPS.cold, null, () => timed(process.execPath, ["-e", "0"]));
   const ver = await series(REPS.cold, null, () => pki(["--version"]));
@@ -249,7 +257,7 @@ log(`temporary directory ${TMP}${KEEP ? " (kept)" : ""}`);
 }
 
 // one CSR
-{
+if (want("csr")) {
   log("one sign-csr ...");
   const dir = path.join(TMP, "sign");
   copyDir(CA0, dir);
@@ -263,7 +271,7 @@ log(`temporary directory ${TMP}${KEEP ? " (kept)" : ""}`);
 }
 
 // 1,000 pairs
-{
+if (want("pairs")) {
   log(`${PAIRS} P-256 pairs ...`);
   const names = path.join(TMP, "names.txt");
   fs.writeFileSync(names, Array.from({ length: PAIRS }, (_, i) => `agent-${i}`).join("\n") + "\n");
@@ -326,11 +334,11 @@ async function crlCase(n, label) {
   const q = await series(REPS.crl, null, () => timed("openssl", ["ca", "-config", fx.cnf, "-gencrl", "-passin", `file:${passFile}`, "-out", outFile], { mem: true }));
   row(`CRL, ${label} revoked`, "pki crl", p, "openssl ca -gencrl", q, 0.5, { mem: true });
 }
-await crlCase(CRL_N, "100,000");
-if (LARGE) await crlCase(CRL_LARGE_N, "1,000,000");
+if (want("crl")) await crlCase(CRL_N, "100,000");
+if (LARGE && want("crl")) await crlCase(CRL_LARGE_N, "1,000,000");
 
 // revoke
-{
+if (want("revoke")) {
   log("revoke in a 100,000-line index ...");
   const fx = crlFixture("revoke-src", CRL_N, true);
   const serial = fx.target.serial;
@@ -356,7 +364,51 @@ if (LARGE) await crlCase(CRL_LARGE_N, "1,000,000");
 }
 
 // OCSP responders (bench/ocsp.mjs: every child there is time-limited)
-const ocspLines = await ocspBench({ tmp: TMP, ca0: CA0, passFile, env, quick: QUICK, log });
+const ocspLines = !want("ocsp") ? [] : await ocspBench({ tmp: TMP, ca0: CA0, passFile, env, quick: QUICK, log });
+
+// bulk issuance, CA key on a token vs in the key file
+if (want("token")) {
+  const MODULE = "/usr/lib/softhsm/libsofthsm2.so";
+  const addon = path.join(ROOT, "node_modules", "pkcs11js", "build", "Release", "pkcs11.node");
+  if (!fs.existsSync(MODULE) || !which("softhsm2-util") || !fs.existsSync(addon)) {
+    log("bulk issuance on a token: skipped (needs softhsm2 and the pkcs11js addon: apt-get install softhsm2 g++ make python3; npm ci)");
+  } else {
+    log(`${PAIRS} P-256 pairs, CA key on a SoftHSM2 token vs the key file ...`);
+    const hsm = path.join(TMP, "softhsm");
+    fs.mkdirSync(path.join(hsm, "tokens"), { recursive: true });
+    fs.writeFileSync(path.join(hsm, "softhsm2.conf"), `directories.tokendir = ${hsm}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n`);
+    env.SOFTHSM2_CONF = path.join(hsm, "softhsm2.conf");
+    const pin = "bench-pin-1234";
+    const pinFile = path.join(hsm, "pin");
+    fs.writeFileSync(pinFile, pin + "\n", { mode: 0o600 });
+    const init = spawnSync("softhsm2-util", ["--init-token", "--free", "--label", "bench", "--so-pin", "bench-so-1234", "--pin", pin], { env, encoding: "utf8" });
+    if (init.status !== 0) die(`softhsm2-util --init-token failed: ${init.stderr}`);
+    const CAT = path.join(TMP, "ca-token");
+    const key = `pkcs11:token=bench;object=ca?module-path=${MODULE}&pin-source=file:${pinFile}`;
+    const r = pkiSync(["init", "--dir", CAT, "--cn", "Bench Token CA", "--org", "Bench", "--key", key, "--key-type", "ec-p256"]);
+    if (r.code !== 0) die(`pki init --key failed: ${r.stderr}`);
+    const names = path.join(TMP, "names-token.txt");
+    fs.writeFileSync(names, Array.from({ length: PAIRS }, (_, i) => `agent-${i}`).join("\n") + "\n");
+    const batch = (from, tag) => (i) => {
+      const dir = path.join(TMP, `${tag}-${i}`);
+      copyDir(from, dir);
+      const out = path.join(TMP, `${tag}-out-${i}`);
+      fs.mkdirSync(out);
+      return { dir, out };
+    };
+    // interleaved, so that both see the same machine load
+    const tok = [];
+    const file = [];
+    for (let i = 0; i < REPS.pairs; i++) {
+      tok.push((await series(1, () => batch(CAT, "tok")(i), ({ dir, out }) => pki(["--dir", dir, "issue", "client", "--names-from", names, "--out-dir", out]))).ms);
+      file.push((await series(1, () => batch(CA0, "file")(i), ({ dir, out }) => pki([...g(dir), "issue", "client", "--names-from", names, "--out-dir", out]))).ms);
+    }
+    const last = path.join(TMP, `tok-out-${REPS.pairs - 1}`);
+    const v = spawnSync("openssl", ["verify", "-CAfile", path.join(CAT, "ca.crt"), path.join(last, "agent-0.crt"), path.join(last, `agent-${PAIRS - 1}.crt`)], { encoding: "utf8" });
+    if (v.status !== 0) die(`certificates signed on the token do not verify: ${v.stdout}${v.stderr}`);
+    row(`${PAIRS} P-256 client pairs, CA key on a token`, "pki issue, SoftHSM2 token", { ms: median(tok) }, "pki issue, encrypted key file", { ms: median(file) }, null, { rate: true });
+  }
+}
 
 // ---------------------------------------------------------------- report
 
