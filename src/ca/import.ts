@@ -364,6 +364,9 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
       if (c.entry.status === "R") {
         e.revokedAt = c.entry.revokedAt;
         if (c.entry.reason) e.reason = c.entry.reason;
+        // `openssl ca -crl_hold` / `-crl_compromise`: kept in the index line, so every later CRL carries them
+        if (c.entry.holdInstruction) Object.assign(e, { holdInstruction: c.entry.holdInstruction });
+        if (c.entry.invalidityDate) Object.assign(e, { invalidityDate: c.entry.invalidityDate });
       }
       return e;
     });

@@ -169,6 +169,14 @@ export const COMMANDS: CommandSpec[] = [
           "pki import easyrsa ~/easy-rsa/pki --dir /etc/pki/vpn --source-passphrase-file old.pass --passphrase-file new.pass",
         ],
       },
+      {
+        name: "openssl-ca",
+        args: "<dir>",
+        summary: "import an `openssl ca` directory (cacert.pem or ca.crt, private/cakey.pem, index.txt, newcerts/ or certs/, crlnumber, crl.pem)",
+        module: "import-openssl-ca",
+        options: IMPORT_OPTIONS(false),
+        examples: ["pki import openssl-ca /etc/ssl/demoCA --dir /etc/pki/legacy --source-passphrase-file old.pass --passphrase-file new.pass"],
+      },
     ],
   },
   {
