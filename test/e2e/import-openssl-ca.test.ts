@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { json, openssl, pki, tmpdir } from "../helpers.js";
-import { crlEntries, crlNumber, indexSet, opensslCaStatus, requireTools, secretFile, treeHash, verifyWithCrl } from "./import-lib.js";
+import { crlEntries, crlNumber, freePort, indexSet, MtlsNginx, opensslCaStatus, requireTools, secretFile, treeHash, verifyWithCrl } from "./import-lib.js";
 
 const CONFIG = `[ ca ]
 default_ca = CA_default
@@ -158,6 +158,24 @@ describe("pki import openssl-ca: holds, compromise times, CRL numbers", () => {
     expect(openssl(["pkey", "-in", path.join(dir, "private", "ca.key"), "-passin", `file:${newPass}`, "-noout"]).code).toBe(0);
   });
 
+  it("through a real nginx: an old client gets 200, the held one and the compromised one are refused", async () => {
+    const s = run(["issue", "server", "localhost", "--san", "dns:localhost,ip:127.0.0.1"]);
+    expect(s.code, s.stderr).toBe(0);
+    const nginx = new MtlsNginx(path.join(path.dirname(dir), "nginx"), await freePort(), dir);
+    nginx.start();
+    try {
+      const ok = nginx.get(path.join(src.root, "u1.crt"), path.join(src.root, "u1.key"));
+      expect(ok.status, ok.body).toBe(200);
+      expect(ok.body).toContain("hello CN=u1");
+      for (const n of ["u2", "u3"]) {
+        const r = nginx.get(path.join(src.root, `${n}.crt`), path.join(src.root, `${n}.key`));
+        expect(r.status, `${n}: ${r.body}`).toBe(400);
+      }
+    } finally {
+      nginx.stop();
+    }
+  });
+
   it("issues and revokes after the import; the hold and the compromise time survive every later CRL; openssl ca still works on the directory", () => {
     const n = json(run(["issue", "client", "newbie", "--json"]));
     expect(verifyWithCrl(dir, n.cert).code).toBe(0);
@@ -168,7 +186,7 @@ describe("pki import openssl-ca: holds, compromise times, CRL numbers", () => {
     const ours = crlEntries(path.join(dir, "crl.pem"));
     const theirs = crlEntries(path.join(src.ca, "crl.pem"));
     for (const [serial, text] of theirs) expect(ours.get(serial)).toBe(text);
-    expect(ours.size).toBe(4);
+    expect(ours.size).toBe(4); // u2, u3, u4 from the source, u1 now
     // `openssl ca -gencrl` on the imported directory, with the new key, lists the same entries
     const cnf = path.join(path.dirname(dir), "imported.cnf");
     fs.writeFileSync(cnf, CONFIG.replace("dir = ./ca", `dir = ${dir}`).replace("$dir/newcerts", "$dir/certs").replace("$dir/cacert.pem", "$dir/ca.crt").replace("$dir/private/cakey.pem", "$dir/private/ca.key"));
