@@ -365,8 +365,8 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
         e.revokedAt = c.entry.revokedAt;
         if (c.entry.reason) e.reason = c.entry.reason;
         // `openssl ca -crl_hold` / `-crl_compromise`: kept in the index line, so every later CRL carries them
-        if (c.entry.holdInstruction) Object.assign(e, { holdInstruction: c.entry.holdInstruction });
-        if (c.entry.invalidityDate) Object.assign(e, { invalidityDate: c.entry.invalidityDate });
+        if (c.entry.holdInstruction) e.holdInstruction = c.entry.holdInstruction;
+        if (c.entry.invalidityDate) e.invalidityDate = c.entry.invalidityDate;
       }
       return e;
     });

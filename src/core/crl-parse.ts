@@ -15,6 +15,10 @@ export interface ParsedCrlEntry {
   revokedAt: Date;
   /** absent: no reasonCode (unspecified) */
   reason?: Reason;
+  /** holdInstructionCode entry extension (dotted OID) */
+  holdInstruction?: string;
+  /** invalidityDate entry extension */
+  invalidityDate?: Date;
 }
 
 export interface ParsedCrl {
@@ -51,10 +55,15 @@ export function parseCrl(buf: der.Bytes): ParsedCrl {
       const entry: ParsedCrlEntry = { serial: serialHex(sb), revokedAt: der.readTime(list, dN) };
       for (const x of extN ? der.children(list, extN) : []) {
         const parts = der.children(list, x);
-        if (parts[0] && der.readOid(list, parts[0]) === OID.reasonCode) {
-          const inner = der.content(list, parts[parts.length - 1]!);
+        const oid = parts[0] ? der.readOid(list, parts[0]) : "";
+        const inner = parts.length ? der.content(list, parts[parts.length - 1]!) : new Uint8Array(0);
+        if (oid === OID.reasonCode) {
           const r = reasonFromCode(Number(intValue(der.content(inner, der.read(inner)))));
           if (r && r !== "unspecified") entry.reason = r;
+        } else if (oid === "2.5.29.23") {
+          entry.holdInstruction = der.readOid(inner, der.read(inner));
+        } else if (oid === "2.5.29.24") {
+          entry.invalidityDate = der.readTime(inner, der.read(inner));
         }
       }
       revoked.push(entry);

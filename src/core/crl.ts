@@ -11,7 +11,7 @@
 import * as der from "./der.js";
 import { OID } from "./certificate.js";
 import { PkiError } from "./errors.js";
-import { REASONS, type IndexEntry, formatTime } from "./index-format.js";
+import { REASONS, type IndexEntry, formatGeneralizedTime, formatTime, parseRevocationField } from "./index-format.js";
 
 export interface RevokedRef {
   /** upper-case hex, even length */
@@ -20,13 +20,36 @@ export interface RevokedRef {
   time: string;
   /** reasonCode, absent for unspecified */
   reasonCode?: number;
+  /** holdInstructionCode entry extension (dotted OID) */
+  holdInstruction?: string;
+  /** invalidityDate entry extension, GeneralizedTime text YYYYMMDDHHMMSSZ */
+  invalidityDate?: string;
+}
+
+const OID_HOLD_INSTRUCTION = "2.5.29.23";
+const OID_INVALIDITY_DATE = "2.5.29.24";
+
+/**
+ * crlEntryExtensions of one entry (RFC 5280 5.3), in the order `openssl ca
+ * -gencrl` writes them: reasonCode, holdInstructionCode, invalidityDate.
+ * Empty when there is nothing to say (unspecified, no extras).
+ */
+export function entryExtensions(reasonCode: number | undefined, holdInstruction?: string, invalidityDate?: string): Uint8Array {
+  const exts: Uint8Array[] = [];
+  if (reasonCode !== undefined) exts.push(der.seq(der.oid(OID.reasonCode), der.octets(der.tlv(0x0a, Uint8Array.of(reasonCode)))));
+  if (holdInstruction) exts.push(der.seq(der.oid(OID_HOLD_INSTRUCTION), der.octets(der.oid(holdInstruction))));
+  if (invalidityDate) exts.push(der.seq(der.oid(OID_INVALIDITY_DATE), der.octets(der.tlv(0x18, der.utf8(invalidityDate)))));
+  return exts.length ? der.seq(...exts) : new Uint8Array(0);
 }
 
 export function revokedFromEntries(entries: Iterable<IndexEntry>): RevokedRef[] {
   const out: RevokedRef[] = [];
   for (const e of entries) {
     if (e.status !== "R" || !e.revokedAt) continue;
-    out.push({ serial: e.serial, time: formatTime(e.revokedAt), reasonCode: e.reason ? REASONS[e.reason].code : undefined });
+    const r: RevokedRef = { serial: e.serial, time: formatTime(e.revokedAt), reasonCode: e.reason ? REASONS[e.reason].code : undefined };
+    if (e.holdInstruction) r.holdInstruction = e.holdInstruction;
+    if (e.invalidityDate) r.invalidityDate = formatGeneralizedTime(e.invalidityDate);
+    out.push(r);
   }
   return out;
 }
@@ -53,12 +76,21 @@ export function revokedFromIndexText(text: string): RevokedRef[] {
       const time = comma < 0 ? rev : rev.slice(0, comma);
       if (time.length !== 13 && time.length !== 15) throw new Error(`index.txt: bad revocation time ${JSON.stringify(time)}`);
       let reasonCode: number | undefined;
+      const ref: RevokedRef = { serial: text.slice(t3 + 1, t4), time };
       if (comma >= 0) {
-        const r = rev.slice(comma + 1).toLowerCase();
-        for (const v of Object.values(REASONS)) if (v.openssl.toLowerCase() === r) reasonCode = v.code;
-        if (reasonCode === 0) reasonCode = undefined;
+        const parsed = parseRevocationField(rev);
+        if (typeof parsed !== "string" && (parsed.holdInstruction || parsed.invalidityTime)) {
+          reasonCode = REASONS[parsed.reason!].code;
+          if (parsed.holdInstruction) ref.holdInstruction = parsed.holdInstruction;
+          if (parsed.invalidityTime) ref.invalidityDate = parsed.invalidityTime;
+        } else {
+          const r = rev.slice(comma + 1).toLowerCase();
+          for (const v of Object.values(REASONS)) if (v.openssl.toLowerCase() === r) reasonCode = v.code;
+          if (reasonCode === 0) reasonCode = undefined;
+        }
       }
-      out.push({ serial: text.slice(t3 + 1, t4), time, reasonCode });
+      ref.reasonCode = reasonCode;
+      out.push(ref);
     }
     p = eol + 1;
   }
@@ -95,9 +127,12 @@ const REASON_EXT = (code: number) => Uint8Array.from([0x30, 0x0c, 0x30, 0x0a, 0x
 
 const REASON_EXT_HEAD = REASON_EXT(0).subarray(0, 13);
 
+const hasExtras = (r: RevokedRef): boolean => r.holdInstruction !== undefined || r.invalidityDate !== undefined;
+
 function entryContentLen(r: RevokedRef): number {
   const sl = serialContentLen(r.serial);
-  return 1 + lenOfLen(sl) + sl + 2 + r.time.length + (r.reasonCode === undefined ? 0 : 14);
+  const ext = hasExtras(r) ? entryExtensions(r.reasonCode, r.holdInstruction, r.invalidityDate).length : r.reasonCode === undefined ? 0 : 14;
+  return 1 + lenOfLen(sl) + sl + 2 + r.time.length + ext;
 }
 
 /** The DER of `revokedCertificates` (SEQUENCE OF), or an empty array when there are none. */
@@ -128,7 +163,11 @@ export function encodeRevoked(list: readonly RevokedRef[]): Uint8Array {
     buf[p++] = r.time.length === 13 ? 0x17 : 0x18;
     buf[p++] = r.time.length;
     for (let i = 0; i < r.time.length; i++) buf[p++] = r.time.charCodeAt(i);
-    if (r.reasonCode !== undefined) {
+    if (hasExtras(r)) {
+      const x = entryExtensions(r.reasonCode, r.holdInstruction, r.invalidityDate);
+      buf.set(x, p);
+      p += x.length;
+    } else if (r.reasonCode !== undefined) {
       buf.set(REASON_EXT(r.reasonCode), p);
       p += 14;
     }
@@ -198,7 +237,11 @@ interface Fields {
   /** INTEGER content octets */
   serLen: number;
   reason: number | undefined;
+  /** crlEntryExtensions of a compound revocation field (hold instruction, compromise time), else undefined */
+  extras: Uint8Array | undefined;
 }
+
+const COMPOUND = [asciiBytes("holdinstruction"), asciiBytes("keytime"), asciiBytes("cakeytime")];
 
 function fieldsOf(idx: Uint8Array, lineStart: number, eol: number, f: Fields): void {
   const bad = (why: string) => new IndexError(`index.txt: ${why} in the revoked line at byte ${lineStart}; run \`pki doctor\``);
@@ -215,10 +258,20 @@ function fieldsOf(idx: Uint8Array, lineStart: number, eol: number, f: Fields): v
   f.timeStart = t2 + 1;
   f.timeEnd = comma;
   f.reason = undefined;
+  f.extras = undefined;
   if (comma < t3) {
     let end = comma + 1;
     while (end < t3 && idx[end] !== 44) end++;
-    f.reason = reasonAt(idx, comma + 1, end);
+    const len = end - (comma + 1);
+    if (end < t3 && COMPOUND.some((w) => w.length === len && w.every((c, i) => (idx[comma + 1 + i]! | 0x20) === c))) {
+      // `openssl ca -crl_hold` / `-crl_compromise`: rare, parsed as text
+      const parsed = parseRevocationField(Buffer.from(idx.buffer, idx.byteOffset + t2 + 1, t3 - t2 - 1).toString("latin1"));
+      if (typeof parsed === "string") throw bad(parsed);
+      f.reason = REASONS[parsed.reason!].code;
+      f.extras = entryExtensions(f.reason, parsed.holdInstruction, parsed.invalidityTime);
+    } else {
+      f.reason = reasonAt(idx, comma + 1, end);
+    }
   }
   let s = t3 + 1;
   const e = t4;
@@ -244,7 +297,10 @@ function fieldsOf(idx: Uint8Array, lineStart: number, eol: number, f: Fields): v
 class Entries {
   a = new Uint32Array(3 * 1024);
   n = 0;
+  /** crlEntryExtensions of the few compound entries, by entry number */
+  extras = new Map<number, Uint8Array>();
   push(f: Fields): void {
+    if (f.extras) this.extras.set(this.n, f.extras);
     if (3 * this.n === this.a.length) {
       const b = new Uint32Array(this.a.length * 2);
       b.set(this.a);
@@ -308,7 +364,7 @@ export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): Prepar
   const idx = p.index;
   const n = idx.length;
   const entries = new Entries();
-  const f: Fields = { timeStart: 0, timeEnd: 0, serStart: 0, serEnd: 0, serLen: 0, reason: undefined };
+  const f: Fields = { timeStart: 0, timeEnd: 0, serStart: 0, serEnd: 0, serLen: 0, reason: undefined, extras: undefined };
   let entriesLen = 0;
   let pos = 0;
   try {
@@ -316,7 +372,7 @@ export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): Prepar
       const eol = eolAt(idx, pos);
       if (idx[pos] === 82 /* R */) {
         fieldsOf(idx, pos, eol, f);
-        const cl = 1 + lenOfLen(f.serLen) + f.serLen + 2 + (f.timeEnd - f.timeStart) + (f.reason === undefined ? 0 : 14);
+        const cl = 1 + lenOfLen(f.serLen) + f.serLen + 2 + (f.timeEnd - f.timeStart) + (f.extras ? f.extras.length : f.reason === undefined ? 0 : 14);
         entriesLen += 1 + lenOfLen(cl) + cl;
         entries.push(f);
       }
@@ -358,7 +414,8 @@ export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): Prepar
       const tl = packed & (1 << 16) ? 15 : 13;
       const reason = (packed >>> 20) - 1;
       const serLen = ((digits + 1) >> 1) + (digits % 2 === 0 && hexVal(idx[s]!) >= 8 ? 1 : 0);
-      const cl = 1 + lenOfLen(serLen) + serLen + 2 + tl + (reason < 0 ? 0 : 14);
+      const extras = entries.extras.size ? entries.extras.get(k) : undefined;
+      const cl = 1 + lenOfLen(serLen) + serLen + 2 + tl + (extras ? extras.length : reason < 0 ? 0 : 14);
       buf[o++] = 0x30;
       o = writeLen(buf, o, cl);
       // userCertificate INTEGER
@@ -376,7 +433,10 @@ export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): Prepar
       buf[o++] = tl === 13 ? 0x17 : 0x18;
       buf[o++] = tl;
       for (let i = timeStart; i < timeStart + tl; i++) buf[o++] = idx[i]!;
-      if (reason >= 0) {
+      if (extras) {
+        buf.set(extras, o);
+        o += extras.length;
+      } else if (reason >= 0) {
         for (let i = 0; i < 13; i++) buf[o++] = REASON_EXT_HEAD[i]!;
         buf[o++] = reason;
       }

@@ -15,26 +15,10 @@
  * compromise (invalidity) time reach its index and its CRL.
  */
 import { checkIssuedName } from "./issued-name.js";
-import { parseReason, parseTime, type Reason, type Status } from "./index-format.js";
+import { parseRevocationField as parseOpensslRevocation, parseTime, type Reason, type Status } from "./index-format.js";
 import { commonName } from "./names.js";
 import { decodeBasicConstraints, decodeEku, findExtension, type ParsedCertificate } from "./parse.js";
 import { normaliseSerial } from "./serial.js";
-
-/** RFC 5280 5.3.2 hold instruction codes by OpenSSL's short and long names. */
-export const HOLD_INSTRUCTIONS: Record<string, string> = {
-  holdinstructionnone: "1.2.840.10040.2.1",
-  holdinstructioncallissuer: "1.2.840.10040.2.2",
-  holdinstructionreject: "1.2.840.10040.2.3",
-  "hold instruction none": "1.2.840.10040.2.1",
-  "hold instruction call issuer": "1.2.840.10040.2.2",
-  "hold instruction reject": "1.2.840.10040.2.3",
-};
-
-export function holdInstructionOid(text: string): string | null {
-  const t = text.trim();
-  if (/^\d+(\.\d+)+$/.test(t)) return t;
-  return HOLD_INSTRUCTIONS[t.toLowerCase()] ?? null;
-}
 
 export interface SourceEntry {
   /** 1-based line number in the source index.txt */
@@ -62,39 +46,19 @@ export interface Problem {
 
 export const problemText = (p: Problem): string => `${p.where}: ${p.message}`;
 
-/** Parse the revocation field of a revoked line. Returns an error text on failure. */
+/**
+ * The revocation field of a revoked line, in every form `openssl ca` writes
+ * (index-format.ts parseRevocationField). Returns an error text on failure.
+ */
 export function parseRevocationField(field: string): { revokedAt: Date; reason?: Reason; holdInstruction?: string; invalidityDate?: Date } | string {
-  const parts = field.split(",");
-  const at = parseTime(parts[0] ?? "");
-  if (!at) return `bad revocation time ${JSON.stringify(parts[0] ?? "")}`;
-  if (parts.length === 1 || (parts.length === 2 && parts[1] === "")) return { revokedAt: at };
-  const word = parts[1]!;
-  const arg = parts[2];
-  if (parts.length > 3) return `unreadable revocation field ${JSON.stringify(field)}`;
-  const w = word.toLowerCase();
-  if (w === "holdinstruction") {
-    const oid = holdInstructionOid(arg ?? "");
-    if (!oid) return `unknown hold instruction ${JSON.stringify(arg ?? "")}`;
-    return { revokedAt: at, reason: "certificateHold", holdInstruction: oid };
-  }
-  if (w === "keytime" || w === "cakeytime") {
-    const t = /^\d{14}Z$/.test(arg ?? "") ? parseTime(arg!) : null;
-    if (!t) return `bad compromise time ${JSON.stringify(arg ?? "")} (expected YYYYMMDDHHMMSSZ)`;
-    return { revokedAt: at, reason: w === "keytime" ? "keyCompromise" : "caCompromise", invalidityDate: t };
-  }
-  if (w === "removefromcrl") return "reason removeFromCRL (only meaningful in delta CRLs): decide whether the certificate is revoked and fix the line";
-  const reason = parseReason(word);
-  if (!reason) return `unknown revocation reason ${JSON.stringify(word)}`;
-  if (arg !== undefined) {
-    // OpenSSL writes certificateHold with its instruction as "holdInstruction"; accept the long form too
-    if (reason === "certificateHold") {
-      const oid = holdInstructionOid(arg);
-      if (!oid) return `unknown hold instruction ${JSON.stringify(arg)}`;
-      return { revokedAt: at, reason, holdInstruction: oid };
-    }
-    return `unexpected "${arg}" after the reason ${word}`;
-  }
-  return reason === "unspecified" ? { revokedAt: at } : { revokedAt: at, reason };
+  if (/,removefromcrl$/i.test(field)) return "reason removeFromCRL (only meaningful in delta CRLs): decide whether the certificate is revoked and fix the line";
+  const r = parseOpensslRevocation(field);
+  if (typeof r === "string") return r;
+  const out: { revokedAt: Date; reason?: Reason; holdInstruction?: string; invalidityDate?: Date } = { revokedAt: r.revokedAt };
+  if (r.reason) out.reason = r.reason;
+  if (r.holdInstruction) out.holdInstruction = r.holdInstruction;
+  if (r.invalidityDate) out.invalidityDate = r.invalidityDate;
+  return out;
 }
 
 /**
@@ -155,7 +119,7 @@ export interface SourceCrl {
   path: string;
   crlNumber?: bigint;
   signedByCa: boolean;
-  entries: Array<{ serial: string; revokedAt: Date; reason?: Reason }>;
+  entries: Array<{ serial: string; revokedAt: Date; reason?: Reason; holdInstruction?: string; invalidityDate?: Date }>;
 }
 
 export interface PlannedCert {
@@ -319,6 +283,8 @@ export function planImport(p: PlanInput): ImportPlan {
             c.entry.status = "R";
             c.entry.revokedAt = r.revokedAt;
             c.entry.reason = r.reason;
+            c.entry.holdInstruction = r.holdInstruction;
+            c.entry.invalidityDate = r.invalidityDate;
             skipped.push(`serial ${r.serial}: imported as revoked, as the source CRL says (a revocation is never dropped)`);
           }
         } else if (!lines.has(r.serial)) {

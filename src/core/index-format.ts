@@ -18,6 +18,7 @@
  * issued name) live in index.meta, one "SERIAL<TAB>profile<TAB>name" line per
  * certificate. Pure: parse and format only.
  */
+import { isValidOid } from "./der.js";
 import { PkiError } from "./errors.js";
 
 export const REASONS = {
@@ -39,6 +40,123 @@ export function parseReason(text: string): Reason | null {
 
 export const reasonFromCode = (code: number): Reason | undefined => REASON_NAMES.find((r) => REASONS[r].code === code);
 
+/**
+ * Hold instruction codes (RFC 5280 5.3.2, ITU-T X.509), by OpenSSL's short
+ * names: `openssl ca -revoke -crl_hold <name or OID>` writes the text given.
+ */
+export const HOLD_INSTRUCTIONS = {
+  holdInstructionNone: "1.2.840.10040.2.1",
+  holdInstructionCallIssuer: "1.2.840.10040.2.2",
+  holdInstructionReject: "1.2.840.10040.2.3",
+} as const;
+const HOLD_LONG: Record<string, string> = {
+  "hold instruction none": "1.2.840.10040.2.1",
+  "hold instruction call issuer": "1.2.840.10040.2.2",
+  "hold instruction reject": "1.2.840.10040.2.3",
+};
+
+/** The dotted OID of a hold instruction as `openssl ca` writes it (short name, long name or OID), or null. */
+export function holdInstructionOid(text: string): string | null {
+  const t = text.trim();
+  for (const [n, o] of Object.entries(HOLD_INSTRUCTIONS)) if (n.toLowerCase() === t.toLowerCase()) return o;
+  const long = HOLD_LONG[t.toLowerCase()];
+  if (long) return long;
+  return isValidOid(t) ? t : null;
+}
+
+/** OpenSSL's short name of a hold instruction OID, else the OID itself. */
+export const holdInstructionName = (oid: string): string => Object.entries(HOLD_INSTRUCTIONS).find(([, o]) => o === oid)?.[0] ?? oid;
+
+export interface Revocation {
+  /** the revocation time as written (YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ) */
+  time: string;
+  revokedAt: Date;
+  /** absent: unspecified */
+  reason?: Reason;
+  /** certificateHold: the hold instruction (dotted OID) */
+  holdInstruction?: string;
+  /** keyCompromise / CACompromise: when the key is known or suspected to have been compromised */
+  invalidityDate?: Date;
+  /** invalidityDate as written, a GeneralizedTime YYYYMMDDHHMMSSZ */
+  invalidityTime?: string;
+}
+
+/**
+ * The third field of a revoked line, in every form `openssl ca` writes
+ * (apps/ca.c make_revocation_str / unpack_revinfo):
+ *   TIME                                  unspecified
+ *   TIME,REASON                           e.g. keyCompromise, certificateHold
+ *   TIME,holdInstruction,<name or OID>    certificateHold with a hold instruction
+ *   TIME,keyTime,<GeneralizedTime>        keyCompromise with an invalidity date
+ *   TIME,CAkeyTime,<GeneralizedTime>      CACompromise with an invalidity date
+ * Returns a string saying what is wrong when the field is malformed.
+ */
+export function parseRevocationField(rev: string): Revocation | string {
+  const parts = rev.split(",");
+  const time = parts[0] ?? "";
+  const at = parseTime(time);
+  if (!at) return `bad revocation time ${JSON.stringify(rev)}`;
+  const out: Revocation = { time, revokedAt: at };
+  const r = parts[1];
+  if (r === undefined || r === "") {
+    if (parts.length > 2) return `bad revocation field ${JSON.stringify(rev)}`;
+    return out;
+  }
+  const kind = r.toLowerCase();
+  if (kind === "holdinstruction" || kind === "keytime" || kind === "cakeytime") {
+    const arg = parts.slice(2).join(",");
+    if (kind === "holdinstruction") {
+      const oid = holdInstructionOid(arg);
+      if (!oid) return `unknown hold instruction ${JSON.stringify(arg)}`;
+      return { ...out, reason: "certificateHold", holdInstruction: oid };
+    }
+    if (!/^\d{14}Z$/.test(arg) || !parseTime(arg)) return `bad compromise time ${JSON.stringify(arg)} (expected YYYYMMDDHHMMSSZ)`;
+    return { ...out, reason: kind === "keytime" ? "keyCompromise" : "caCompromise", invalidityDate: parseTime(arg)!, invalidityTime: arg };
+  }
+  if (parts.length > 2) return `bad revocation field ${JSON.stringify(rev)}`;
+  const reason = parseReason(r);
+  if (!reason) return `unknown revocation reason ${JSON.stringify(r)}`;
+  if (reason !== "unspecified") out.reason = reason;
+  return out;
+}
+
+/** The third field of a revoked line, as `openssl ca` writes it (see parseRevocationField). */
+export function formatRevocationField(e: { revokedAt: Date; reason?: Reason; holdInstruction?: string; invalidityDate?: Date }): string {
+  const t = formatTime(e.revokedAt);
+  if (e.reason === "certificateHold" && e.holdInstruction) return `${t},holdInstruction,${holdInstructionName(e.holdInstruction)}`;
+  if ((e.reason === "keyCompromise" || e.reason === "caCompromise") && e.invalidityDate) {
+    return `${t},${e.reason === "keyCompromise" ? "keyTime" : "CAkeyTime"},${formatGeneralizedTime(e.invalidityDate)}`;
+  }
+  return t + (e.reason && e.reason !== "unspecified" ? "," + REASONS[e.reason].openssl : "");
+}
+
+/** YYYYMMDDHHMMSSZ, always four digits of year (OpenSSL's compromise time). */
+export function formatGeneralizedTime(d: Date): string {
+  const t = formatTime(d);
+  return t.length === 15 ? t : String(d.getUTCFullYear()) + t.slice(2);
+}
+
+/**
+ * index.txt as read: a UTF-8 byte order mark and CRLF line ends (an editor on
+ * Windows, a copy through a tool that "fixes" line ends) are dropped, so that
+ * the first line and every subject read as they were written; a BOM in front
+ * of "R" would otherwise hide the first revocation from the CRL.
+ */
+export function normalizeIndex(buf: Buffer): Buffer {
+  let b = buf;
+  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
+  if (b.includes(13)) {
+    const out = Buffer.allocUnsafe(b.length);
+    let o = 0;
+    for (let i = 0; i < b.length; i++) {
+      if (b[i] === 13 && (i + 1 === b.length || b[i + 1] === 10)) continue;
+      out[o++] = b[i]!;
+    }
+    b = out.subarray(0, o);
+  }
+  return b;
+}
+
 export type Status = "V" | "R" | "E";
 
 export interface IndexEntry {
@@ -47,6 +165,10 @@ export interface IndexEntry {
   revokedAt?: Date;
   /** absent: unspecified (no reasonCode in the CRL) */
   reason?: Reason;
+  /** certificateHold with a hold instruction (dotted OID), from `openssl ca -crl_hold` */
+  holdInstruction?: string;
+  /** keyCompromise / CACompromise with a compromise time, from `openssl ca -crl_compromise` */
+  invalidityDate?: Date;
   serial: string;
   file: string;
   subject: string;
@@ -76,7 +198,7 @@ export function formatLine(e: IndexEntry): string {
   let revoked = "";
   if (e.status === "R") {
     if (!e.revokedAt) throw new Error("revoked entry without a revocation time");
-    revoked = formatTime(e.revokedAt) + (e.reason && e.reason !== "unspecified" ? "," + REASONS[e.reason].openssl : "");
+    revoked = formatRevocationField({ revokedAt: e.revokedAt, reason: e.reason, holdInstruction: e.holdInstruction, invalidityDate: e.invalidityDate });
   }
   return `${e.status}\t${formatTime(e.expires)}\t${revoked}\t${e.serial}\t${e.file}\t${e.subject}`;
 }
@@ -92,15 +214,12 @@ export function parseLine(line: string, lineNo = 0): IndexEntry {
   if (!/^[0-9A-F]+$/.test(serial) || serial.length % 2) throw bad(`bad serial ${JSON.stringify(serial)}`);
   const e: IndexEntry = { status, expires, serial, file, subject };
   if (status === "R") {
-    const [t, r] = rev.split(",", 2);
-    const at = parseTime(t ?? "");
-    if (!at) throw bad(`bad revocation time ${JSON.stringify(rev)}`);
-    e.revokedAt = at;
-    if (r !== undefined && r !== "") {
-      const reason = parseReason(r);
-      if (!reason) throw bad(`unknown revocation reason ${JSON.stringify(r)}`);
-      if (reason !== "unspecified") e.reason = reason;
-    }
+    const r = parseRevocationField(rev);
+    if (typeof r === "string") throw bad(r);
+    e.revokedAt = r.revokedAt;
+    if (r.reason) e.reason = r.reason;
+    if (r.holdInstruction) e.holdInstruction = r.holdInstruction;
+    if (r.invalidityDate) e.invalidityDate = r.invalidityDate;
   }
   return e;
 }
@@ -141,8 +260,10 @@ export function parseMeta(text: string): Map<string, MetaEntry> {
   const out = new Map<string, MetaEntry>();
   for (const line of text.split("\n")) {
     if (!line) continue;
-    const [serial, profile, name] = line.split("\t");
-    if (!serial || !profile) continue;
+    const f = line.split("\t");
+    const [serial, profile, name] = f;
+    // a half line (an interrupted append of an older version) or two glued together: skipped, doctor reports it
+    if (f.length !== 3 || !serial || !/^[0-9A-F]+$/.test(serial) || !profile) continue;
     out.set(serial, { serial, profile, name: name && name !== "-" ? name : undefined });
   }
   return out;
