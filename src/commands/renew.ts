@@ -117,6 +117,10 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
     throw new PkiError("NOT_FOUND", `${args[0]} is not a certificate in this CA's index: only certificates this CA issued can be renewed`);
   }
   if (!old.meta) throw new PkiError("PROFILE_INVALID", `serial ${old.entry.serial} has no profile in index.meta (it was not issued by pki): issue a new certificate instead`);
+  if (old.meta.profile === "ca") {
+    // an issuing CA gets a successor (new key, new directory), not a renewal: its clients move over, then it is revoked
+    throw new PkiError("POLICY_DENIED", `${args[0]} is an issuing CA (profile ca): make its successor with \`pki -d <new dir> init --parent ${store.dir} --parent-name <new name>\`, move its clients over, then \`pki -d ${store.dir} revoke ${old.meta.name ?? old.entry.serial} --reason superseded\``);
+  }
   const profile = store.profile(old.meta.profile);
   const name = old.meta.name;
   if (o.rekey && !name) throw usage(`--rekey is for names issued with \`pki issue\`; serial ${old.entry.serial} was signed from a CSR, whose key pki never holds: sign a new CSR instead`);

@@ -147,6 +147,11 @@ describe("two-tier PKI: init --parent, chains, name constraints", () => {
     expect(r.code).toBe(1);
     expect(json(r).error.code).toBe("NAME_EXISTS");
     expect(snapshot(t.rootDir)).toEqual(before);
+    // an issuing CA is not renewed like a leaf: the refusal says how to make its successor
+    r = t.r(["renew", "issuing1", "--json"]);
+    expect(r.code).toBe(1);
+    expect(json(r).error.message).toMatch(/init --parent/);
+    expect(snapshot(t.rootDir)).toEqual(before);
     // no passphrase for the new CA's own key: refused before the root signs anything
     r = pki(["init", "-d", d1, "--cn", "X1", "--parent", t.rootDir, "--parent-passphrase-file", t.rootPass]);
     expect(r.code).toBe(2);
