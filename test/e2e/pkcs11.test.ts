@@ -239,6 +239,17 @@ describe("a CA whose key is on a SoftHSM2 token", () => {
     expect(JSON.parse(d.stdout).checks).toContainEqual(expect.objectContaining({ name: "ca-key", status: "fail" }));
   });
 
+  it("init --parent: an issuing CA with its key made on the token, signed by the root's key on the token", () => {
+    const dir = path.join(root, "issuing");
+    const r = run(["init", "--dir", dir, "--cn", "Token Issuing CA", "--parent", path.join(root, "ec"), "--key", uri("issuing"), "--key-type", "ec-p256", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expectNoKeyFile(dir);
+    const i = run(["--dir", dir, "issue", "client", "carol", "--json"]);
+    expect(i.code, i.stderr).toBe(0);
+    const v = openssl(["verify", "-CAfile", path.join(root, "ec", "ca.crt"), "-untrusted", path.join(dir, "ca.crt"), JSON.parse(i.stdout).cert]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+
   it("the PIN appears in no output, no JSON, no audit line and no file of any CA directory", () => {
     expect(seen.length).toBeGreaterThan(20);
     for (const s of seen) {
