@@ -165,7 +165,7 @@ process.on("exit", () => {
   if (!KEEP) fs.rmSync(TMP, { recursive: true, force: true });
 });
 const passFile = path.join(TMP, "pass");
-fs.writeFileSync(passFile, PASS + "\n");
+fs.writeFileSync(passFile, PASS + "\n", { mode: 0o600 });
 const CA0 = path.join(TMP, "ca0");
 {
   const r = pkiSync(["init", "--dir", CA0, "--cn", "Bench CA", "--org", "Bench", "--passphrase-file", passFile]);

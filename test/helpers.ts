@@ -62,7 +62,7 @@ export function openssl(args: string[], opts: { cwd?: string; input?: string | B
 export function makeCa(args: string[] = [], prefix = "pki-ca-"): { root: string; dir: string; pass: string; run: (a: string[], o?: Parameters<typeof pki>[1]) => Run } {
   const root = tmpdir(prefix);
   const pass = path.join(root, "pass");
-  fs.writeFileSync(pass, PASSPHRASE + "\n");
+  fs.writeFileSync(pass, PASSPHRASE + "\n", { mode: 0o600 });
   const dir = path.join(root, "pki");
   const r = pki(["init", "--dir", dir, "--cn", "Test Root CA", "--org", "Acme", "--passphrase-file", pass, ...args]);
   if (r.code !== 0) throw new Error(`pki init failed: ${r.stderr}`);

@@ -3,6 +3,7 @@
  * clock, the streams and a way to obtain secrets. Commands never read
  * process.argv or process.env themselves, so tests can hand in their own.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
 import { readBounded, type InputLabel } from "../store/input.js";
@@ -61,6 +62,17 @@ export function readSecretFile(p: string, what: InputLabel): string {
       throw new PkiError("NOT_FOUND", `${what.what} does not exist: give the path of a file whose first line is the secret, never the secret itself`);
     }
     throw e;
+  }
+  // like a private key (CaDir.checkKeyMode): a secret others can read is refused, not used
+  let mode = 0;
+  try {
+    const st = fs.statSync(p);
+    if (st.isFile()) mode = st.mode & 0o777;
+  } catch {
+    /* read above: a pipe or a file that vanished since */
+  }
+  if (mode & 0o077) {
+    throw new PkiError("KEY_MODE", `${what.what} has mode ${mode.toString(8).padStart(4, "0")}: a passphrase file must be readable by its owner only; run chmod 600 on it`);
   }
   const line = buf.toString("utf8").split(/\r?\n/)[0] ?? "";
   if (line === "") throw new PkiError("BAD_INPUT", `${what.what} is empty: its first line must hold the passphrase`);

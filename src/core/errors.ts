@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   PIN_REQUIRED: "the CA key is on a PKCS#11 token that needs a PIN and no PIN source was given",
   BAD_PIN: "the token refused the PIN (wrong, locked or expired)",
   PKCS11_ERROR: "the PKCS#11 token, module or key could not be used (missing module, token absent, key not found)",
-  KEY_MODE: "a private key file is readable by group or others; pki refuses to use it",
+  KEY_MODE: "a private key or passphrase file is readable by group or others; pki refuses to use it",
   BAD_INPUT: "an input file is not what it should be (not a CSR, truncated, garbage)",
   INPUT_TOO_LARGE: "an input file is larger than pki accepts",
   NOT_FOUND: "a file, serial or name does not exist",

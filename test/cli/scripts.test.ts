@@ -19,7 +19,7 @@ beforeAll(() => {
   const k = openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(ca.root, "agent.key"), "-subj", "/CN=agent1", "-out", csrPath]);
   expect(k.code, k.stderr).toBe(0);
   p12pass = path.join(ca.root, "p12pass");
-  fs.writeFileSync(p12pass, "export secret\n");
+  fs.writeFileSync(p12pass, "export secret\n", { mode: 0o600 });
 });
 
 const fields = (d: Record<string, unknown>, keys: string[]) => {

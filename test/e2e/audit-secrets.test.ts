@@ -94,9 +94,9 @@ describe("secrets", () => {
     const root = tmpdir("pki-secrets-");
     const dir = path.join(root, "pki");
     const passFile = path.join(root, "ca.pass");
-    fs.writeFileSync(passFile, SECRET + "\n");
+    fs.writeFileSync(passFile, SECRET + "\n", { mode: 0o600 });
     const wrongFile = path.join(root, "wrong.pass");
-    fs.writeFileSync(wrongFile, "not-the-passphrase-at-all\n");
+    fs.writeFileSync(wrongFile, "not-the-passphrase-at-all\n", { mode: 0o600 });
     const runs: Run[] = [];
     const run = (args: string[], env: Record<string, string> = {}, want?: number): Run => {
       const r = pki(["--dir", dir, ...args], { env, cwd: root });

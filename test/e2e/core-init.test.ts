@@ -36,7 +36,7 @@ describe("pki init", () => {
     const ok = openssl(["pkey", "-in", key, "-passin", `file:${ca.pass}`, "-noout"]);
     expect(ok.code, ok.stderr).toBe(0);
     const bad = tmpdir();
-    fs.writeFileSync(path.join(bad, "p"), "not the passphrase\n");
+    fs.writeFileSync(path.join(bad, "p"), "not the passphrase\n", { mode: 0o600 });
     expect(openssl(["pkey", "-in", key, "-passin", `file:${path.join(bad, "p")}`, "-noout"]).code).not.toBe(0);
     const p = pbes2(key);
     expect(p.iterations).toBeGreaterThanOrEqual(600_000);
@@ -66,7 +66,7 @@ describe("pki init", () => {
 
   it("--json reports dir, subject, serial, notAfter, keyType and the SHA-256 fingerprint openssl computes", () => {
     const root = tmpdir();
-    fs.writeFileSync(path.join(root, "pass"), PASSPHRASE + "\n");
+    fs.writeFileSync(path.join(root, "pass"), PASSPHRASE + "\n", { mode: 0o600 });
     const dir = path.join(root, "pki");
     const r = pki(["init", "--dir", dir, "--subject", "CN=Json CA,O=Acme,C=FR", "--key-type", "ec-p384", "--passphrase-file", path.join(root, "pass"), "--json"]);
     expect(r.code, r.stderr).toBe(0);
@@ -83,7 +83,7 @@ describe("pki init", () => {
 
   it("creates key files 0600 and private/ 0700 even with umask 000", () => {
     const root = tmpdir();
-    fs.writeFileSync(path.join(root, "pass"), PASSPHRASE + "\n");
+    fs.writeFileSync(path.join(root, "pass"), PASSPHRASE + "\n", { mode: 0o600 });
     const dir = path.join(root, "pki");
     const sh = (args: string[]) => {
       const q = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
@@ -170,7 +170,7 @@ describe("pki init", () => {
     const ca = makeCa();
     ca.run(["issue", "client", "first"]);
     const wrong = path.join(ca.root, "wrong");
-    fs.writeFileSync(wrong, "this is not it\n");
+    fs.writeFileSync(wrong, "this is not it\n", { mode: 0o600 });
     const before = snapshot(ca.dir);
     const r = pki(["--dir", ca.dir, "--passphrase-file", wrong, "issue", "client", "second"]);
     expectRefused(r, before, ca.dir, /passphrase/);
@@ -187,7 +187,7 @@ describe("pki init --import-cert/--import-key", () => {
   function legacyCa(encrypted: boolean, extra: string[] = []) {
     const d = tmpdir();
     const pass = path.join(d, "legacy.pass");
-    fs.writeFileSync(pass, "legacy passphrase 123\n");
+    fs.writeFileSync(pass, "legacy passphrase 123\n", { mode: 0o600 });
     const r = openssl([
       "req", "-x509", "-newkey", "rsa:2048", "-keyout", path.join(d, "ca.key"), ...(encrypted ? ["-passout", `file:${pass}`] : ["-nodes"]),
       "-subj", "/C=FR/O=Acme/CN=Legacy Deploy CA", "-days", "3650", "-out", path.join(d, "ca.crt"),
@@ -231,7 +231,7 @@ describe("pki init --import-cert/--import-key", () => {
     const l = legacyCa(true);
     const other = legacyCa(false);
     const wrong = path.join(l.d, "wrong");
-    fs.writeFileSync(wrong, "not the passphrase\n");
+    fs.writeFileSync(wrong, "not the passphrase\n", { mode: 0o600 });
     const leafDir = tmpdir();
     openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(leafDir, "k"), "-subj", "/CN=leaf", "-days", "3", "-out", path.join(leafDir, "c"), "-addext", "basicConstraints=critical,CA:FALSE"]);
     const cases: Array<[string[], RegExp]> = [

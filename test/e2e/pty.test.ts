@@ -62,7 +62,7 @@ describe("interactive pki init through a pseudo-terminal", () => {
     expect(Math.round((notAfter.getTime() - Date.now()) / 86_400_000)).toBe(1825);
     // the key is encrypted with the passphrase typed at the prompt
     const pass = path.join(root, "pass");
-    fs.writeFileSync(pass, PASSPHRASE + "\n");
+    fs.writeFileSync(pass, PASSPHRASE + "\n", { mode: 0o600 });
     expect(openssl(["pkey", "-in", path.join(dir, "private", "ca.key"), "-passin", `file:${pass}`, "-noout"]).code).toBe(0);
     expect(openssl(["pkey", "-in", path.join(dir, "private", "ca.key"), "-passin", "pass:wrong", "-noout"]).code).not.toBe(0);
   });

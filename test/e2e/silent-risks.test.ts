@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { BIN, json, makeCa, openssl, ROOT, tmpdir } from "../helpers.js";
+import { BIN, json, makeCa, openssl, PASSPHRASE, pki, ROOT, snapshot, tmpdir } from "../helpers.js";
 import { opensslCaConfig } from "../hardening-helpers.js";
 
 /** An honestly expired CRL: signed by the CA key with `openssl ca -gencrl` and past dates (no clock tricks). */
@@ -104,5 +104,42 @@ describe("the README's registration hook", () => {
     const bad = spawnSync("sh", [hook, "../x"], { input: fs.readFileSync(greedy), env });
     expect(bad.status).toBe(2);
     expect(String(bad.stdout)).toBe("");
+  });
+});
+
+describe("a passphrase file others can read", () => {
+  it("is refused like a 0644 key (KEY_MODE, exit 1, the path not repeated, nothing changed); 0600 and 0400 work", () => {
+    const ca = makeCa();
+    const snap = snapshot(ca.dir);
+    for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+      const loose = path.join(ca.root, `loose-${mode.toString(8)}`);
+      fs.writeFileSync(loose, PASSPHRASE + "\n", { mode: 0o600 });
+      fs.chmodSync(loose, mode);
+      for (const r of [
+        pki(["--dir", ca.dir, "--passphrase-file", loose, "issue", "client", "x", "--json"]),
+        pki(["--dir", ca.dir, "issue", "client", "x", "--json"], { env: { PKI_PASSPHRASE_FILE: loose } }),
+      ]) {
+        expect(r.code).toBe(1);
+        const d = json(r);
+        expect(d.error.code).toBe("KEY_MODE");
+        expect(d.error.message).toContain(`mode 0${mode.toString(8)}`);
+        expect(d.error.message).toContain("chmod 600");
+        expect(d.error.message).not.toContain(loose);
+      }
+    }
+    expect(snapshot(ca.dir)).toEqual(snap);
+    // the other secret files too: a PKCS#12 password
+    expect(ca.run(["issue", "client", "alice"]).code).toBe(0);
+    const p12pass = path.join(ca.root, "p12pass");
+    fs.writeFileSync(p12pass, "export secret\n", { mode: 0o644 });
+    fs.chmodSync(p12pass, 0o644);
+    const p12 = ca.run(["export", "p12", "alice", "--p12-passphrase-file", p12pass, "--out", path.join(ca.root, "a.p12"), "--json"]);
+    expect(json(p12).error.code).toBe("KEY_MODE");
+    expect(fs.existsSync(path.join(ca.root, "a.p12"))).toBe(false);
+    // owner-only modes are fine
+    fs.chmodSync(ca.pass, 0o400);
+    expect(ca.run(["issue", "client", "bob"]).code).toBe(0);
+    fs.chmodSync(ca.pass, 0o600);
+    expect(ca.run(["issue", "client", "carol"]).code).toBe(0);
   });
 });

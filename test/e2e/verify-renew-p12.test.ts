@@ -141,7 +141,7 @@ describe("PKCS#12", () => {
   let p12pass: string;
   beforeAll(() => {
     p12pass = path.join(ca.root, "p12.pass");
-    fs.writeFileSync(p12pass, "p12 secret\n");
+    fs.writeFileSync(p12pass, "p12 secret\n", { mode: 0o600 });
   });
 
   /** key, leaf and CA out of a PKCS#12 with openssl; checks that the key belongs to the leaf. */
