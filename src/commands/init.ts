@@ -94,7 +94,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   // an issuing CA lives shorter than its root (5 years against 10), so that it is renewed under a root still valid
   let days = intOption(o.days, "--days", 1, 36500) ?? (o.parent !== undefined ? 1825 : 3650);
   const pathLen = intOption(o.pathLen, "--path-len", 0, 16);
-  const crlDays = intOption(o.crlDays, "--crl-days", 1, 3650) ?? 7;
+  let crlDays = intOption(o.crlDays, "--crl-days", 1, 3650) ?? 7;
   const defaultDays = intOption(o.defaultDays, "--default-days", 1, 36500);
   const urls = { crlUrl: urlOption(o.crlUrl, "--crl-url"), ocspUrl: urlOption(o.ocspUrl, "--ocsp-url"), caIssuersUrl: urlOption(o.caIssuersUrl, "--ca-issuers-url") };
   const encrypt = o.passphrase !== false;
@@ -162,10 +162,21 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       subject = parseDn(o.subject);
     } else {
       if (cn === undefined && prompt) {
-        cn = await prompt.askText("CA name (CN)", "Internal CA", true);
+        // each answer is checked where it is typed: the same rules as --cn and --days
+        const asError = (f: () => unknown): string | null => {
+          try {
+            f();
+            return null;
+          } catch (e) {
+            return e instanceof PkiError ? e.message : String(e);
+          }
+        };
+        cn = await prompt.askText("CA name (CN)", "Internal CA", true, (v) => asError(() => dnFromParts({ cn: v })));
         if (org === undefined) org = (await prompt.askText("Organisation (O, optional)", "")) || undefined;
         if (kt === undefined && !onToken) kt = await prompt.askChoice("Key type", KEY_TYPES, "ec-p256");
-        if (o.days === undefined) days = intOption(await prompt.askText("Validity of the CA certificate in days", "3650", true), "validity", 1, 36500)!;
+        if (o.days === undefined) days = intOption(await prompt.askText("Validity of the CA certificate in days", "3650", true, (v) => asError(() => intOption(v, "the validity", 1, 36500))), "validity", 1, 36500)!;
+        // nginx refuses every client once the CRL expires: the timer re-signs it (README "Keep the CRL fresh")
+        if (o.crlDays === undefined) crlDays = intOption(await prompt.askText("Validity of each CRL in days (pki-crl.timer re-signs it)", "7", true, (v) => asError(() => intOption(v, "the CRL validity", 1, 3650))), "CRL validity", 1, 3650)!;
         if (o.codeSigning === undefined) codeSigning = await prompt.askYesNo("Tag the CA for code signing (admins sign packages with certificates it issues)?", false);
       }
       if (cn === undefined) throw missingInput("the CA's common name", "--cn NAME (or --subject)");
@@ -316,6 +327,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
           ]
         : []),
       `Next: pki issue server <name> --san dns:<host>   or   pki sign-csr <file.csr> --profile ssl`,
+      `      and keep the CRL fresh (valid ${crlDays} days; nginx refuses every client once it expires): enable pki-crl.timer (README "Monitoring")`,
     ],
   };
 }

@@ -35,9 +35,10 @@ export async function askNewSecret(message: string, minLength = 8): Promise<stri
   }
 }
 
-export async function askText(message: string, def?: string, required = false): Promise<string> {
+/** A line of text; `check` validates each answer at the prompt (a message: ask again), so a bad answer never costs the others. */
+export async function askText(message: string, def?: string, required = false, check?: (s: string) => string | null): Promise<string> {
   try {
-    return (await input({ message, default: def, validate: (s) => (!required || s.trim() !== "" ? true : "required") }, opts)).trim();
+    return (await input({ message, default: def, validate: (s) => (required && s.trim() === "" ? "required" : (check?.(s.trim()) ?? true)) }, opts)).trim();
   } catch (e) {
     cancelled(e);
   }

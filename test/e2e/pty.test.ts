@@ -43,17 +43,24 @@ describe("interactive pki init through a pseudo-terminal", () => {
     const root = tmpdir();
     const dir = path.join(root, "pki");
     const r = await inPty(`${sh(process.execPath)} ${sh(BIN)} init --dir ${sh(dir)}`, [
-      [/CA name \(CN\)/, "Acme Interactive CA\r"],
+      [/CA name \(CN\)/, "\x15Acme/CA\r"], // checked at the prompt: '/' is refused there, the answer asked again
+      [/contains '\/'/, "\x15Acme Interactive CA\r"],
       [/Organisation/, "Acme\r"],
       [/Key type/, "\x1b[B\r"], // arrow down: ec-p384
-      [/Validity of the CA certificate/, "\x15" + "1825\r"], // ctrl-U clears the default
+      [/Validity of the CA certificate/, "\x15" + "abc\r"], // ctrl-U clears the default
+      [/whole number from 1 to 36500, not "abc"/, "\x15" + "1825\r"],
+      [/Validity of each CRL/, "\x15" + "3\r"],
       [/code signing/, "y\r"],
       [/New CA key passphrase/, PASSPHRASE + "\r"],
       [/Repeat it/, PASSPHRASE + "\r"],
     ]);
-    expect(r.answered, r.output).toBe(7);
+    expect(r.answered, r.output).toBe(10);
     expect(r.code, r.output).toBe(0);
     expect(r.output).toContain("Created the CA");
+    expect(r.output).toContain("pki-crl.timer");
+    const crl = openssl(["crl", "-in", path.join(dir, "crl.pem"), "-noout", "-lastupdate", "-nextupdate"]).stdout;
+    const [last, next] = crl.trim().split("\n").map((l) => new Date(l.replace(/^[a-zA-Z]+=/, "")).getTime());
+    expect(Math.round((next! - last!) / 86_400_000)).toBe(3);
     const text = openssl(["x509", "-in", path.join(dir, "ca.crt"), "-noout", "-text"]).stdout;
     expect(text).toMatch(/Subject: O ?= ?Acme, CN ?= ?Acme Interactive CA/);
     expect(text).toContain("NIST CURVE: P-384");
