@@ -1,6 +1,6 @@
 /**
  * Provenance of a certificate file given as a target (renew, revoke, export
- * p12; verify and show report it): is this the certificate this CA issued?
+ * p12, show, verify: all refuse any other file): is this the certificate this CA issued?
  *
  * A certificate file proves nothing by its issuer name and serial: anyone can
  * make a CA with the same subject DN and sign a certificate that carries a
@@ -65,7 +65,12 @@ export function provenanceMessage(p: Provenance, cert: ParsedCertificate, source
 }
 
 /** Refuse (NOT_ISSUED_HERE) a certificate file that is not this CA's own certificate. */
-export function requireIssuedHere(ca: Authority, cert: ParsedCertificate, der: Uint8Array, source: string): void {
+export function requireIssuedHere(ca: Authority, cert: ParsedCertificate, der: Uint8Array, source: string, hint = "give the issued name or the serial instead"): void {
   const p = provenance(ca, cert, der);
-  if (!p.ok) throw new PkiError("NOT_ISSUED_HERE", `${provenanceMessage(p, cert, source)}: refused; give the issued name or the serial instead`);
+  if (!p.ok) throw new PkiError("NOT_ISSUED_HERE", `${provenanceMessage(p, cert, source)}: refused; ${hint}`);
+}
+
+/** What to do instead, for show and verify given a certificate file that is not this CA's own. */
+export function inspectElsewhereHint(file: string): string {
+  return `give the issued name or the serial of this CA's certificate; to inspect a certificate from elsewhere use \`openssl x509 -in ${file} -noout -text\` (and \`openssl verify -CAfile <its CA> ${file}\`)`;
 }

@@ -33,8 +33,9 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const within = intOption(o.ifExpiringWithin, "--if-expiring-within", 0, 3650);
   // DER in crl.pem would break nginx's ssl_crl: --der without --out writes crl.der
   if (o.out !== undefined && o.out.trim() === "") throw usage("--out needs a file name");
-  // --out is confined (store/output.ts): never a CA file other than the CRL itself, never a device or FIFO
-  const out = o.out !== undefined ? confineOutput(store, o.out, { own: [store.crlPath, store.p("crl.der")], label: "--out" }) : path.resolve(o.der ? store.p("crl.der") : store.crlPath);
+  // --out is confined (store/output.ts): never a CA state file (crl.pem included: the contract's crl*.pem;
+  // the CA's own crl.pem is what plain `pki crl` writes), never a device or FIFO. crl.der is not state: --der's default.
+  const out = o.out !== undefined ? confineOutput(store, o.out, { own: [store.p("crl.der")], label: "--out", hint: "plain `pki crl` (no --out) re-signs the CA's crl.pem; otherwise choose a path outside them" }) : path.resolve(o.der ? store.p("crl.der") : store.crlPath);
   const ca = openAuthority(store);
   const effDays = days ?? ca.settings.crlDays;
   if (within !== undefined && within >= effDays) {

@@ -12,7 +12,8 @@ import { describeExtensions, findExtension, type ParsedCertificate, type RawExte
 import type { ParsedCrl } from "../core/crl-parse.js";
 import { describeSpki, verifySignature } from "../crypto/keys.js";
 import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
-import { provenance } from "../ca/provenance.js";
+import { inspectElsewhereHint, provenance, requireIssuedHere } from "../ca/provenance.js";
+import { PkiError } from "../core/errors.js";
 import { CaDir } from "../store/ca-dir.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
 import { resolveDocument } from "./target.js";
@@ -233,11 +234,29 @@ function render(p: Palette, d: Record<string, unknown>): string {
   return lines.join("\n");
 }
 
+/**
+ * A certificate file is shown only when it is this CA's: its own certificate
+ * (ca.crt, or parent.crt of an issuing CA) or one it issued, signed with its
+ * key and identical to certs/<SERIAL>.pem (ca/provenance.ts). Anything else
+ * is NOT_ISSUED_HERE (contract: "What every command refuses"); openssl x509
+ * inspects a certificate from elsewhere. CSRs and CRLs are shown as before.
+ */
+function requireOwnCertificate(store: CaDir, ca: Authority | undefined, cert: ParsedCertificate, der: Uint8Array, file: string): void {
+  const hint = inspectElsewhereHint(file);
+  if (!store.hasCa()) throw new PkiError("NOT_ISSUED_HERE", `${file}: there is no CA in ${store.dir} to check it against: refused; ${hint}`);
+  if (!ca) openAuthority(store); // a damaged CA directory: its own error says what to repair
+  if (sameBytes(der, ca!.cert.der)) return;
+  const parent = safe(() => readParent(store));
+  if (parent && sameBytes(der, parent.cert.der)) return;
+  requireIssuedHere(ca!, cert, der, file, hint);
+}
+
 export async function run(ctx: Context, args: string[]): Promise<Result> {
   const store = new CaDir(ctx.dir);
   const now = ctx.now();
-  const { doc } = resolveDocument(store, args[0]!, now);
+  const { doc, serial } = resolveDocument(store, args[0]!, now);
   const ca = tryAuthority(store);
+  if (doc.kind === "certificate" && serial === undefined) requireOwnCertificate(store, ca, doc.cert, doc.der, args[0]!);
   let data: Record<string, unknown>;
   if (doc.kind === "certificate") data = certificateData(doc.cert, doc.der, store, ca, now);
   else if (doc.kind === "crl") data = crlData(doc.crl, ca, now);

@@ -69,11 +69,13 @@ export interface ResolveOptions {
   /**
    * A certificate file must be this CA's own certificate (signed with its key,
    * identical to certs/<SERIAL>.pem), else NOT_ISSUED_HERE: for commands that
-   * act on the record (renew, revoke, export p12). Default false: show and
-   * verify report on any file, but never attach this CA's record to a file
-   * that fails the check.
+   * act on or report on the record (renew, revoke, export p12, show, verify).
+   * Default false: the file is read, and this CA's record is attached only
+   * when it passes the check.
    */
   recordedOnly?: boolean;
+  /** what to do instead, in the NOT_ISSUED_HERE message */
+  hint?: string;
 }
 
 /** The serial an issued name refers to: its valid certificate, else the last one issued. */
@@ -149,7 +151,7 @@ export function resolveCertificate(store: CaDir, target: string, now: Date, opts
     if (opts.recordedOnly) {
       store.requireCa();
       const ca = openAuthority(store);
-      requireIssuedHere(ca, cert, der, target);
+      requireIssuedHere(ca, cert, der, target, opts.hint);
       prov = { ok: true };
     } else if (store.hasCa()) {
       let ca: Authority | undefined;

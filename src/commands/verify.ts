@@ -26,7 +26,7 @@ import { formatDn } from "../core/names.js";
 import { decodeEku, findExtension, type ParsedCertificate } from "../core/parse.js";
 import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
-import { provenanceMessage } from "../ca/provenance.js";
+import { inspectElsewhereHint, provenanceMessage } from "../ca/provenance.js";
 import { verifyParentLink } from "../ca/parent.js";
 import { CaDir } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
@@ -58,7 +58,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const purpose = choiceOption(o.purpose, "--purpose", Object.keys(PURPOSE_EKU) as Purpose[]);
   const ca = openAuthority(store);
   const now = ctx.now();
-  const t = resolveCertificate(store, args[0]!, now);
+  // a file must be this CA's own certificate, else NOT_ISSUED_HERE (contract: "What every command refuses")
+  const t = resolveCertificate(store, args[0]!, now, { recordedOnly: true, hint: inspectElsewhereHint(args[0]!) });
   const c = t.cert;
   const checks: Check[] = [];
 

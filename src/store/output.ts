@@ -95,6 +95,8 @@ export interface ConfineOptions {
   own?: readonly string[];
   /** how to name the path in errors ("--out") */
   label?: string;
+  /** what to do instead, added to the refusal of a CA state file */
+  hint?: string;
 }
 
 /**
@@ -117,7 +119,7 @@ export function confineOutput(store: CaDir, p: string, opts: ConfineOptions = {}
       }
     });
     if (!own) {
-      throw unsafe(`${label} ${p} is ${path.relative(caDir, real) || "the CA directory itself"} of the CA in ${store.dir}: pki never writes an output over the CA's own files; choose a path outside them`);
+      throw unsafe(`${label} ${p} is ${path.relative(caDir, real) || "the CA directory itself"} of the CA in ${store.dir}: pki never writes an output over the CA's own files; ${opts.hint ?? "choose a path outside them"}`);
     }
   }
   return path.resolve(p);

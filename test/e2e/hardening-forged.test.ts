@@ -2,8 +2,8 @@
  * Issue 10, finding 3: a certificate file is trusted as this CA's only when
  * its signature verifies with the CA's key AND it is byte for byte the CA's
  * own copy, certs/<SERIAL>.pem (src/ca/provenance.ts). Otherwise renew,
- * revoke and export p12 refuse it (NOT_ISSUED_HERE) and change nothing;
- * verify fails its chain check; show attaches no record of this CA to it.
+ * revoke, export p12, show and verify refuse it (NOT_ISSUED_HERE) and change
+ * nothing (contract: "What every command refuses").
  *
  * Two forgeries of one class: (a) a fake CA with the same subject DN signs
  * the attacker's key under a real agent's serial; (b) the CA's own key signs
@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { json, makeCa, openssl, snapshot } from "../helpers.js";
+import { json, makeCa, openssl, pki, snapshot } from "../helpers.js";
 import { indexLines, opensslCsr } from "../hardening-helpers.js";
 import { expectRefused } from "./lib.js";
 
@@ -92,18 +92,40 @@ describe("finding 3: forged certificate files are not trusted", () => {
     expect(statusOf(csrAgentSerial)).toBe("V");
   });
 
-  it("verify fails the chain check of both forgeries; show attaches no record of this CA to them", () => {
+  it("verify and show refuse both forgeries (NOT_ISSUED_HERE, one line saying what to do)", () => {
     for (const f of [fakeSigned, keySigned]) {
-      const r = ca.run(["verify", f, "--json"]);
-      expect(r.code).toBe(1);
-      const d = json(r);
-      expect(d).toMatchObject({ ok: false, chain: false, error: { code: "VERIFY_FAILED" } });
-      const s = json(ca.run(["show", f, "--json"]));
-      expect(s.issuedByThisCa).toBe(false);
-      expect(s.name ?? null).toBeNull();
-      expect(s.profile ?? null).toBeNull();
+      refusedNotIssuedHere(["verify", f]);
+      refusedNotIssuedHere(["verify", f, "--purpose", "client"]);
+      refusedNotIssuedHere(["show", f]);
+      const v = ca.run(["verify", f, "--json"]);
+      expect(json(v)).toMatchObject({ ok: false, error: { code: "NOT_ISSUED_HERE" } });
+      for (const r of [ca.run(["verify", f]), ca.run(["show", f])]) {
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toMatch(/^pki: error: .*refused; .*openssl x509 -in .* -noout -text/);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      }
     }
-    expect(json(ca.run(["verify", keySigned, "--json"])).checks.find((c: any) => c.name === "chain").message).toMatch(/certs\/.*differs/);
+    expect(ca.run(["verify", keySigned]).stderr).toMatch(/certs\/.*differs/);
+    expect(ca.run(["show", fakeSigned]).stderr).toMatch(/signature was not made with this CA.s key/);
+  });
+
+  it("show and verify refuse a certificate file from another CA, and show refuses any certificate file where there is no CA", () => {
+    const other = makeCa();
+    const o = json(other.run(["issue", "client", "outsider", "--json"]));
+    refusedNotIssuedHere(["show", o.cert]);
+    refusedNotIssuedHere(["verify", o.cert]);
+    const empty = fs.mkdtempSync(path.join(ca.root, "no-ca-"));
+    const r = pki(["--dir", empty, "show", o.cert, "--json"]);
+    expect(r.code).toBe(1);
+    expect(json(r).error.code).toBe("NOT_ISSUED_HERE");
+    expect(fs.readdirSync(empty)).toEqual([]);
+  });
+
+  it("show still reads this CA's own certificate files, CSRs and CRLs", () => {
+    expect(json(ca.run(["show", path.join(ca.dir, "ca.crt"), "--json"])).type).toBe("certificate");
+    expect(json(ca.run(["show", path.join(ca.dir, "crl.pem"), "--json"])).type).toBe("crl");
+    const csr = opensslCsr(ca.root, "shown", "/CN=shown");
+    expect(json(ca.run(["show", csr, "--json"])).type).toBe("csr");
   });
 
   it("the genuine certificate file still works: verify, show, then revoke by file", () => {

@@ -130,8 +130,26 @@ describe("finding 1: a CA state file is never an output", () => {
     refused(["sign-csr", caCsr, csr, "--profile", "client", "--out-dir", ca.dir], "UNSAFE_PATH");
   });
 
+  it("an explicit --out onto crl.pem (a CA state file: crl*.pem) is refused, however spelled; plain `pki crl` still writes it", () => {
+    const link = path.join(ca.root, "link-to-ca-crl");
+    if (!fs.existsSync(link)) fs.symlinkSync(ca.dir, link);
+    for (const p of [path.join(ca.dir, "crl.pem"), path.join(ca.dir, "issued", "..", "crl.pem"), path.join(link, "crl.pem"), path.join(ca.dir, "CRL.PEM")]) {
+      refused(["crl", "--out", p], "UNSAFE_PATH");
+      refused(["crl", "--out", p, "--if-expiring-within", "1"], "UNSAFE_PATH");
+    }
+    refused(["crl", "--out", path.join(ca.dir, "crl-chain.pem")], "UNSAFE_PATH");
+    refused(["crl", "--der", "--out", path.join(ca.dir, "crl.pem")], "UNSAFE_PATH");
+    const r = ca.run(["crl", "--out", path.join(ca.dir, "crl.pem")]);
+    expect(r.stderr).toMatch(/^pki: error: .*plain `pki crl`/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    const before = fs.readFileSync(path.join(ca.dir, "crl.pem"));
+    expect(ca.run(["crl"]).code).toBe(0); // the command's own write of crl.pem is not an output path
+    expect(fs.readFileSync(path.join(ca.dir, "crl.pem")).equals(before)).toBe(false);
+    expect(openssl(["crl", "-in", path.join(ca.dir, "crl.pem"), "-noout"]).code).toBe(0);
+  });
+
   it("the command's own default file stays writable, and outputs elsewhere work", () => {
-    expect(ca.run(["crl", "--out", path.join(ca.dir, "crl.pem")]).code).toBe(0);
+    expect(ca.run(["crl", "--der", "--out", path.join(ca.dir, "crl.der")]).code).toBe(0);
     expect(ca.run(["bundle", "--out", path.join(ca.dir, "ca-clients.crt")]).code).toBe(0);
     const out = path.join(ca.root, "elsewhere.crl");
     expect(ca.run(["crl", "--out", out]).code).toBe(0);

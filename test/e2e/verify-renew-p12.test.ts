@@ -59,7 +59,8 @@ describe("pki verify", () => {
     const d = json(other.run(["issue", "client", "mallory", "--json"]));
     const r = ca.run(["verify", d.cert, "--json"]);
     expect(r.code).toBe(1);
-    expect(json(r)).toMatchObject({ ok: false, chain: false, error: { code: "VERIFY_FAILED" } });
+    // still exit 1 and ok: false; the contract makes it a refusal (NOT_ISSUED_HERE), not a failed check
+    expect(json(r)).toMatchObject({ ok: false, error: { code: "NOT_ISSUED_HERE" } });
   });
 
   it("1 when the CA's own extendedKeyUsage excludes the purpose (as nginx/OpenSSL judge it)", () => {
