@@ -9,15 +9,22 @@
  * command can use without manual cleanup:
  *
  *   1. build and sign everything in memory (nothing on disk yet);
- *   2. write the new files (certs/<SERIAL>.pem, issued/<name>.crt,
- *      <name>.chain.crt, private/<name>.key): each is staged in a temporary
- *      file, fsync'd, then renamed into place (store/atomic.ts), so no file is
- *      ever seen half-written;
- *   3. append the index.meta lines (profile and name of each serial);
+ *   2. stage every new file (certs/<SERIAL>.pem, issued/<name>.crt,
+ *      <name>.chain.crt, private/<name>.key) in a temporary file, fsync'd
+ *      (store/atomic.ts stageFilesBatch), and put the CA's own copy,
+ *      certs/<SERIAL>.pem, in place: nothing is handed out yet;
+ *   3. append the index.meta lines (profile and name of each serial), whole
+ *      or not at all (appendLine truncates back on a short write);
  *   4. replace index.txt atomically: this rename is the commit point;
- *   5. derived files (crl.pem, ca-clients.crt) are regenerated last;
- *   6. after the lock is released, the command appends its audit.log line
+ *   5. release: rename issued/<name>.crt, its chain and the key into place.
+ *      A certificate is recorded before it is released: a crash never leaves
+ *      a certificate (with its key) in issued/ that the index does not know;
+ *   6. derived files (crl.pem, ca-clients.crt) are regenerated last;
+ *   7. after the lock is released, the command appends its audit.log line
  *      (O_APPEND): a crash just before it loses that line, never a record.
+ *
+ * A step that fails (a full disk) undoes the earlier ones: staged files are
+ * removed, certs/<SERIAL>.pem of this run deleted, index.meta cut back.
  *
  * A crash before 4 leaves certificate files without an index line (the
  * certificate was signed but never reported as issued): `pki doctor` reports
@@ -44,7 +51,7 @@ import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
 import { sha256Hex, keyIdentifier, keyKindOfSpki, loadPrivateKey, pooledRandom, verifySignature } from "../crypto/keys.js";
 import { defaultPin, fileSigner, thenSign, tokenSigner, type CaSigner, type PinSource } from "./signer.js";
-import { writeFilesAtomic, writeFilesAtomicBatch, appendLine, type FileWrite } from "../store/atomic.js";
+import { writeFilesAtomic, stageFilesBatch, appendLine, truncateTo, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { withLock } from "../store/lock.js";
 import { refreshDerived } from "./revocation.js";
@@ -164,8 +171,25 @@ export interface Issued {
   name?: string;
 }
 
+/**
+ * A CA outside its validity does not issue (CA_EXPIRED): an expired CA would
+ * otherwise sign leaves whose notAfter (capped at the CA's) lies before their
+ * notBefore, and a CA that is not yet valid (a clock that jumped back) leaves
+ * no relying party accepts.
+ */
+export function assertCaValid(ca: Authority, now: Date): void {
+  const t = now.getTime();
+  if (t >= ca.cert.notAfter.getTime()) {
+    throw new PkiError("CA_EXPIRED", `the CA certificate expired on ${ca.cert.notAfter.toISOString()}: it cannot issue; make a new CA (pki init) and move the clients to it`);
+  }
+  if (t < ca.cert.notBefore.getTime()) {
+    throw new PkiError("CA_EXPIRED", `the CA certificate is not valid before ${ca.cert.notBefore.toISOString()} (now ${now.toISOString()}): check the system clock`);
+  }
+}
+
 /** Build and sign one certificate; synchronous when the signer is (the key file). */
 export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial: Uint8Array, now: Date): Issued | Promise<Issued> {
+  assertCaValid(ca, now);
   // a name outside the CA's name constraints is refused before anything is signed
   if (!req.extensions) enforceConstraints(ca, commonName(req.subject), req.sans);
   const v = validity({ now, days: req.days, caNotAfter: ca.cert.notAfter });
@@ -206,7 +230,7 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
 }
 
 /** Failpoint of the write path (see the top comment): PKI_CRASH_AT=<step> kills the process there. Tests only. */
-function crashPoint(step: "built" | "files" | "meta" | "index"): void {
+function crashPoint(step: "built" | "files" | "meta" | "index" | "released"): void {
   if (process.env.PKI_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
 }
 
@@ -241,6 +265,7 @@ export interface IssueHooks {
  */
 export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks = {}): Promise<Issued[]> {
   const store = ca.store;
+  assertCaValid(ca, (hooks.now ?? (() => new Date()))());
   return withLock(store.dir, async () => {
     let indexText = store.readIndexText();
     const index = parseIndex(indexText);
@@ -260,7 +285,8 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       indexText = formatIndex(index);
     }
     const issued: Issued[] = [];
-    const writes: FileWrite[] = [];
+    const records: FileWrite[] = [];
+    const releases: FileWrite[] = [];
     let meta = "";
     let lines = "";
     for (const req of reqs) {
@@ -270,21 +296,37 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       const built = buildCertificate(ca, req, serial, now);
       const c = built instanceof Promise ? await built : built;
       issued.push(c);
-      writes.push({ path: store.certPath(hex), data: c.pem, mode: MODE.file, exclusive: true });
-      if (req.files) writes.push(...(await req.files(c.pem, hex)));
+      records.push({ path: store.certPath(hex), data: c.pem, mode: MODE.file, exclusive: true });
+      if (req.files) releases.push(...(await req.files(c.pem, hex)));
       meta += formatMeta({ serial: hex, profile: req.profile.name, name: req.name });
       lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
       hooks.onProgress?.(issued.length);
     }
     crashPoint("built");
-    await writeFilesAtomicBatch(writes); // step 2
-    crashPoint("files");
-    appendLine(store.metaPath, meta, MODE.file); // step 3
-    crashPoint("meta");
+    const staged = await stageFilesBatch([...records, ...releases]); // step 2
+    let metaBefore = -1;
+    try {
+      staged.commit(0, records.length); // the CA's own copies
+      crashPoint("files");
+      metaBefore = appendLine(store.metaPath, meta, MODE.file); // step 3
+      crashPoint("meta");
+    } catch (e) {
+      staged.abort();
+      throw e;
+    }
     const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
-    writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]); // step 4: the commit point
+    try {
+      writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]); // step 4: the commit point
+    } catch (e) {
+      truncateTo(store.metaPath, metaBefore);
+      staged.abort();
+      throw e;
+    }
     crashPoint("index");
-    // step 5: a bundle that lists issued certificates, and the nginx
+    staged.keep(0, records.length); // recorded: a failed release below must not take them back
+    staged.commit(records.length, records.length + releases.length); // step 5: released
+    crashPoint("released");
+    // step 6: a bundle that lists issued certificates, and the nginx
     // allow-list, must list the new ones too (and drop superseded ones)
     refreshDerived(ca, newIndex, now);
     if (hooks.after) await hooks.after(parseIndex(newIndex));

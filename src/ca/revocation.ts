@@ -3,7 +3,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { encodeRevoked, formatCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, type CrlInfo, type PreparedCrl } from "../core/crl.js";
+import { encodeRevoked, formatCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, revokedSerials, type CrlInfo, type PreparedCrl } from "../core/crl.js";
+import { parseCertificate } from "../core/parse.js";
 import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type Reason } from "../core/index-format.js";
 import { PkiError } from "../core/errors.js";
 import { allowMapText } from "../core/allow-map.js";
@@ -63,7 +64,7 @@ export interface PendingCrl {
 
 /** The CRL up to its signature: needs the CA certificate only, not the key. */
 export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date): PendingCrl {
-  const crlNumber = ca.store.readCrlNumber();
+  const crlNumber = nextCrlNumber(ca);
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
   const prepared = prepareCrlFromIndex({
@@ -85,25 +86,122 @@ export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Promi
   });
 }
 
-/**
- * The files of one CRL write, for one atomic step: the CRL, the advanced
- * number and, in an issuing CA writing its crl.pem, crl-chain.pem (this
- * CA's CRL and the parent's, for nginx `ssl_crl`: see ca/parent.ts).
- */
-export function crlWrites(ca: Authority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean): FileWrite[] {
-  const own = !asDer && path.resolve(out) === path.resolve(ca.store.crlPath);
-  return [
-    { path: out, data: asDer ? crl.der : crl.pemBytes, mode: MODE.file },
-    { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
-    ...(own ? crlChainWrites(ca.store, crl.pemBytes) : []),
-  ];
+/** The number the next CRL carries (crlnumber holds the next number to use, as OpenSSL keeps it). */
+export function nextCrlNumber(ca: Authority): bigint {
+  return ca.store.readCrlNumber();
 }
 
-/** Re-sign <dir>/crl.pem from the index (after a revocation). */
-export async function refreshCrl(ca: SigningAuthority, index: IndexData, now: Date, days = ca.settings.crlDays): Promise<CrlResult> {
+/** Failpoint between advancing crlnumber and publishing the CRL (tests only, see authority.ts). */
+function crashPoint(step: "crl-number"): void {
+  if (process.env.PKI_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+}
+
+/**
+ * Publish a signed CRL, number first: `crlnumber` is advanced (written,
+ * fsync'd, renamed, directory fsync'd) before the CRL file is renamed into
+ * place. A crash in between skips a number, which RFC 5280 5.2.3 allows; the
+ * other order could publish two different CRLs under one number, which it
+ * forbids. `first` (e.g. the index of a revocation, the commit point) goes in
+ * the same first step, before the number. In an issuing CA writing its
+ * crl.pem, crl-chain.pem (this CA's CRL and the parent's, for nginx
+ * `ssl_crl`: see ca/parent.ts) goes with the CRL.
+ */
+export function commitCrl(ca: Authority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean, first: FileWrite[] = []): void {
+  const own = !asDer && path.resolve(out) === path.resolve(ca.store.crlPath);
+  writeFilesAtomic([...first, { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file }]);
+  crashPoint("crl-number");
+  writeFilesAtomic([{ path: out, data: asDer ? crl.der : crl.pemBytes, mode: MODE.file }, ...(own ? crlChainWrites(ca.store, crl.pemBytes) : [])]);
+}
+
+/** Re-sign <dir>/crl.pem from the index (after a revocation). Refuses to drop a live revocation (CRL_SHRINK). */
+export async function refreshCrl(ca: SigningAuthority, index: IndexData, now: Date, days = ca.settings.crlDays, opts: { allowShrink?: boolean } = {}): Promise<CrlResult> {
+  if (!opts.allowShrink) assertNoLiveDrops(ca, index, now);
   const crl = await buildCrl(ca, index, days, now);
-  writeFilesAtomic(crlWrites(ca, crl, ca.store.crlPath, false));
+  commitCrl(ca, crl, ca.store.crlPath, false);
   return withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes });
+}
+
+// ---------------------------------------------------------------- never un-revoke
+
+/** Serials of the revoked ("R") lines of index bytes, leading zeros dropped (to compare with a CRL's). */
+function revokedSerialsOfIndex(buf: Uint8Array): Set<string> {
+  const out = new Set<string>();
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let p = 0; p < b.length; ) {
+    let eol = b.indexOf(10, p);
+    if (eol < 0) eol = b.length;
+    if (b[p] === 82 /* R */) {
+      let t = p;
+      for (let k = 0; k < 3 && t >= 0 && t < eol; k++) t = b.indexOf(9, t + 1);
+      const t4 = t >= 0 ? b.indexOf(9, t + 1) : -1;
+      if (t >= 0 && t4 > t && t4 < eol) out.add(stripZeros(b.toString("latin1", t + 1, t4).toUpperCase()));
+    }
+    p = eol + 1;
+  }
+  return out;
+}
+
+const stripZeros = (hex: string): string => hex.replace(/^0+(?=.)/, "");
+
+export interface LiveDrop {
+  serial: string;
+  /** the certificate's notAfter when known (index line or certs/<SERIAL>.pem); unknown counts as live */
+  notAfter?: Date;
+}
+
+/**
+ * Serials that the current crl.pem lists as revoked but a CRL built from
+ * `index` would not, and whose certificate has not expired: publishing that
+ * CRL would un-revoke them (an older index.txt restored from a backup, a
+ * hand edit). Entries of expired certificates may go (RFC 5280 3.3: a CRL
+ * need only list unexpired certificates). A current CRL that is missing,
+ * unreadable or not signed by this CA proves nothing and gives no drops.
+ */
+export function liveDrops(ca: Authority, index: IndexData, now: Date): LiveDrop[] {
+  let cur: CurrentCrl | null;
+  try {
+    cur = readCurrentCrl(ca, ca.store.crlPath);
+  } catch {
+    return [];
+  }
+  if (!cur || !cur.signedByCa || cur.info.revoked === 0) return [];
+  const bytes = indexBytes(index);
+  const now_ = now.getTime();
+  const revoked = revokedSerialsOfIndex(bytes);
+  const drops: LiveDrop[] = [];
+  for (const raw of revokedSerials(cur.info.revokedDer)) {
+    const serial = stripZeros(raw);
+    if (revoked.has(serial)) continue;
+    let notAfter: Date | undefined;
+    const hex = serial.length % 2 ? "0" + serial : serial;
+    const e = findIndexEntry(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), hex);
+    if (e) notAfter = e.expires;
+    else notAfter = certNotAfter(ca, hex);
+    if (notAfter && notAfter.getTime() <= now_) continue;
+    drops.push({ serial: hex, notAfter });
+  }
+  return drops;
+}
+
+function certNotAfter(ca: Authority, serial: string): Date | undefined {
+  try {
+    const block = parsePemBlocks(fs.readFileSync(ca.store.certPath(serial), "utf8")).find((b) => b.label === "CERTIFICATE");
+    return block ? parseCertificate(block.der).notAfter : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuse (CRL_SHRINK) a CRL that would drop a live revocation of the current crl.pem. */
+export function assertNoLiveDrops(ca: Authority, index: IndexData, now: Date): void {
+  const drops = liveDrops(ca, index, now);
+  if (!drops.length) return;
+  const list = drops.slice(0, 3).map((d) => d.serial).join(", ") + (drops.length > 3 ? ", ..." : "");
+  throw new PkiError(
+    "CRL_SHRINK",
+    `the new CRL would drop ${drops.length} revoked certificate(s) that have not expired (${list}): index.txt is older than crl.pem (restored from a backup?); restore the newer index.txt, or \`pki crl --allow-shrink\` to un-revoke them on purpose`,
+    { details: { dropped: drops.map((d) => d.serial) } },
+  );
 }
 
 // ---------------------------------------------------------------- reading the current CRL
@@ -112,6 +210,8 @@ export interface CurrentCrl {
   info: CrlInfo;
   /** the raw bytes of the file (PEM or DER) */
   bytes: Buffer;
+  /** the CRL's DER */
+  der: Uint8Array;
   /** the signature verifies with the CA's key and the issuer is the CA */
   signedByCa: boolean;
 }
@@ -140,7 +240,7 @@ export function readCurrentCrl(ca: Authority, p: string): CurrentCrl | null {
   } catch (e) {
     throw new PkiError("CA_INVALID", `${p} is not a readable CRL: ${(e as Error).message}`);
   }
-  return { info, bytes, signedByCa: issuedBy(ca, info) };
+  return { info, bytes, der: derBytes, signedByCa: issuedBy(ca, info) };
 }
 
 /**
@@ -162,10 +262,15 @@ export function staleCrlWarning(ca: Authority, now: Date): string | null {
   return `pki: warning: ${ca.store.crlPath} expired${next ? ` on ${next.toISOString()}` : ""}: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
 }
 
+/** How far in the future a thisUpdate may be before the CRL counts as not yet valid (clock skew between hosts). */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
 /** Why a CRL must be re-signed now (null: it is fine as it is). */
 export function crlResignReason(cur: CurrentCrl | null, indexText: string, now: Date, withinDays: number): string | null {
   if (!cur) return "there is no CRL yet";
   if (!cur.signedByCa) return "the CRL is not signed by this CA";
+  // a clock that jumped forward and back: nginx refuses every client with "CRL is not yet valid"
+  if (cur.info.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) return `the CRL's thisUpdate ${cur.info.thisUpdate.toISOString()} is in the future (clock jump)`;
   const next = cur.info.nextUpdate;
   if (!next) return "the CRL has no nextUpdate";
   if (next.getTime() - now.getTime() <= withinDays * 86_400_000) {
@@ -350,8 +455,10 @@ export async function revokeSerials(
     // changes nothing)
     const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now);
     const crl = await signPreparedCrl(pending, await signing);
-    // one step: the index (the commit point, first) with the CRL and its number
-    writeFilesAtomic([{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }, ...crlWrites(ca, crl, ca.store.crlPath, false)]);
+    // never un-revoke: an index older than crl.pem is refused before anything is written
+    assertNoLiveDrops(ca, newIndex, now);
+    // the index (the commit point) with the advanced number first, then the CRL
+    commitCrl(ca, crl, ca.store.crlPath, false, [{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }]);
     refreshDerived(ca, newIndex, now);
     return { revoked: out, crl: withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes }) };
   });

@@ -209,6 +209,7 @@ export const COMMANDS: CommandSpec[] = [
       ["--der", "write DER instead of PEM"],
       ["--days <n>", "validity of this CRL (default from pki.json, 7)"],
       ["--if-expiring-within <days>", "re-sign only when the current CRL expires within this many days (for cron)"],
+      ["--allow-shrink", "publish even if the CRL drops revoked certificates that have not expired (audited)"],
     ],
     examples: [
       "pki crl --passphrase-file pass",
@@ -262,7 +263,10 @@ export const COMMANDS: CommandSpec[] = [
     module: "doctor",
     exit1: "something needs action",
     options: [
-      KEY_OPTION,["--repair", "fix what is safe to fix (index lines for orphan certificates, stale lock)"]],
+      KEY_OPTION,
+      ["--repair", "fix what is safe to fix (orphan certificates, half lines, crlnumber, lost revocations, stale lock)"],
+      ["--break-lock", "remove a lock left by a process on another host (or a stray .lock symlink)"],
+    ],
     examples: ["pki doctor", "pki doctor --json", "pki doctor --repair"],
   },
   {

@@ -9,8 +9,7 @@ import { usage } from "../core/errors.js";
 import { keyAccessNow, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority } from "../ca/authority.js";
-import { crlResignReason, crlWrites, prepareCrl, readCurrentCrl, signPreparedCrl } from "../ca/revocation.js";
-import { writeFilesAtomic } from "../store/atomic.js";
+import { assertNoLiveDrops, commitCrl, crlResignReason, liveDrops, prepareCrl, readCurrentCrl, signPreparedCrl } from "../ca/revocation.js";
 import { CaDir, readInputFile, readStdin } from "../store/ca-dir.js";
 import { importParentCrl } from "../ca/parent.js";
 import { withLock } from "../store/lock.js";
@@ -24,6 +23,7 @@ interface Opts {
   ifExpiringWithin?: string;
   importParent?: string;
   key?: string;
+  allowShrink?: boolean;
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
@@ -74,9 +74,13 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const result = await withLock(store.dir, async () => {
     const again = unchanged(); // another process may have re-signed meanwhile
     if (again) return again;
-    const crl = await signPreparedCrl(prepareCrl(ca, store.readIndexBuffer(), effDays, ctx.now()), await signing);
-    writeFilesAtomic(crlWrites(ca, crl, out, o.der === true));
-    store.audit({ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, outcome: "ok" });
+    const index = store.readIndexBuffer();
+    // never un-revoke silently: dropping a live revocation of crl.pem needs --allow-shrink, and is audited
+    const dropped = o.allowShrink ? liveDrops(ca, index, ctx.now()).map((d) => d.serial) : (assertNoLiveDrops(ca, index, ctx.now()), []);
+    const crl = await signPreparedCrl(prepareCrl(ca, index, effDays, ctx.now()), await signing);
+    commitCrl(ca, crl, out, o.der === true);
+    store.audit({ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, ...(dropped.length ? { allowShrink: true, dropped } : {}), outcome: "ok" });
+    if (dropped.length) ctx.warn(`--allow-shrink: the CRL no longer lists ${dropped.length} revoked certificate(s) that have not expired: ${dropped.join(", ")}`);
     const r: Result = {
       data: {
         path: out,

@@ -44,10 +44,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { revokedSerials } from "../core/crl.js";
+import { formatCrlNumber, revokedSerials } from "../core/crl.js";
+import { parseCrl } from "../core/crl-parse.js";
 import * as der from "../core/der.js";
 import { PkiError } from "../core/errors.js";
-import { formatIndex, parseIndex, type IndexEntry } from "../core/index-format.js";
+import { formatIndex, parseIndex, parseLine, type IndexEntry } from "../core/index-format.js";
 import { formatDn, onelineDn } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks } from "../core/pem.js";
@@ -57,17 +58,18 @@ import { caKeyUri, issuedBy, openAuthority, openSigningAuthority, type Authority
 import { pinFromSources } from "../ca/signer.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 import { randomBytes, verifySignature } from "../crypto/keys.js";
-import { buildAllowMap, buildBundle, readAllowListSetting, readBundleSettings, readCurrentCrl, refreshCrl, writeAllowMap } from "../ca/revocation.js";
+import { buildAllowMap, buildBundle, CLOCK_SKEW_MS, liveDrops, readAllowListSetting, readBundleSettings, readCurrentCrl, refreshCrl, writeAllowMap, type LiveDrop } from "../ca/revocation.js";
 import { examineParent, repairCrlChain } from "../ca/parent.js";
 import { CA_NAMES_LIMIT, caNamesListSize } from "../core/allow-map.js";
 import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
-import { alive, LOCK_FILE, withLock } from "../store/lock.js";
+import { alive, breakLock, LOCK_FILE, lockState, withLock, type LockState } from "../store/lock.js";
 
 interface Opts {
   /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
   key?: string;
   repair?: boolean;
+  breakLock?: boolean;
 }
 
 export type Status = "ok" | "warn" | "fail";
@@ -78,6 +80,8 @@ export interface Check {
 }
 
 const DAY = 86_400_000;
+/** SERIAL<TAB>profile<TAB>name-or-"-" (core/index-format formatMeta) */
+const META_LINE = /^[0-9A-F]+\t[a-z0-9][a-z0-9_-]*\t[^\t]+$/;
 const TMP = TEMP_FILE;
 
 interface Findings {
@@ -88,6 +92,15 @@ interface Findings {
   bundleStale: boolean;
   chainStale?: boolean;
   allowStale: boolean;
+  /** live revocations of crl.pem that index.txt lost (an older index restored) */
+  drops: LiveDrop[];
+  /** crlnumber is not above crl.pem's number: set it to this */
+  crlNumberFix?: bigint;
+  lock?: LockState;
+  /** index.meta lines that do not parse (a half line of an interrupted append) */
+  badMetaLines: number;
+  /** a last index.txt line without its newline that does not parse */
+  indexTail?: string;
 }
 
 const days = (ms: number) => Math.floor(ms / DAY);
@@ -112,7 +125,7 @@ function listDir(d: string): string[] {
 function examine(ca: Authority, now: Date): Findings {
   const store = ca.store;
   const checks: Check[] = [];
-  const f: Findings = { checks, orphans: [], tmpFiles: [], crlStale: false, bundleStale: false, allowStale: false };
+  const f: Findings = { checks, orphans: [], tmpFiles: [], crlStale: false, bundleStale: false, allowStale: false, drops: [], badMetaLines: 0 };
   const add = (name: string, status: Status, message: string) => checks.push({ name, status, message });
 
   // --- the CA certificate
@@ -124,8 +137,20 @@ function examine(ca: Authority, now: Date): Findings {
   // --- the index (needed by the CRL and bundle checks)
   let index: IndexEntry[] | null = null;
   let indexError = "";
+  let indexText = "";
   try {
-    index = parseIndex(store.readIndexText());
+    indexText = store.readIndexText();
+    // a last line without its newline that does not parse: the half line of an interrupted write
+    if (indexText && !indexText.endsWith("\n")) {
+      const cut = indexText.lastIndexOf("\n") + 1;
+      try {
+        parseLine(indexText.slice(cut));
+      } catch {
+        f.indexTail = indexText.slice(cut);
+        indexText = indexText.slice(0, cut);
+      }
+    }
+    index = parseIndex(indexText);
   } catch (e) {
     indexError = (e as Error).message;
   }
@@ -141,8 +166,25 @@ function examine(ca: Authority, now: Date): Findings {
       add("crl", "fail", `${store.crlPath} is not signed by this CA's key: run \`pki crl\``);
     } else {
       const next = cur.info.nextUpdate;
+      f.drops = index ? liveDrops(ca, indexText, now) : [];
       const missing = index ? missingFromCrl(index, revokedSerials(cur.info.revokedDer)) : 0;
-      if (!next || next.getTime() <= now.getTime()) {
+      let number: bigint | null = null;
+      try {
+        number = store.readCrlNumber();
+      } catch {
+        number = null;
+      }
+      if (cur.info.crlNumber !== undefined && number !== null && number <= cur.info.crlNumber) {
+        // the next CRL would reuse a published number (RFC 5280 5.2.3): a crash between the CRL and its number
+        f.crlNumberFix = cur.info.crlNumber + 1n;
+        add("crl-number", "fail", `crlnumber (${number.toString(16).toUpperCase()}) is not above the number of crl.pem (${cur.info.crlNumber.toString(16).toUpperCase()}): the next CRL would reuse a number; \`pki doctor --repair\` advances it`);
+      }
+      if (f.drops.length) {
+        add("crl", "fail", `crl.pem lists ${f.drops.length} revoked certificate(s) that have not expired but index.txt does not mark revoked (${f.drops.slice(0, 5).map((d) => d.serial).join(", ")}${f.drops.length > 5 ? ", ..." : ""}): index.txt is older than the CRL (restored from a backup?); \`pki doctor --repair\` re-applies those revocations from the signed CRL`);
+      } else if (cur.info.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) {
+        f.crlStale = true;
+        add("crl", "fail", `the CRL's thisUpdate ${cur.info.thisUpdate.toISOString()} is in the future (a clock jump?): nginx refuses every client ("CRL is not yet valid"); run \`pki crl\` and reload nginx`);
+      } else if (!next || next.getTime() <= now.getTime()) {
         f.crlStale = true;
         add("crl", "fail", `the CRL expired${next ? ` on ${next.toISOString()}` : " (no nextUpdate)"}: nginx refuses every client certificate until \`pki crl\` and a reload`);
       } else if (next.getTime() - now.getTime() <= DAY) {
@@ -191,6 +233,15 @@ function examine(ca: Authority, now: Date): Findings {
   else add("key-modes", "ok", "private/ is 0700 and every key 0600 or stricter");
 
   // --- index and certs/
+  let metaText = "";
+  try {
+    metaText = fs.readFileSync(store.metaPath, "utf8");
+  } catch {
+    metaText = "";
+  }
+  const metaLines = metaText.split("\n");
+  if (metaLines[metaLines.length - 1] === "") metaLines.pop();
+  f.badMetaLines = metaLines.filter((l) => !META_LINE.test(l)).length;
   if (!index) {
     add("index", "fail", indexError);
   } else {
@@ -206,6 +257,12 @@ function examine(ca: Authority, now: Date): Findings {
       else foreign.push(file);
     }
     const problems: string[] = [];
+    const seen = new Set<string>();
+    const dups = new Set<string>();
+    for (const e of index) (seen.has(e.serial) ? dups : seen).add(e.serial);
+    if (dups.size) problems.push(`${dups.size} serial(s) on more than one index line (${[...dups].slice(0, 5).join(", ")}): two certificates under one serial break revocation (RFC 5280 4.1.2.2); revoke the certificates concerned and edit index.txt by hand`);
+    if (f.badMetaLines) problems.push(`index.meta has ${f.badMetaLines} line(s) that do not parse (half lines of an interrupted append; names and profiles of those certificates are unknown): \`pki doctor --repair\` removes them`);
+    if (f.indexTail !== undefined) problems.push(`index.txt ends in a half line ${JSON.stringify(f.indexTail.slice(0, 40))} (an interrupted write): \`pki doctor --repair\` removes it`);
     if (f.orphans.length) problems.push(`${f.orphans.length} certificate(s) issued by this CA but missing from index.txt (${f.orphans.map((o) => o.cert.serial).join(", ")}; a run was interrupted): \`pki doctor --repair\` records them`);
     if (noFile.length) problems.push(`${noFile.length} index line(s) without their certs/<SERIAL>.pem (${noFile.slice(0, 5).join(", ")}${noFile.length > 5 ? ", ..." : ""}): restore them from a backup`);
     if (foreign.length) problems.push(`${foreign.length} file(s) in certs/ that are not certificates of this CA (${foreign.join(", ")}): move them away`);
@@ -310,16 +367,13 @@ function examine(ca: Authority, now: Date): Findings {
   else add("temp-files", "ok", "no leftover temporary files");
 
   const lockPath = path.join(store.dir, LOCK_FILE);
-  let holder: { pid?: number; host?: string; since?: string } | null = null;
-  try {
-    holder = JSON.parse(fs.readFileSync(lockPath, "utf8"));
-  } catch (e) {
-    holder = (e as NodeJS.ErrnoException).code === "ENOENT" ? null : {};
-  }
-  if (!holder) add("lock", "ok", "not locked");
-  else if (typeof holder.pid === "number" && holder.host === os.hostname() && alive(holder.pid)) add("lock", "ok", `locked by running pid ${holder.pid} since ${holder.since}`);
-  else if (typeof holder.pid === "number" && holder.host !== os.hostname()) add("lock", "warn", `locked by pid ${holder.pid} on ${holder.host} since ${holder.since}: if that process is gone, remove ${lockPath}`);
-  else add("lock", "warn", `${lockPath} was left by a process that is gone (pid ${holder.pid ?? "?"}): the next pki command takes it over; \`pki doctor --repair\` removes it`);
+  const lock = lockState(store.dir);
+  f.lock = lock;
+  if (lock.kind === "none") add("lock", "ok", "not locked");
+  else if (lock.kind === "held") add("lock", "ok", `locked by running pid ${lock.holder.pid} since ${lock.holder.since}`);
+  else if (lock.kind === "foreign") add("lock", "warn", `locked by pid ${lock.holder.pid} on another host, ${lock.holder.host}, since ${lock.holder.since}: pki cannot see whether it still runs; if it is gone, \`pki doctor --break-lock\` removes the lock`);
+  else if (lock.kind === "dead") add("lock", "warn", `${lockPath} was left by a process that is gone (pid ${lock.holder.pid}): the next pki command takes it over; \`pki doctor --repair\` removes it`);
+  else add("lock", "warn", `${lockPath} is ${lock.what}: the next pki command removes it; \`pki doctor --repair\` removes it now`);
   return f;
 }
 
@@ -371,7 +425,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
   const done: string[] = [];
   // decrypt before taking the lock; only when a passphrase source exists (never prompt from doctor)
   let signing: Awaited<ReturnType<typeof openSigningAuthority>> | null = null;
-  if (f.crlStale) {
+  if (f.crlStale || f.drops.length) {
     const uri = caKeyUri(ca, keyUri);
     if (uri !== undefined && pinFromSources(parsePkcs11Uri(uri), ctx.env) === undefined) {
       done.push("CRL not re-signed: no PIN source for the token (add pin-source to the key URI or set PKI_PKCS11_PIN)");
@@ -385,12 +439,29 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
       }
     }
   }
+  if (f.lock?.kind === "foreign") {
+    done.push(`nothing repaired: the CA directory is locked by pid ${f.lock.holder.pid} on ${f.lock.holder.host}; if that process is gone, \`pki doctor --break-lock\``);
+    return done;
+  }
   await withLock(store.dir, async () => {
     for (const t of f.tmpFiles) {
       fs.rmSync(t, { force: true });
       done.push(`removed ${path.relative(store.dir, t)}`);
     }
     let indexText = store.readIndexText();
+    if (f.indexTail !== undefined && indexText.endsWith(f.indexTail)) {
+      indexText = indexText.slice(0, indexText.length - f.indexTail.length);
+      writeFilesAtomic([{ path: store.indexPath, data: indexText, mode: MODE.file }]);
+      done.push(`removed the half line ${JSON.stringify(f.indexTail.slice(0, 40))} at the end of index.txt`);
+      store.audit({ command: "doctor", action: "index-tail", line: f.indexTail.slice(0, 200), outcome: "ok" });
+    }
+    if (f.badMetaLines) {
+      const text = fs.readFileSync(store.metaPath, "utf8");
+      const keep = text.split("\n").filter((l) => l !== "" && META_LINE.test(l));
+      writeFilesAtomic([{ path: store.metaPath, data: keep.map((l) => l + "\n").join(""), mode: MODE.file }]);
+      done.push(`removed ${f.badMetaLines} line(s) of index.meta that did not parse`);
+      store.audit({ command: "doctor", action: "index-meta", removed: f.badMetaLines, outcome: "ok" });
+    }
     if (f.orphans.length) {
       const inIndex = new Set(parseIndex(indexText).map((e) => e.serial));
       const add = f.orphans.filter((o) => !inIndex.has(o.cert.serial));
@@ -402,10 +473,48 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
         store.audit({ command: "doctor", action: "record", serial: o.cert.serial, subject: formatDn(o.cert.subject), outcome: "ok" });
       }
     }
+    if (f.drops.length) {
+      // re-apply revocations that crl.pem (signed by this CA) proves and the index lost
+      const cur = readCurrentCrl(ca, store.crlPath);
+      const entries = cur && cur.signedByCa ? new Map(parseCrl(cur.der).revoked.map((e) => [e.serial.replace(/^0+(?=.)/, ""), e])) : new Map();
+      const idx = parseIndex(indexText);
+      const restored: string[] = [];
+      for (const d of f.drops) {
+        const e = entries.get(d.serial.replace(/^0+(?=.)/, ""));
+        const i = idx.findIndex((x) => x.serial === d.serial);
+        if (!e || i < 0 || idx[i]!.status === "R") continue;
+        idx[i] = { ...idx[i]!, status: "R", revokedAt: e.revokedAt, reason: e.reason, holdInstruction: e.holdInstruction, invalidityDate: e.invalidityDate };
+        restored.push(d.serial);
+      }
+      if (restored.length) {
+        indexText = formatIndex(idx);
+        writeFilesAtomic([{ path: store.indexPath, data: indexText, mode: MODE.file }]);
+        for (const serial of restored) {
+          done.push(`re-applied the revocation of ${serial} from crl.pem to index.txt`);
+          store.audit({ command: "doctor", action: "restore-revocation", serial, outcome: "ok" });
+        }
+      }
+      const left = f.drops.length - restored.length;
+      if (left) done.push(`${left} revocation(s) of crl.pem have no index line to re-apply them to: restore index.txt from a backup (the CRL is left as it is)`);
+    }
+    if (f.crlNumberFix !== undefined) {
+      writeFilesAtomic([{ path: store.crlNumberPath, data: formatCrlNumber(f.crlNumberFix), mode: MODE.file }]);
+      done.push(`advanced crlnumber to ${f.crlNumberFix.toString(16).toUpperCase()}, above crl.pem's number`);
+      store.audit({ command: "doctor", action: "crlnumber", crlNumber: Number(f.crlNumberFix), outcome: "ok" });
+    }
     if (signing) {
-      const crl = await refreshCrl(signing, indexText, ctx.now());
+      let crl;
+      try {
+        crl = await refreshCrl(signing, indexText, ctx.now());
+      } catch (e) {
+        if (!(e instanceof PkiError) || e.code !== "CRL_SHRINK") throw e;
+        done.push(`CRL not re-signed: ${e.message}`);
+        crl = null;
+      }
+      if (crl) {
       done.push(`re-signed ${crl.path} (number ${crl.crlNumber}, next update ${crl.nextUpdate.toISOString()}): reload nginx`);
       store.audit({ command: "doctor", action: "crl", crlNumber: Number(crl.crlNumber), outcome: "ok" });
+      }
     }
     if (f.chainStale && !signing && repairCrlChain(store)) {
       done.push(`rewrote ${store.crlChainPath} from crl.pem and parent-crl.pem: reload nginx`);
@@ -433,10 +542,17 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
   const ca = openAuthority(store);
-  let f = examine(ca, ctx.now());
   let repaired: string[] | undefined;
+  if (o.breakLock) {
+    // explicit: a lock of another host (pki cannot see its process), or a strange or dead one
+    const was = breakLock(store.dir);
+    const what = was.kind === "none" ? "there was no lock" : `removed the lock (${was.kind === "strange" ? was.what : `pid ${was.holder.pid} on ${was.holder.host} since ${was.holder.since}`})`;
+    repaired = [what];
+    if (was.kind !== "none") store.audit({ command: "doctor", action: "break-lock", ...(was.kind === "strange" ? { lock: was.what } : { pid: was.holder.pid, host: was.holder.host }), outcome: "ok" });
+  }
+  let f = examine(ca, ctx.now());
   if (o.repair) {
-    repaired = await repair(ctx, ca, f, o.key);
+    repaired = [...(repaired ?? []), ...(await repair(ctx, ca, f, o.key))];
     f = examine(ca, ctx.now());
   }
   const checks = f.checks;

@@ -25,7 +25,7 @@ import { formatDn, type San } from "../core/names.js";
 import { decodeSans, findExtension } from "../core/parse.js";
 import { encryptPrivateKey, generateKeyPair, isEncryptedPem, keyKindOf, privateKeyPem, publicKeyFromSpki, spkiDer, type KeyPair, type KeyType } from "../crypto/keys.js";
 import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest, type SigningAuthority } from "../ca/authority.js";
-import { refreshCrl } from "../ca/revocation.js";
+import { assertNoLiveDrops, refreshCrl } from "../ca/revocation.js";
 import type { FileWrite } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
@@ -179,6 +179,10 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   const [c] = await issue(signing, [req], {
     now: ctx.now,
     revoke,
+    // the CRL is re-signed after the index commit: refuse before it if that CRL would un-revoke anyone
+    check: () => {
+      if (revoke.length) assertNoLiveDrops(signing, store.readIndexBuffer(), now);
+    },
     after: async (index) => {
       if (!revoke.length) return;
       const text = formatIndex(index);

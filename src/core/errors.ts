@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   UNSAFE_PATH: "an output path or issued name would land on the CA's own files, or on something that is not a regular file",
   NOT_ISSUED_HERE: "a certificate file given as a target was not signed by this CA's key, or differs from the CA's own copy",
   IO_ERROR: "a file could not be read or written",
+  CRL_SHRINK: "the new CRL would drop a revoked certificate that has not expired (index.txt older than crl.pem); `pki crl --allow-shrink` to do it on purpose",
+  CA_EXPIRED: "the CA certificate has expired or is not yet valid: it cannot issue",
   INTERNAL: "a bug in pki (run with PKI_DEBUG=1 and report it)",
 } as const;
 

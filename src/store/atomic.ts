@@ -175,6 +175,30 @@ async function stageAsync(w: FileWrite, tmp: string): Promise<void> {
  * many of them into one commit instead of paying them one after the other.
  */
 export async function writeFilesAtomicBatch(writes: readonly FileWrite[], concurrency = 32): Promise<void> {
+  (await stageFilesBatch(writes, concurrency)).commit(0, writes.length);
+}
+
+/** Files staged (written and fsync'd under temporary names), to be put in place in parts. */
+export interface StagedBatch {
+  /** rename writes[from, to) into place, in order; then fsync their directories */
+  commit(from: number, to: number): void;
+  /**
+   * undo: remove every temporary file not yet renamed, and every file an
+   * exclusive write already created (a failed issue leaves no certificate or
+   * key behind). Replaced (non-exclusive) files cannot be restored.
+   */
+  abort(): void;
+  /** writes[from, to) are committed for good (recorded in the index): abort() leaves them */
+  keep(from: number, to: number): void;
+}
+
+/**
+ * The staging half of writeFilesAtomicBatch: every file written and fsync'd
+ * under a temporary name on the thread pool, nothing visible yet. The caller
+ * decides when each part is released (issue: the CA's own record first, the
+ * index commit, then the files handed out).
+ */
+export async function stageFilesBatch(writes: readonly FileWrite[], concurrency = 32): Promise<StagedBatch> {
   checkTargets(writes);
   const staged = writes.map((w) => tmpName(w.path));
   let next = 0;
@@ -194,7 +218,32 @@ export async function writeFilesAtomicBatch(writes: readonly FileWrite[], concur
     for (const t of staged) fs.rmSync(t, { force: true });
     throw failure.e instanceof PkiError ? failure.e : ioError("write", failure.w.path, failure.e);
   }
-  commitStaged(writes, staged);
+  // 0: staged, 1: in place, 2: already cleaned up by commitStaged
+  const state = new Array<0 | 1 | 2>(writes.length).fill(0);
+  const batch: StagedBatch = {
+    commit(from, to) {
+      try {
+        commitStaged(writes.slice(from, to), staged.slice(from, to));
+      } catch (e) {
+        // commitStaged cleaned up its own part (and never touches a file it did not create)
+        for (let i = from; i < to; i++) state[i] = 2;
+        batch.abort();
+        throw e;
+      }
+      for (let i = from; i < to; i++) state[i] = 1;
+    },
+    abort() {
+      writes.forEach((w, i) => {
+        if (state[i] === 0) fs.rmSync(staged[i]!, { force: true });
+        else if (state[i] === 1 && w.exclusive) fs.rmSync(w.path, { force: true });
+        state[i] = 2;
+      });
+    },
+    keep(from, to) {
+      for (let i = from; i < to; i++) state[i] = 2;
+    },
+  };
+  return batch;
 }
 
 
@@ -208,14 +257,57 @@ export function ensureDir(p: string, mode = 0o755): void {
   }
 }
 
-/** Append one line with O_APPEND (atomic for small writes on local file systems). */
-export function appendLine(p: string, line: string, mode = 0o600): void {
+/**
+ * Append whole lines with O_APPEND, all or nothing: a short write (a full
+ * disk) is continued, and any error truncates the file back to its previous
+ * length, so that no half line is left for the next append to glue onto. A
+ * file whose last line lacks its newline (a crash of an older version, a hand
+ * edit) gets one first: the new lines always start on a line of their own.
+ * Returns the previous length, for truncateTo() when a later step fails.
+ */
+export function appendLine(p: string, line: string, mode = 0o600): number {
   let fd: number | undefined;
+  let before = -1;
   try {
-    fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_APPEND, mode);
-    fs.writeSync(fd, line.endsWith("\n") ? line : line + "\n");
+    fd = fs.openSync(p, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, mode);
+    before = fs.fstatSync(fd).size;
+    let text = line.endsWith("\n") ? line : line + "\n";
+    if (before > 0) {
+      const last = Buffer.alloc(1);
+      fs.readSync(fd, last, 0, 1, before - 1);
+      if (last[0] !== 10) text = "\n" + text;
+    }
+    const buf = Buffer.from(text, "utf8");
+    let off = 0;
+    while (off < buf.length) {
+      const n = fs.writeSync(fd, buf, off, buf.length - off);
+      if (n <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+      off += n;
+    }
     fs.fsyncSync(fd);
+    return before;
+  } catch (e) {
+    if (fd !== undefined && before >= 0) {
+      try {
+        fs.ftruncateSync(fd, before);
+        fs.fsyncSync(fd);
+      } catch {
+        /* the caller reports the first error */
+      }
+    }
+    throw e instanceof PkiError ? e : ioError("append to", p, e);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Undo an appendLine(): cut the file back to `length` (a later step of the same change failed). */
+export function truncateTo(p: string, length: number): void {
+  if (length < 0) return;
+  try {
+    if (length === 0) fs.rmSync(p, { force: true });
+    else fs.truncateSync(p, length);
+  } catch {
+    /* best effort: doctor reports lines without an index entry */
   }
 }

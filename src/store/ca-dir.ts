@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PkiError } from "../core/errors.js";
-import { parseIndex, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
+import { normalizeIndex, parseIndex, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
 import { parseCrlNumber } from "../core/crl.js";
 import { validateProfile, type Profile } from "../core/profiles.js";
 import { validateNamePolicy, type NamePolicy } from "../core/csr-policy.js";
@@ -161,15 +161,15 @@ export class CaDir {
     return this.readText(this.caKeyPath, "the CA key");
   }
 
+  /** index.txt as text, BOM and CRLF dropped (normalizeIndex). */
   readIndexText(): string {
-    if (!fs.existsSync(this.indexPath)) return "";
-    return this.readText(this.indexPath, "index.txt");
+    return this.readIndexBuffer().toString("utf8");
   }
 
   /** index.txt as bytes (empty when there is none): for the CRL builder and revocation, which never parse it whole. */
   readIndexBuffer(): Buffer {
     try {
-      return fs.readFileSync(this.indexPath);
+      return normalizeIndex(fs.readFileSync(this.indexPath));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return Buffer.alloc(0);

@@ -46,22 +46,91 @@ export function alive(pid: number): boolean {
 }
 
 function tryCreate(p: string, content: string): boolean {
+  let fd: number;
   try {
-    const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-    try {
-      fs.writeSync(fd, content);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return true;
+    fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw new PkiError("IO_ERROR", `cannot create the lock file ${p}: ${(e as NodeJS.ErrnoException).code}; check the permissions of the CA directory`);
   }
+  try {
+    const buf = Buffer.from(content, "utf8");
+    for (let off = 0; off < buf.length; ) {
+      const n = fs.writeSync(fd, buf, off, buf.length - off);
+      if (n <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+      off += n;
+    }
+  } catch (e) {
+    // a lock we could not fill in (a full disk) is removed, never left empty for others to wait on
+    fs.closeSync(fd);
+    fs.rmSync(p, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PkiError("IO_ERROR", `cannot write the lock file ${p}: ${code === "ENOSPC" ? "the disk is full" : code}`);
+  }
+  fs.closeSync(fd);
+  return true;
+}
+
+export type LockState =
+  | { kind: "none" }
+  | { kind: "held"; holder: Holder }
+  /** held by a pid that is gone, on this host: the next pki command takes it over */
+  | { kind: "dead"; holder: Holder }
+  /** held by a process on another host: pki cannot tell whether it runs; `pki doctor --break-lock` */
+  | { kind: "foreign"; holder: Holder }
+  /** not a lock file of pki: a symlink (dangling or not), a directory, unreadable content */
+  | { kind: "strange"; what: string };
+
+/** What the .lock of a CA directory is (for doctor and for the waiting loop). */
+export function lockState(dir: string): LockState {
+  const p = path.join(dir, LOCK_FILE);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return { kind: "none" };
+  }
+  if (st.isSymbolicLink()) {
+    let target = "?";
+    try {
+      target = fs.readlinkSync(p);
+    } catch {
+      /* gone */
+    }
+    return { kind: "strange", what: `a symbolic link to ${target}${fs.existsSync(p) ? "" : " (dangling)"}, not a lock pki made` };
+  }
+  if (!st.isFile()) return { kind: "strange", what: "not a regular file" };
+  const h = readHolder(p);
+  if (!h) return { kind: "strange", what: "a lock file without a readable holder (pid, host)" };
+  if (h.host !== os.hostname()) return { kind: "foreign", holder: h };
+  return alive(h.pid) ? { kind: "held", holder: h } : { kind: "dead", holder: h };
+}
+
+/**
+ * Remove the .lock whatever holds it (`pki doctor --break-lock`): for a lock
+ * of another host, whose process pki cannot see. Guarded like a takeover.
+ */
+export function breakLock(dir: string): LockState {
+  const p = path.join(dir, LOCK_FILE);
+  const before = lockState(dir);
+  if (before.kind === "none") return before;
+  if (before.kind === "held") throw new PkiError("LOCK_TIMEOUT", `the CA directory is locked by running pid ${before.holder.pid} since ${before.holder.since}: let it finish`);
+  fs.rmSync(p, { force: true }); // a symlink itself, never its target
+  return before;
 }
 
 /** Is the lock held by a dead process on this host (or unreadable for long)? Then remove it, guarded. */
 function breakStale(lockPath: string): void {
+  // a symbolic link is never a lock of ours (we create regular files, O_EXCL): a
+  // dangling one would block every write for ever; remove the link itself
+  try {
+    if (fs.lstatSync(lockPath).isSymbolicLink()) {
+      fs.unlinkSync(lockPath);
+      return;
+    }
+  } catch {
+    return;
+  }
   const holder = readHolder(lockPath);
   let stale: boolean;
   if (holder) {
@@ -118,7 +187,9 @@ export async function withLock<T>(dir: string, fn: () => Promise<T> | T, opts: L
       const h = readHolder(lockPath);
       throw new PkiError(
         "LOCK_TIMEOUT",
-        `the CA directory is locked by pid ${h?.pid ?? "?"}${h && h.host !== me.host ? ` on ${h.host}` : ""} since ${h?.since ?? "?"}; waited ${Math.round(timeoutMs / 1000)} s. If that process is gone, remove ${lockPath}`,
+        h && h.host !== me.host
+          ? `the CA directory is locked by pid ${h.pid} on another host, ${h.host}, since ${h.since}; waited ${Math.round(timeoutMs / 1000)} s. If that process is gone, run \`pki doctor --break-lock\``
+          : `the CA directory is locked by pid ${h?.pid ?? "?"} since ${h?.since ?? "?"}; waited ${Math.round(timeoutMs / 1000)} s. If that process is gone, remove ${lockPath}`,
       );
     }
     await sleep(delay + Math.random() * delay);

@@ -112,7 +112,7 @@ describe("crash safety of pki issue", () => {
     console.log(`crash test: ${killed} runs killed (delays up to ${maxDelay} ms), ${completed} completed, ${orphans.length} orphan certificate files`);
   });
 
-  for (const step of ["built", "files", "meta", "index"] as const) {
+  for (const step of ["built", "files", "meta", "index", "released"] as const) {
     it(`a kill at step boundary "${step}" leaves a directory the next command uses as is`, async () => {
       const ca = makeCa();
       const args = (name: string) => ["issue", "client", name, "--dir", ca.dir, "--passphrase-file", ca.pass, "--json"];
@@ -128,13 +128,17 @@ describe("crash safety of pki issue", () => {
         expect(lines).toHaveLength(1);
         expect(fs.existsSync(path.join(ca.dir, "issued", "victim.crt"))).toBe(false);
       } else if (step === "files" || step === "meta") {
-        // signed and written, never committed: one certificate file without its index line
+        // signed, the CA's copy written, never committed: one certificate file without its index line,
+        // and nothing handed out (issue 10.7: recorded before released)
         expect(orphans).toHaveLength(1);
         expect(lines).toHaveLength(1);
-        expect(fs.existsSync(path.join(ca.dir, "issued", "victim.crt"))).toBe(true);
+        expect(fs.existsSync(path.join(ca.dir, "issued", "victim.crt"))).toBe(false);
+        expect(fs.existsSync(path.join(ca.dir, "private", "victim.key"))).toBe(false);
       } else {
         expect(orphans).toEqual([]);
         expect(lines).toHaveLength(2);
+        // "index": committed, not yet released; "released": both
+        expect(fs.existsSync(path.join(ca.dir, "issued", "victim.crt"))).toBe(step === "released");
       }
       const next = await spawnPki(args("after"), { env: { PKI_LOCK_TIMEOUT: "20" } }).done;
       expect(next.code, next.stderr).toBe(0);
@@ -143,7 +147,7 @@ describe("crash safety of pki issue", () => {
       checkAfterCrash(ca.dir, ca.pass);
       // the name of a run killed before its commit is free again; after the commit it is taken
       const again = await spawnPki(args("victim")).done;
-      if (step === "index") {
+      if (step === "index" || step === "released") {
         expect(again.code).toBe(1);
         expect(json(again).error.code).toBe("NAME_EXISTS");
       } else expect(again.code, again.stderr).toBe(0);
