@@ -133,8 +133,8 @@ export async function issueResponder(ca: Authority, getPassphrase: () => Promise
       get revoke() {
         return revoke;
       },
-      after: (index) => {
-        if (revoke.length) refreshCrl(signing, formatIndex(index), now());
+      after: async (index) => {
+        if (revoke.length) await refreshCrl(signing, formatIndex(index), now());
       },
     },
   );
