@@ -116,6 +116,9 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
   return ctx;
 }
 
+/** The CA passphrase of this process was typed at a prompt (errors then say so, not "check --passphrase-file"). */
+export let passphraseTyped = false;
+
 /** The CA passphrase: a source, else a hidden prompt on a terminal, else a usage error naming the flags. */
 export async function caPassphrase(ctx: Context): Promise<string> {
   const p = ctx.passphraseFromSources();
@@ -128,7 +131,9 @@ export async function caPassphrase(ctx: Context): Promise<string> {
     );
   }
   const { askSecret } = await import("../ui/prompt.js");
-  return askSecret("CA key passphrase");
+  const typed = await askSecret("CA key passphrase");
+  passphraseTyped = true;
+  return typed;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { buildProgram, GLOBAL_KEYS, type CommandSpec } from "./program.js";
-import { makeContext, type Context, type GlobalOptions } from "./context.js";
+import { makeContext, passphraseTyped, type Context, type GlobalOptions } from "./context.js";
 import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
 import { CaDir } from "../store/ca-dir.js";
@@ -103,6 +103,10 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       const named = argv.find((a) => program.commands.some((c) => c.name() === a));
       const hint = e.code === "commander.unknownCommand" || !named ? "; run `pki --help` for the commands" : `; see \`pki ${named} --help\``;
       return printError(sink, new PkiError("USAGE", msg + hint, { exitCode: 2 }), debug);
+    }
+    if (e instanceof PkiError && e.code === "BAD_PASSPHRASE" && passphraseTyped && /check --passphrase-file/.test(e.message)) {
+      const typed = new PkiError("BAD_PASSPHRASE", e.message.replace(/^the passphrase/, "the passphrase typed at the prompt").replace(/: check --passphrase-file.*$/, ": nothing was changed; run the command again and check the passphrase (Caps Lock, keyboard layout)"));
+      return printError(sink, typed, debug);
     }
     return printError(sink, e, debug);
   }

@@ -74,6 +74,20 @@ describe("interactive pki init through a pseudo-terminal", () => {
     expect(openssl(["pkey", "-in", path.join(dir, "private", "ca.key"), "-passin", "pass:wrong", "-noout"]).code).not.toBe(0);
   });
 
+  it("a wrong CA passphrase typed at the prompt says so (not \"check --passphrase-file\"), and nothing is issued", async () => {
+    const root = tmpdir();
+    const dir = path.join(root, "pki");
+    const pass = path.join(root, "pass");
+    fs.writeFileSync(pass, PASSPHRASE + "\n", { mode: 0o600 });
+    expect(spawnSync(process.execPath, [BIN, "init", "--dir", dir, "--cn", "P", "--passphrase-file", pass], { env: cleanEnv() }).status).toBe(0);
+    const r = await inPty(`${sh(process.execPath)} ${sh(BIN)} --dir ${sh(dir)} issue client alice`, [[/CA key passphrase/, "wrong passphrase\r"]]);
+    expect(r.answered).toBe(1);
+    expect(r.code).toBe(1);
+    expect(r.output).toContain("the passphrase typed at the prompt does not decrypt");
+    expect(r.output).not.toContain("--passphrase-file");
+    expect(fs.existsSync(path.join(dir, "issued", "alice.crt"))).toBe(false);
+  });
+
   it("colours on a terminal, none with NO_COLOR or --no-color", async () => {
     const root = tmpdir();
     const dir = path.join(root, "pki");
