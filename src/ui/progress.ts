@@ -8,6 +8,14 @@ export async function withSpinner<T>(ctx: Context, text: string, slow: boolean, 
   if (!slow || ctx.json || ctx.quiet || !ctx.stderr.isTTY) return fn();
   const { default: ora } = await import("ora");
   const s = ora({ text, stream: ctx.stderr as NodeJS.WriteStream, isEnabled: ctx.color || undefined }).start();
+  // Ctrl-C while the key is made: clear the spinner (and restore the cursor),
+  // then let the signal do what it does by default
+  const onInt = () => {
+    s.fail(`${text}: cancelled, nothing was changed`);
+    process.removeListener("SIGINT", onInt);
+    process.kill(process.pid, "SIGINT");
+  };
+  process.once("SIGINT", onInt);
   try {
     const r = await fn();
     s.succeed();
@@ -15,6 +23,8 @@ export async function withSpinner<T>(ctx: Context, text: string, slow: boolean, 
   } catch (e) {
     s.fail();
     throw e;
+  } finally {
+    process.removeListener("SIGINT", onInt);
   }
 }
 

@@ -88,6 +88,17 @@ describe("interactive pki init through a pseudo-terminal", () => {
     expect(fs.existsSync(path.join(dir, "issued", "alice.crt"))).toBe(false);
   });
 
+  it("Ctrl-C during a slow key generation clears the spinner and changes nothing", async () => {
+    const root = tmpdir();
+    const dir = path.join(root, "pki");
+    expect(spawnSync(process.execPath, [BIN, "init", "--dir", dir, "--cn", "C", "--no-passphrase"], { env: cleanEnv() }).status).toBe(0);
+    const r = await inPty(`${sh(process.execPath)} ${sh(BIN)} --dir ${sh(dir)} issue client big --key-type rsa-4096`, [[/Generating a rsa-4096 key/, "\x03"]]);
+    expect(r.answered).toBe(1);
+    expect(r.output).toContain("cancelled, nothing was changed");
+    expect(r.output).toContain("\x1b[?25h"); // the cursor is shown again
+    expect(fs.existsSync(path.join(dir, "issued", "big.crt"))).toBe(false);
+  });
+
   it("colours on a terminal, none with NO_COLOR or --no-color", async () => {
     const root = tmpdir();
     const dir = path.join(root, "pki");
