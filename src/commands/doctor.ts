@@ -326,7 +326,7 @@ function examine(ca: Authority, now: Date): Findings {
       lengths = [];
     }
     const size = caNamesListSize(lengths);
-    const fix = "keep only the CA in it (`pki bundle`) and let `pki nginx-config --allow-list` say which clients may connect";
+    const fix = "keep only the CA in it (`pki bundle --no-include-issued`) and let `pki nginx-config --allow-list` say which clients may connect";
     if (size > CA_NAMES_LIMIT) {
       add("bundle-size", "fail", `${store.bundlePath} makes nginx send a ${size}-byte list of CA names (${lengths.length} certificates); over ${CA_NAMES_LIMIT} bytes every TLS handshake fails: ${fix}`);
     } else if (size > CA_NAMES_LIMIT * 0.75) {
