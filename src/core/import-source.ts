@@ -15,26 +15,15 @@
  * compromise (invalidity) time reach its index and its CRL.
  */
 import { checkIssuedName } from "./issued-name.js";
-import { parseRevocationField as parseOpensslRevocation, parseTime, type Reason, type Status } from "./index-format.js";
+import { parseRevocationField as parseOpensslRevocation, parseTime, type IndexEntry, type Reason, type Status } from "./index-format.js";
 import { commonName } from "./names.js";
 import { decodeBasicConstraints, decodeEku, findExtension, type ParsedCertificate } from "./parse.js";
 import { normaliseSerial } from "./serial.js";
 
-export interface SourceEntry {
+/** an index line of the source: the fields of pki's own IndexEntry, with the source's line number instead of a file */
+export interface SourceEntry extends Omit<IndexEntry, "file"> {
   /** 1-based line number in the source index.txt */
   line: number;
-  status: Status;
-  expires: Date;
-  revokedAt?: Date;
-  /** absent: unspecified */
-  reason?: Reason;
-  /** dotted OID of the hold instruction (certificateHold only) */
-  holdInstruction?: string;
-  /** the compromise time (keyCompromise / caCompromise): the CRL entry's invalidityDate */
-  invalidityDate?: Date;
-  /** OpenSSL's spelling: upper case, even length */
-  serial: string;
-  subject: string;
 }
 
 export interface Problem {
