@@ -168,6 +168,10 @@ export async function keyAccessNow(ctx: Context, ca: Authority, keyUri: string |
   const access = keyAccess(ctx, keyUri);
   const uri = keyUri ?? ca.settings.key;
   if (uri === undefined) {
+    // a key stored with --no-passphrase needs none (reading it here also
+    // surfaces a missing key or a too-open mode before any prompt)
+    const { isEncryptedPem } = await import("../crypto/keys.js");
+    if (!isEncryptedPem(ca.store.readCaKeyPem())) return access;
     const pass = await caPassphrase(ctx);
     return { ...access, passphrase: async () => pass };
   }

@@ -122,6 +122,13 @@ describe("pki init", () => {
     expect(openssl(["pkey", "-in", key, "-noout"]).code).toBe(0);
     const i = pki(["--dir", dir, "issue", "client", "bob", "--json"]);
     expect(i.code, i.stderr).toBe(0);
+    // revoke and crl sign too, and need no passphrase either (they used to demand one)
+    const rv = pki(["--dir", dir, "revoke", "bob", "--json"]);
+    expect(rv.code, rv.stderr).toBe(0);
+    const c = pki(["--dir", dir, "crl", "--json"]);
+    expect(c.code, c.stderr).toBe(0);
+    const text = openssl(["crl", "-in", path.join(dir, "crl.pem"), "-noout", "-text"]).stdout;
+    expect(text).toContain(`Serial Number: ${json(i).serial}`);
   });
 
   it("--code-signing: the CA's EKU carries codeSigning + clientAuth + serverAuth, so nginx still accepts its client certificates", () => {
