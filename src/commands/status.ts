@@ -21,7 +21,7 @@ import type { Result } from "../cli/output.js";
 import { PkiError } from "../core/errors.js";
 import { formatDn } from "../core/names.js";
 import { parseOnelineDn } from "../core/dn-format.js";
-import { assess, renderMetrics, type StatusItem } from "../core/status.js";
+import { assess, crlMarginDays, renderMetrics, type StatusItem } from "../core/status.js";
 import { openAuthority, readCertificatePem } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
 import { parentCrlAdvice } from "../ca/parent.js";
@@ -63,7 +63,18 @@ export function gather(store: CaDir, now: Date): StatusItem[] {
       continue;
     }
     const next = cur.info.nextUpdate ?? new Date(0);
-    items.push({ kind: "crl", name, serial: null, crlNumber: cur.info.crlNumber === undefined ? undefined : Number(cur.info.crlNumber), subject: null, profile: null, status: next.getTime() > now.getTime() ? "valid" : "expired", notAfter: next });
+    items.push({
+      kind: "crl",
+      name,
+      serial: null,
+      crlNumber: cur.info.crlNumber === undefined ? undefined : Number(cur.info.crlNumber),
+      subject: null,
+      profile: null,
+      status: next.getTime() > now.getTime() ? "valid" : "expired",
+      notAfter: next,
+      // the parent's CRL comes from the offline root by hand: the whole window applies
+      ...(name === "crl" ? { marginDays: crlMarginDays(cur.info.thisUpdate, next) } : {}),
+    });
   }
   const meta = store.readMeta();
   for (const e of store.readIndex()) {
@@ -118,14 +129,21 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   ];
   const messages = metricsPath ? [`Wrote ${metricsPath}`] : [];
   if (report.due.length) {
-    const what = report.due.map((i) => `${i.kind} ${i.name ?? i.serial} (${i.notAfter.toISOString().slice(0, 10)})`).join(", ");
+    const label = (i: StatusItem) => (i.kind === "crl" ? `${i.name}.pem` : i.kind === "ca" ? `${i.name === "ca" ? "CA" : "parent CA"} certificate` : `${i.kind} ${i.name ?? i.serial}`);
+    const what = report.due.map((i) => `${label(i)} (${i.notAfter.toISOString().slice(0, 10)})`).join(", ");
+    // only the commands that renew what is due
+    const advice = [
+      ...(report.due.some((i) => i.kind === "certificate" || i.kind === "responder") ? [`\`pki renew --due ${within}\``] : []),
+      ...(report.due.some((i) => i.name === "crl") ? ["`pki crl` (and check pki-crl.timer)"] : []),
+      ...(report.due.some((i) => i.kind === "ca") ? ["a successor CA (`pki init` in a new directory; clients move over as they renew)"] : []),
+    ];
     return {
       data,
       stdout: lines.join("\n"),
       messages,
       failure: {
         code: "EXPIRING",
-        message: `${report.due.length} item(s) expire within ${within} day(s): ${what}; renew them (\`pki renew --due ${within}\`, \`pki crl\`)${report.due.some((i) => i.name === "parent-crl") ? `; for the parent's CRL, ${parentCrlAdvice(store)}` : ""}`,
+        message: `${report.due.length} item(s) expire within ${within} day(s): ${what}${advice.length ? `; renew with ${advice.join(", ")}` : ""}${report.due.some((i) => i.name === "parent-crl") ? `; for the parent's CRL, ${parentCrlAdvice(store)}` : ""}`,
       },
     };
   }

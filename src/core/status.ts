@@ -20,6 +20,14 @@ export interface StatusItem {
   crlNumber?: number;
   /** notAfter of a certificate, nextUpdate of a CRL */
   notAfter: Date;
+  /**
+   * Days before notAfter from which this item is due, whatever the window
+   * (the window still applies when it is shorter). This CA's own CRL has one:
+   * it lives 7 days by default and pki-crl.timer re-signs it 2 days ahead, so
+   * a 14-day window would call every healthy CRL due; it is due once the
+   * timer has evidently not run (see crlMarginDays).
+   */
+  marginDays?: number;
 }
 
 export interface StatusReport {
@@ -43,11 +51,22 @@ export function assess(items: readonly StatusItem[], now: Date, withinDays: numb
   const out = items.map((i) => {
     if (i.kind === "certificate" || i.kind === "responder") counts[i.status]++;
     const inUse = i.kind === "ca" || i.kind === "crl" || i.status === "valid";
-    const due = horizon !== undefined && inUse && i.notAfter.getTime() <= horizon;
+    const limit = horizon === undefined ? undefined : i.marginDays === undefined ? horizon : Math.min(horizon, now.getTime() + i.marginDays * DAY);
+    const due = limit !== undefined && inUse && i.notAfter.getTime() <= limit;
     return { ...i, daysLeft: Math.floor((i.notAfter.getTime() - now.getTime()) / DAY), due };
   });
   out.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
   return { items: out, counts, due: out.filter((i) => i.due) };
+}
+
+/**
+ * When this CA's own CRL counts as due: a quarter of its lifetime before its
+ * nextUpdate, at most one day (pki-crl.timer re-signs at two days left, so a
+ * CRL this close means the timer has not run; nginx refuses every client
+ * once it passes).
+ */
+export function crlMarginDays(thisUpdate: Date, nextUpdate: Date): number {
+  return Math.min(1, (nextUpdate.getTime() - thisUpdate.getTime()) / DAY / 4);
 }
 
 /** A label value in the text format: backslash, double quote and line feed escaped. */

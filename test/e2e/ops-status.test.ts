@@ -150,6 +150,16 @@ describe("pki status", () => {
     expect(wide.items.filter((i: { due: boolean }) => i.due).map((i: { name: string }) => i.name).sort()).toEqual(["alice", "ocsp-responder", "parent-crl"]);
   });
 
+  it("a fresh CA with the default 7-day CRL passes the shipped unit's --fail-within 14 (the CRL timer keeps it fresh)", () => {
+    const fresh = makeCa();
+    const r = fresh.run(["status", "--fail-within", "14", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(json(r).items.find((i: { kind: string; name: string }) => i.kind === "crl" && i.name === "crl").due).toBe(false);
+    const unit = fs.readFileSync(path.join(ROOT, "templates", "systemd", "pki-status.service"), "utf8");
+    expect(unit).toContain("--fail-within 14");
+    expect(unit).toContain("Install as pki-status.service");
+  });
+
   it("--metrics writes a Prometheus textfile a strict parser accepts, with the files' own dates", () => {
     const out = path.join(ca.root, "pki.prom");
     const r = ca.run(["status", "--metrics", out]);
