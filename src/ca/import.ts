@@ -28,7 +28,7 @@ import { looksLikePem, parsePemBlocks, toPem } from "../core/pem.js";
 import { normaliseSerial } from "../core/serial.js";
 import { assignNames, parseSourceIndex, planImport, problemText, type ImportPlan, type PlannedCert, type SourceCert, type SourceCrl } from "../core/import-source.js";
 import { encryptPrivateKey, isEncryptedPem, keyKindOf, keyMatches, loadPrivateKey, privateKeyPem, verifySignature } from "../crypto/keys.js";
-import { ensureDir, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
+import { ensureDir, ensureParents, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
 import { openAuthority, signingAuthority } from "./authority.js";
 import { fileSigner } from "./signer.js";
@@ -274,7 +274,6 @@ export function checkTarget(target: string): void {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new PkiError("IO_ERROR", `cannot read ${target}: ${(e as NodeJS.ErrnoException).code}`);
   }
   if (entries.length) throw new PkiError("BAD_INPUT", `${target} is not empty: pki import creates a new CA directory; give a new or empty directory with --dir`);
-  if (!fs.existsSync(path.dirname(target))) throw new PkiError("NOT_FOUND", `${path.dirname(target)} does not exist: create it first`);
 }
 
 export async function importCa(o: ImportOptions): Promise<ImportResult> {
@@ -356,6 +355,8 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
   const target = path.resolve(o.target);
   const staging = path.join(path.dirname(target), `.${path.basename(target)}.import-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
   const store = new CaDir(staging);
+  // `--dir /etc/pki/vpn` on a machine without /etc/pki: made like mkdir -p, removed again on failure
+  const parents = ensureParents(target);
   try {
     for (const [d, mode] of [[staging, MODE.dir], [store.p("private"), MODE.privateDir], [store.p("certs"), MODE.dir], [store.p("issued"), MODE.dir]] as const) ensureDir(d, mode);
     const caPem = toPem("CERTIFICATE", s.caDer);
@@ -420,7 +421,7 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
       throw new PkiError("IO_ERROR", `cannot move the imported CA into ${target}: ${code}`);
     }
   } catch (e) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    fs.rmSync(parents ?? staging, { recursive: true, force: true });
     throw e;
   }
   return result;

@@ -11,7 +11,7 @@ import { parsePemBlocks, toPem } from "../core/pem.js";
 import { newSerial } from "../core/serial.js";
 import { encryptPrivateKey, generateKeyPair, keyIdentifier, keyKindOf, keyKindOfSpki, keyMatches, loadPrivateKey, parseKeyType, privateKeyPem, randomBytes, type KeyType, KEY_TYPES } from "../crypto/keys.js";
 import { formatCrlNumber } from "../core/crl.js";
-import { ensureDir, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
+import { ensureDir, ensureParents, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
 import { CaDir, MODE, readInputFile, type Settings } from "../store/ca-dir.js";
 import type { Context } from "../cli/context.js";
 import { publicKeyFromSpki } from "../crypto/keys.js";
@@ -255,6 +255,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const created: string[] = [];
   const dirExisted = fs.existsSync(ctx.dir);
   try {
+    const parents = ensureParents(ctx.dir);
+    if (parents !== undefined) created.push(parents);
     for (const [d, mode] of [[ctx.dir, MODE.dir], [store.p("private"), MODE.privateDir], [store.p("certs"), MODE.dir], [store.p("issued"), MODE.dir]] as const) {
       if (!fs.existsSync(d)) {
         ensureDir(d, mode);

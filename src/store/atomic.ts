@@ -247,6 +247,20 @@ export async function stageFilesBatch(writes: readonly FileWrite[], concurrency 
 }
 
 
+/**
+ * The missing parent directories of a new CA directory (`pki init --dir
+ * /etc/pki/acme` on a machine without /etc/pki), made 0755 like `mkdir -p`.
+ * Returns the topmost one it made (for the caller to remove on failure), or
+ * undefined when they all existed.
+ */
+export function ensureParents(p: string): string | undefined {
+  try {
+    return fs.mkdirSync(path.dirname(path.resolve(p)), { recursive: true, mode: 0o755 });
+  } catch (e) {
+    throw ioError("create directory", path.dirname(p), e);
+  }
+}
+
 /** mkdir with an exact mode (umask-independent); existing directories are left as they are. */
 export function ensureDir(p: string, mode = 0o755): void {
   try {

@@ -110,6 +110,20 @@ describe("pki init", () => {
     for (const p of walk(dir)) expect(fs.statSync(p).mode & 0o022, p).toBe(0);
   });
 
+  it("makes missing parent directories (--dir /etc/pki/acme where /etc/pki does not exist), like mkdir -p, and nothing when it fails", () => {
+    const root = tmpdir();
+    const dir = path.join(root, "etc", "pki", "acme");
+    const pass = path.join(root, "pass");
+    const failed = pki(["init", "--dir", dir, "--cn", "Deep CA", "--passphrase-file", pass]);
+    expect(failed.code).toBe(1);
+    expect(fs.existsSync(path.join(root, "etc"))).toBe(false);
+    fs.writeFileSync(pass, PASSPHRASE + "\n", { mode: 0o600 });
+    const r = pki(["init", "--dir", dir, "--cn", "Deep CA", "--passphrase-file", pass]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(openssl(["x509", "-in", path.join(dir, "ca.crt"), "-noout", "-subject"]).stdout).toContain("Deep CA");
+    expect(mode(path.join(root, "etc", "pki"))).toBe("755");
+  });
+
   it("--no-passphrase stores the key unencrypted, still 0600, with a warning", () => {
     const root = tmpdir();
     const dir = path.join(root, "pki");

@@ -83,6 +83,17 @@ describe("pki import: refusals", () => {
     expect(treeHash(broken)).toBe(before);
   });
 
+  it("a target whose parent directories are missing (--dir /etc/pki/vpn): --dry-run makes nothing, the import makes them like mkdir -p", () => {
+    const dir = path.join(work, "etc-missing", "pki", "vpn");
+    const dry = importInto(src.pki, dir, ["--dry-run"]);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(fs.existsSync(path.join(work, "etc-missing"))).toBe(false);
+    const r = importInto(src.pki, dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(openssl(["x509", "-in", path.join(dir, "ca.crt"), "-noout"]).code).toBe(0);
+    expect(fs.readdirSync(path.join(work, "etc-missing", "pki"))).toEqual(["vpn"]);
+  });
+
   it("a wrong source passphrase: BAD_PASSPHRASE, nothing created, no secret in the output", () => {
     const wrong = secretFile(work, "wrong.pass", "not the passphrase");
     const dir = path.join(work, "wrongpass");
