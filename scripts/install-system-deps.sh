@@ -33,6 +33,7 @@ want openssl openssl                                  # the reference for every 
 want nginx nginx-light                                # mutual TLS, CRL and OCSP enforcement
 want curl curl                                        # the TLS client of the nginx tests
 want script bsdutils                                  # pseudo-terminal for the interactive tests
+want setpriv util-linux                               # a permission check as root (hostile-input)
 want zsh zsh                                          # completion script test
 want jq jq                                            # the README's walkthroughs (registration hook)
 want git git                                          # .ci/run: the quick start in a clean clone
