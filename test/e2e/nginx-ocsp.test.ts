@@ -16,55 +16,11 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json, makeCa, tmpdir } from "../helpers.js";
+import { Nginx } from "./nginx-lib.js";
 import { freePort, startServe, type Serve } from "./serve-lib.js";
 
 for (const [tool, pkg] of [["nginx", "nginx-light"], ["curl", "curl"], ["openssl", "openssl"]] as const) {
   if (spawnSync(tool, tool === "nginx" ? ["-v"] : ["--version"]).error) throw new Error(`${tool} is required: install the Debian package ${pkg} (bash .ci/run does)`);
-}
-
-class Nginx {
-  readonly conf: string;
-  pid = 0;
-  constructor(readonly prefix: string, site: string) {
-    for (const d of ["logs", "tmp"]) fs.mkdirSync(path.join(prefix, d), { recursive: true });
-    this.conf = path.join(prefix, "nginx.conf");
-    fs.writeFileSync(path.join(prefix, "site.conf"), site);
-    const user = process.getuid?.() === 0 ? "user root root;\n" : "";
-    fs.writeFileSync(
-      this.conf,
-      `${user}worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path ${prefix}/tmp/body;
-    proxy_temp_path ${prefix}/tmp/proxy;
-    fastcgi_temp_path ${prefix}/tmp/fastcgi;
-    uwsgi_temp_path ${prefix}/tmp/uwsgi;
-    scgi_temp_path ${prefix}/tmp/scgi;
-    include ${prefix}/site.conf;
-}
-`,
-    );
-  }
-  start(): void {
-    const r = spawnSync("nginx", ["-p", this.prefix, "-c", this.conf], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
-    this.pid = Number(fs.readFileSync(path.join(this.prefix, "nginx.pid"), "utf8").trim());
-  }
-  errorLog(): string {
-    return fs.readFileSync(path.join(this.prefix, "logs", "error.log"), "utf8");
-  }
-  stop(): void {
-    if (!this.pid) return;
-    try {
-      process.kill(this.pid, "SIGTERM");
-    } catch {
-      /* already gone */
-    }
-    this.pid = 0;
-  }
 }
 
 function curl(port: number, cacert: string, pair?: { cert: string; key: string }): Promise<number> {

@@ -17,95 +17,8 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json, pki, tmpdir } from "../helpers.js";
+import { freePort, Nginx } from "./nginx-lib.js";
 import { makeTwoTier, type TwoTier } from "./two-tier-lib.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-class Nginx {
-  readonly conf: string;
-  pid = 0;
-  constructor(readonly prefix: string, site: string) {
-    for (const d of ["logs", "tmp"]) fs.mkdirSync(path.join(prefix, d), { recursive: true });
-    this.conf = path.join(prefix, "nginx.conf");
-    fs.writeFileSync(path.join(prefix, "site.conf"), site);
-    const user = process.getuid?.() === 0 ? "user root root;\n" : "";
-    fs.writeFileSync(
-      this.conf,
-      `${user}worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path ${prefix}/tmp/body;
-    proxy_temp_path ${prefix}/tmp/proxy;
-    fastcgi_temp_path ${prefix}/tmp/fastcgi;
-    uwsgi_temp_path ${prefix}/tmp/uwsgi;
-    scgi_temp_path ${prefix}/tmp/scgi;
-    include ${prefix}/site.conf;
-}
-`,
-    );
-  }
-  private nginx(args: string[]) {
-    return spawnSync("nginx", ["-p", this.prefix, "-c", this.conf, ...args], { encoding: "utf8" });
-  }
-  test(): { code: number | null; out: string } {
-    const r = this.nginx(["-t"]);
-    return { code: r.status, out: r.stdout + r.stderr };
-  }
-  start(): void {
-    const r = this.nginx([]);
-    if (r.status !== 0) throw new Error(`nginx did not start: ${r.stderr}`);
-    this.pid = Number(fs.readFileSync(path.join(this.prefix, "nginx.pid"), "utf8").trim());
-  }
-  private workers(): number[] {
-    const out: number[] = [];
-    for (const d of fs.readdirSync("/proc")) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-        if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === this.pid) out.push(Number(d));
-      } catch {
-        /* gone */
-      }
-    }
-    return out;
-  }
-  /** `nginx -s reload`, then wait until the old workers (with the old CRLs) are gone. */
-  async reload(): Promise<void> {
-    const old = this.workers();
-    const r = this.nginx(["-s", "reload"]);
-    if (r.status !== 0) throw new Error(`nginx -s reload failed: ${r.stderr}`);
-    for (let i = 0; i < 200; i++) {
-      const now = this.workers();
-      if (now.length > 0 && old.every((p) => !now.includes(p))) return;
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    throw new Error(`nginx kept its old workers after reload: ${fs.readFileSync(path.join(this.prefix, "logs/error.log"), "utf8").slice(-2000)}`);
-  }
-  stop(): void {
-    if (!this.pid) return;
-    try {
-      process.kill(this.pid, "SIGTERM");
-    } catch {
-      /* already gone */
-    }
-    this.pid = 0;
-  }
-  log(): string {
-    return fs.readFileSync(path.join(this.prefix, "logs/error.log"), "utf8");
-  }
-}
 
 function curl(port: number, cacert: string, cert?: string, key?: string): Promise<{ status: number; body: string }> {
   const args = ["-sS", "--max-time", "20", "--resolve", `localhost:${port}:127.0.0.1`, "--cacert", cacert, "-w", "\n%{http_code}"];
@@ -184,7 +97,7 @@ describe("two tiers behind a real nginx, configured by `pki nginx-config`", () =
     // clients of the issuing CA: 200, the DN reaches the upstream
     for (const n of ["alice", "bob"]) {
       const a = await curl(port, rootCrt, ...client(t.issuing, n));
-      expect(a.status, a.body + nginx.log().slice(-1500)).toBe(200);
+      expect(a.status, a.body + nginx.errorLog().slice(-1500)).toBe(200);
       expect(a.body).toBe(`hello CN=${n}`);
     }
     // with its chain too
@@ -236,7 +149,7 @@ describe("two tiers behind a real nginx, configured by `pki nginx-config`", () =
     expect(imp.stderr).toMatch(/REVOKED this CA/);
     await nginx.reload();
     for (const n of ["alice", "bob"]) expect((await curl(port, rootCrt, ...client(t.issuing, n))).status, n).toBe(400);
-    expect(nginx.log()).toMatch(/certificate revoked/);
+    expect(nginx.errorLog()).toMatch(/certificate revoked/);
     nginx.stop();
   });
 });
