@@ -15,7 +15,8 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
-  process.stdout.write("0.1.0\n");
+  const { VERSION } = await import("../dist/cli/version.js");
+  process.stdout.write(VERSION + "\n");
 } else if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
   const { rootHelp } = await import("../dist/cli/help.js");
   process.stdout.write(rootHelp(process.stdout.isTTY ? process.stdout.columns : undefined));

@@ -8,10 +8,9 @@ import { makeContext, passphraseTyped, type Context, type GlobalOptions } from "
 import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
 import { CaDir } from "../store/ca-dir.js";
+import { VERSION } from "./version.js";
 
 export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<Result> };
-
-export const VERSION = "0.1.0";
 
 const AUDITED = new Set(["sign-csr", "issue", "revoke", "crl", "bundle", "renew", "export-p12", "doctor", "import-easyrsa", "import-openssl-ca"]);
 
