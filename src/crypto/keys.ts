@@ -10,7 +10,7 @@ import { PkiError } from "../core/errors.js";
 import type { KeyKind, Signer, SignatureAlgorithm } from "../core/certificate.js";
 import { signatureAlgorithmFor } from "../core/certificate.js";
 import { parseSpki, curveName, algorithmName } from "../core/parse.js";
-import { toPem } from "../core/pem.js";
+import { parsePemBlocks, toPem } from "../core/pem.js";
 
 export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -216,10 +216,10 @@ const AES_CBC: Record<string, { cipher: string; keyLength: number }> = {
  * for anything else (then OpenSSL decrypts it, synchronously).
  */
 export function readPbes2(pem: string): { salt: Buffer; iterations: number; keyLength: number; prf: string; cipher: string; iv: Buffer; data: Buffer } | null {
-  const block = /-----BEGIN ENCRYPTED PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED PRIVATE KEY-----/.exec(pem);
-  if (!block) return null;
   try {
-    const b = new Uint8Array(Buffer.from(block[1]!.replace(/\s+/g, ""), "base64"));
+    const block = parsePemBlocks(pem).find((x) => x.label === "ENCRYPTED PRIVATE KEY");
+    if (!block) return null;
+    const b = block.der;
     const [alg, data] = der.children(b, der.read(b));
     const [algOid, params] = der.children(b, alg!);
     if (der.readOid(b, algOid!) !== "1.2.840.113549.1.5.13") return null;
