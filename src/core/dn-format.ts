@@ -11,26 +11,7 @@
  * - index.txt keeps OpenSSL's oneline form "/C=FR/O=Acme/CN=web1" (see
  *   names.onelineDn); parseOnelineDn reads it back.
  */
-import { shortName, type Rdn } from "./names.js";
-
-const SHORT_TO_OID: Record<string, string> = {
-  C: "2.5.4.6",
-  ST: "2.5.4.8",
-  L: "2.5.4.7",
-  O: "2.5.4.10",
-  OU: "2.5.4.11",
-  CN: "2.5.4.3",
-  emailAddress: "1.2.840.113549.1.9.1",
-  serialNumber: "2.5.4.5",
-  DC: "0.9.2342.19200300.100.1.25",
-  UID: "0.9.2342.19200300.100.1.1",
-  street: "2.5.4.9",
-  title: "2.5.4.12",
-  SN: "2.5.4.4",
-  GN: "2.5.4.42",
-  postalCode: "2.5.4.17",
-  dnQualifier: "2.5.4.46",
-};
+import { oidOfShortName, shortName, type Rdn } from "./names.js";
 
 /** "/O=Acme/CN=web1" (with \xHH escapes, as names.onelineDn writes) back into RDNs. */
 export function parseOnelineDn(s: string): Rdn[] {
@@ -49,7 +30,7 @@ export function parseOnelineDn(s: string): Rdn[] {
         i += 3;
       } else bytes.push(...new TextEncoder().encode(v[i]!));
     }
-    out.push({ type: SHORT_TO_OID[key] ?? key, value: new TextDecoder().decode(new Uint8Array(bytes)) });
+    out.push({ type: oidOfShortName(key) ?? key, value: new TextDecoder().decode(new Uint8Array(bytes)) });
   }
   return out;
 }

@@ -44,12 +44,16 @@ const SHORT_TO_OID = new Map(ATTRS.map(([s, o]) => [s.toLowerCase(), o]));
 SHORT_TO_OID.set("e", "1.2.840.113549.1.9.1");
 SHORT_TO_OID.set("email", "1.2.840.113549.1.9.1");
 const OID_TO_SHORT = new Map(ATTRS.map(([s, o]) => [o, s]));
+const EXACT_SHORT_TO_OID = new Map(ATTRS);
 
 export const OID_CN = "2.5.4.3";
 export const OID_C = "2.5.4.6";
 export const OID_EMAIL = "1.2.840.113549.1.9.1";
 
 export const shortName = (oid: string): string => OID_TO_SHORT.get(oid) ?? oid;
+
+/** The OID of a short name spelled exactly as OpenSSL writes it ("CN", "emailAddress"), or undefined. */
+export const oidOfShortName = (short: string): string | undefined => EXACT_SHORT_TO_OID.get(short);
 
 /** Upper bounds of RFC 5280 Appendix A (ub-common-name 64, ...). */
 const UPPER_BOUND: Record<string, number> = {
