@@ -4,7 +4,13 @@
  * stream the text goes to is itself a terminal: a pipe never gets escapes.
  */
 import { Chalk } from "chalk";
-import type { Context } from "../cli/context.js";
+
+/** What colouring needs of the CLI's Context (ui/ sits below cli/ and does not import it). */
+export interface ColourSettings {
+  color: boolean;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
 
 export interface Palette {
   ok(s: string): string;
@@ -15,7 +21,7 @@ export interface Palette {
   label(s: string): string;
 }
 
-export function palette(ctx: Context, stream: "stdout" | "stderr" = "stdout"): Palette {
+export function palette(ctx: ColourSettings, stream: "stdout" | "stderr" = "stdout"): Palette {
   const s = (stream === "stdout" ? ctx.stdout : ctx.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
   const c = new Chalk({ level: ctx.color && s.isTTY === true ? 1 : 0 });
   return { ok: c.green, bad: c.red, warn: c.yellow, dim: c.dim, bold: c.bold, label: c.cyan };

@@ -2,9 +2,16 @@
  * Spinners and progress bars: on a terminal only (never in --json mode, never
  * in a pipe), so scripts see clean output.
  */
-import type { Context } from "../cli/context.js";
 
-export async function withSpinner<T>(ctx: Context, text: string, slow: boolean, fn: () => Promise<T>): Promise<T> {
+/** What spinners and bars need of the CLI's Context (ui/ sits below cli/ and does not import it). */
+export interface ProgressSettings {
+  json: boolean;
+  quiet: boolean;
+  color: boolean;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export async function withSpinner<T>(ctx: ProgressSettings, text: string, slow: boolean, fn: () => Promise<T>): Promise<T> {
   if (!slow || ctx.json || ctx.quiet || !ctx.stderr.isTTY) return fn();
   const { default: ora } = await import("ora");
   const s = ora({ text, stream: ctx.stderr as NodeJS.WriteStream, isEnabled: ctx.color || undefined }).start();
@@ -34,7 +41,7 @@ export interface Progress {
 }
 
 /** A bar for `total` steps of which `start` are already done; nothing off a terminal, in --json or --quiet, or for one step. */
-export async function progressBar(ctx: Context, label: string, total: number, start = 0): Promise<Progress> {
+export async function progressBar(ctx: ProgressSettings, label: string, total: number, start = 0): Promise<Progress> {
   if (ctx.json || ctx.quiet || !ctx.stderr.isTTY || total < 2) return { tick() {}, stop() {} };
   const { default: cliProgress } = await import("cli-progress");
   const bar = new cliProgress.SingleBar(
