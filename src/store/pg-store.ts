@@ -1,0 +1,493 @@
+/**
+ * The CA's state in PostgreSQL (issue #14, contract "Shared store for many
+ * machines"): `--store postgres://...` or `PKI_STORE`. One CA per database
+ * (per schema: the tables live in the connection's current schema, so
+ * `?options=-c%20search_path%3Dca2` puts a second CA in schema ca2).
+ *
+ * Tables (schema version 1, applied by pki itself, see MIGRATIONS):
+ *   pki_schema        one row per applied migration (version, when, by which pki)
+ *   pki_state         one row: the generation, bumped by every commit (pki serve polls it)
+ *   pki_documents     name (a DocName) -> bytes and mode: pki.json, ca.crt,
+ *                     private/ca.key (always the encrypted PEM the directory
+ *                     would hold: the database never sees a decrypted key),
+ *                     crlnumber, crl.pem, issued/<name>.crt, ...
+ *   pki_certificates  one row per serial (UNIQUE): the `openssl ca` index line
+ *                     as written, its fields (status, expiry, revocation field,
+ *                     subject) for queries, profile, name, the certificate PEM;
+ *                     seq keeps issuance order
+ *   pki_audit         the audit log: the JSON line as written, and as jsonb
+ *
+ * Concurrency: every change runs in one transaction that first takes a
+ * transaction-scoped advisory lock, pg_advisory_xact_lock(LOCK_CLASS,
+ * hashtext(current_schema())), one per CA. We chose the advisory lock over
+ * SERIALIZABLE isolation because a change is a read-decide-commit with a
+ * signature in the middle: under SERIALIZABLE two issuers would both sign,
+ * one would fail at COMMIT with a serialization error, and every caller
+ * would need a retry loop that re-signs (and a CRL signed with a number
+ * another transaction also used would already exist in memory). With the
+ * lock, writers queue exactly as they do on the directory's lock file, the
+ * reads after the lock (READ COMMITTED: each statement sees everything
+ * committed before it) are the whole current state, so the CRL is built from
+ * one consistent state and CRL numbers strictly increase; src/ca/ runs the
+ * same logic on both stores. The lock is released by COMMIT or ROLLBACK, and
+ * by the server when a client dies (SIGKILL, lost host): a killed process
+ * never leaves a stale lock or a half-applied change. Readers (list, show,
+ * serve) never take it: each read is one statement, one snapshot.
+ *
+ * Serials are unique by constraint as well: a duplicate fails the
+ * transaction (STORE_CONFLICT, nothing committed; running the command again
+ * draws a new serial).
+ *
+ * Failures of the database (unreachable, wrong password, lost connection,
+ * timeout) become one-line PkiErrors (STORE_UNAVAILABLE) within 15 s:
+ * connect timeout 10 s, a client-side timeout on every statement, TCP
+ * keepalive, and server-side statement and idle-in-transaction timeouts so
+ * that a hung client releases the lock. The password is never shown: the
+ * location is the URL without it, and messages are scrubbed of it.
+ */
+import pg from "pg";
+import { formatCrlNumber } from "../core/crl.js";
+import { PkiError } from "../core/errors.js";
+import { formatLine, type IndexEntry, type MetaEntry } from "../core/index-format.js";
+import { DOC, isDocName, type CaStore, type Change, type DocName, type DocWrite, type StoreTx, DOC_DIRS } from "./store.js";
+
+/** Migrations, in order: index i takes the schema from version i to i + 1. Never edit one that has shipped; append. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE pki_state (
+     id int PRIMARY KEY CHECK (id = 1),
+     generation bigint NOT NULL
+   );
+   INSERT INTO pki_state (id, generation) VALUES (1, 0);
+   CREATE TABLE pki_documents (
+     name text PRIMARY KEY,
+     data bytea NOT NULL,
+     mode int NOT NULL DEFAULT 420
+   );
+   CREATE TABLE pki_certificates (
+     seq bigserial PRIMARY KEY,
+     serial text NOT NULL,
+     line text NOT NULL,
+     status char(1) NOT NULL CHECK (status IN ('V', 'R', 'E')),
+     expires timestamptz NOT NULL,
+     revoked text NOT NULL DEFAULT '',
+     subject text NOT NULL,
+     profile text,
+     name text,
+     pem text NOT NULL,
+     CONSTRAINT pki_certificates_serial_unique UNIQUE (serial)
+   );
+   CREATE INDEX pki_certificates_name ON pki_certificates (name) WHERE name IS NOT NULL;
+   CREATE INDEX pki_certificates_revoked ON pki_certificates (seq) WHERE status = 'R';
+   CREATE TABLE pki_audit (
+     id bigserial PRIMARY KEY,
+     time timestamptz NOT NULL DEFAULT now(),
+     line text NOT NULL,
+     record jsonb GENERATED ALWAYS AS (line::jsonb) STORED
+   );`,
+];
+
+/** The schema version this pki writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Advisory lock class ("pki1"); the object id is hashtext(current_schema()), one lock per CA. */
+const LOCK_CLASS = 0x706b6931;
+const LOCK_SQL = `SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(current_schema()))`;
+/** The migration lock: another object id in the same class, so that two first runs do not both create the tables. */
+const MIGRATE_LOCK_SQL = `SELECT pg_advisory_xact_lock(${LOCK_CLASS}, hashtext('migrate:' || current_schema()))`;
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** every statement, client side: a server that stops answering is an error after this */
+const QUERY_TIMEOUT_MS = 12_000;
+/** reading the whole index of a large CA may take longer */
+const BULK_QUERY_TIMEOUT_MS = 120_000;
+
+function lockTimeoutMs(): number {
+  const s = Number(process.env.PKI_LOCK_TIMEOUT);
+  return s > 0 ? s * 1000 : 60_000;
+}
+
+/** The URL as shown to users: without its password (also a password= query parameter). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "";
+    for (const k of [...u.searchParams.keys()]) if (k.toLowerCase() === "password") u.searchParams.delete(k);
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1@").replace(/([?&]password=)[^&]*/gi, "$1");
+  }
+}
+
+/** Does the URL carry a password (which argv must never hold)? */
+export function urlHasPassword(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.password !== "" || [...u.searchParams.keys()].some((k) => k.toLowerCase() === "password");
+  } catch {
+    return /\/\/[^:/@]*:[^@/]*@/.test(url) || /[?&]password=/i.test(url);
+  }
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+class PgReader {
+  constructor(
+    protected readonly db: () => Queryable,
+    protected readonly fail: (e: unknown, what: string) => PkiError,
+  ) {}
+
+  protected async q<R extends pg.QueryResultRow = pg.QueryResultRow>(what: string, text: string, values: unknown[] = [], timeout = QUERY_TIMEOUT_MS): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.db().query<R>({ text, values, query_timeout: timeout } as pg.QueryConfig);
+    } catch (e) {
+      throw this.fail(e, what);
+    }
+  }
+
+  async read(name: DocName): Promise<Buffer | null> {
+    const r = await this.q<{ data: Buffer }>(`reading ${name}`, "SELECT data FROM pki_documents WHERE name = $1", [name]);
+    return r.rows[0]?.data ?? null;
+  }
+
+  async list(dir: (typeof DOC_DIRS)[number]): Promise<DocName[]> {
+    const r = await this.q<{ name: string }>(`listing ${dir}/`, `SELECT name FROM pki_documents WHERE starts_with(name, $1) ORDER BY name COLLATE "C"`, [dir + "/"]);
+    return r.rows.map((x) => x.name);
+  }
+
+  async indexText(): Promise<Buffer> {
+    const r = await this.q<{ text: string | null }>("reading the certificate index", "SELECT string_agg(line, E'\\n' ORDER BY seq) || E'\\n' AS text FROM pki_certificates", [], BULK_QUERY_TIMEOUT_MS);
+    const t = r.rows[0]?.text;
+    return t ? Buffer.from(t, "utf8") : Buffer.alloc(0);
+  }
+
+  async meta(): Promise<Map<string, MetaEntry>> {
+    const r = await this.q<{ serial: string; profile: string; name: string | null }>("reading the certificate index", "SELECT serial, profile, name FROM pki_certificates WHERE profile IS NOT NULL ORDER BY seq", [], BULK_QUERY_TIMEOUT_MS);
+    const out = new Map<string, MetaEntry>();
+    for (const x of r.rows) out.set(x.serial, { serial: x.serial, profile: x.profile, name: x.name ?? undefined });
+    return out;
+  }
+
+  async certPem(serial: string): Promise<string | null> {
+    const r = await this.q<{ pem: string }>(`reading certificate ${serial}`, "SELECT pem FROM pki_certificates WHERE serial = $1", [serial]);
+    return r.rows[0]?.pem ?? null;
+  }
+}
+
+/** The fields of an index line kept as columns beside the line itself. */
+function lineFields(e: IndexEntry): { line: string; revoked: string } {
+  const line = formatLine(e);
+  return { line, revoked: line.split("\t")[2]! };
+}
+
+function docBytes(d: DocWrite): Buffer | null {
+  if (d.data === null) return null;
+  return typeof d.data === "string" ? Buffer.from(d.data, "utf8") : Buffer.from(d.data.buffer, d.data.byteOffset, d.data.byteLength);
+}
+
+class PgTx extends PgReader implements StoreTx {
+  private n = 0;
+  constructor(
+    private readonly client: pg.PoolClient,
+    fail: (e: unknown, what: string) => PkiError,
+    private readonly location: string,
+  ) {
+    super(() => client, fail);
+  }
+
+  /** One change, whole: inside a savepoint, so that a refused change (an exclusive name taken) leaves the transaction usable. */
+  async commit(change: Change): Promise<void> {
+    const sp = `pki_commit_${++this.n}`;
+    await this.q("starting a change", `SAVEPOINT ${sp}`);
+    try {
+      await this.apply(change);
+      await this.q("bumping the generation", "UPDATE pki_state SET generation = generation + 1 WHERE id = 1");
+      await this.q("committing a change", `RELEASE SAVEPOINT ${sp}`);
+    } catch (e) {
+      await this.client.query(`ROLLBACK TO SAVEPOINT ${sp}`).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async apply(change: Change): Promise<void> {
+    const docs: DocWrite[] = [];
+    if (change.crlNumber !== undefined) docs.push({ name: DOC.crlNumber, data: formatCrlNumber(change.crlNumber) });
+    docs.push(...(change.docs ?? []));
+    if (change.add?.length) await this.add(change.add);
+    if (change.update?.length) await this.update(change.update);
+    // one transaction: the released outputs become visible with the records, never before them
+    docs.push(...(change.release ?? []));
+    for (const d of docs) await this.writeDoc(d);
+  }
+
+  private async add(records: NonNullable<Change["add"]>): Promise<void> {
+    const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
+    for (const r of records) {
+      const { line, revoked } = lineFields(r.entry);
+      const v = [r.entry.serial, line, r.entry.status, r.entry.expires.toISOString(), revoked, r.entry.subject, r.profile ?? null, r.name ?? null, r.pem];
+      v.forEach((x, i) => cols[i]!.push(x));
+    }
+    await this.q(
+      `recording ${records.length === 1 ? "certificate " + records[0]!.entry.serial : records.length + " certificates"}`,
+      `INSERT INTO pki_certificates (serial, line, status, expires, revoked, subject, profile, name, pem)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::char(1)[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+      cols,
+      BULK_QUERY_TIMEOUT_MS,
+    );
+  }
+
+  private async update(entries: readonly IndexEntry[]): Promise<void> {
+    const cols: unknown[][] = [[], [], [], [], []];
+    for (const e of entries) {
+      const { line, revoked } = lineFields(e);
+      [e.serial, line, e.status, e.expires.toISOString(), revoked].forEach((x, i) => cols[i]!.push(x));
+    }
+    const r = await this.q(
+      "updating certificate records",
+      `UPDATE pki_certificates c SET line = u.line, status = u.status, expires = u.expires, revoked = u.revoked
+       FROM unnest($1::text[], $2::text[], $3::char(1)[], $4::timestamptz[], $5::text[]) AS u(serial, line, status, expires, revoked)
+       WHERE c.serial = u.serial`,
+      cols,
+      BULK_QUERY_TIMEOUT_MS,
+    );
+    if (r.rowCount !== new Set(entries.map((e) => e.serial)).size) {
+      const have = await this.q<{ serial: string }>("updating certificate records", "SELECT serial FROM pki_certificates WHERE serial = ANY($1::text[])", [entries.map((e) => e.serial)]);
+      const known = new Set(have.rows.map((x) => x.serial));
+      const missing = entries.find((e) => !known.has(e.serial));
+      throw new PkiError("NOT_FOUND", `serial ${missing?.serial ?? "?"} is not recorded in ${this.location}; nothing changed`);
+    }
+  }
+
+  private async writeDoc(d: DocWrite): Promise<void> {
+    if (!isDocName(d.name)) throw new PkiError("INTERNAL", `not a document name: ${JSON.stringify(d.name)}`);
+    const data = docBytes(d);
+    if (data === null) {
+      await this.q(`removing ${d.name}`, "DELETE FROM pki_documents WHERE name = $1", [d.name]);
+      return;
+    }
+    const mode = d.mode ?? (d.name.startsWith("private/") ? 0o600 : 0o644);
+    if (d.exclusive) {
+      const r = await this.q(`writing ${d.name}`, "INSERT INTO pki_documents (name, data, mode) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", [d.name, data, mode]);
+      if (r.rowCount !== 1) throw new PkiError("NAME_EXISTS", `${d.name} exists already in ${this.location}; nothing changed`);
+      return;
+    }
+    await this.q(`writing ${d.name}`, "INSERT INTO pki_documents (name, data, mode) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, mode = EXCLUDED.mode", [d.name, data, mode]);
+  }
+}
+
+/** The PostgreSQL CaStore; open it with openPgStore. */
+export class PgStore extends PgReader implements CaStore {
+  readonly kind = "postgres" as const;
+  readonly location: string;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly password: string | undefined,
+    location: string,
+  ) {
+    let self: PgStore | undefined;
+    super(
+      () => pool,
+      (e, what) => self!.translate(e, what),
+    );
+    self = this;
+    this.location = location;
+  }
+
+  static async open(url: string): Promise<PgStore> {
+    const location = redactUrl(url);
+    let password: string | undefined;
+    try {
+      password = decodeURIComponent(new URL(url).password) || undefined;
+    } catch {
+      throw new PkiError("USAGE", `not a PostgreSQL URL: ${location} (expected postgres://user@host:port/database)`, { exitCode: 2 });
+    }
+    const config: pg.PoolConfig = {
+      connectionString: url,
+      max: 4,
+      allowExitOnIdle: true,
+      idleTimeoutMillis: 5_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 5_000,
+      lock_timeout: lockTimeoutMs(),
+      statement_timeout: BULK_QUERY_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: 60_000,
+      application_name: "pki",
+    };
+    const pool = new pg.Pool(config);
+    // an idle connection that the server closes (restart, pg_terminate_backend): the next query reports it
+    pool.on("error", () => undefined);
+    const store = new PgStore(pool, password, location);
+    try {
+      await store.migrate();
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw e;
+    }
+    return store;
+  }
+
+  /** Apply the migrations this database lacks; refuse a schema newer than this pki. */
+  private async migrate(): Promise<void> {
+    const version = await this.schemaVersion();
+    if (version === SCHEMA_VERSION) return;
+    await this.transaction("updating the database schema", MIGRATE_LOCK_SQL, async (client) => {
+      const now = await this.schemaVersion(client);
+      for (let v = now; v < SCHEMA_VERSION; v++) {
+        await client.query({ text: MIGRATIONS[v]!, query_timeout: BULK_QUERY_TIMEOUT_MS } as pg.QueryConfig);
+        await client.query("INSERT INTO pki_schema (version, pki) VALUES ($1, $2)", [v + 1, "pki"]);
+      }
+    });
+  }
+
+  private async schemaVersion(client?: pg.PoolClient): Promise<number> {
+    const db = client ?? this.pool;
+    try {
+      const r = await db.query<{ reg: string | null }>({ text: "SELECT to_regclass('pki_schema')::text AS reg", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
+      if (!r.rows[0]?.reg) {
+        if (!client) return 0;
+        await client.query("CREATE TABLE pki_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), pki text NOT NULL)");
+        return 0;
+      }
+      const v = await db.query<{ v: number | null }>({ text: "SELECT max(version) AS v FROM pki_schema", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
+      const n = v.rows[0]?.v ?? 0;
+      if (n > SCHEMA_VERSION) {
+        throw new PkiError("STORE_VERSION", `the database at ${this.location} has schema version ${n}, newer than this pki knows (${SCHEMA_VERSION}): upgrade pki on this host; nothing changed`);
+      }
+      return n;
+    } catch (e) {
+      throw this.translate(e, "reading the schema version");
+    }
+  }
+
+  /** BEGIN; the lock; fn; COMMIT — ROLLBACK when anything throws. */
+  private async transaction<T>(what: string, lockSql: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.translate(e, what);
+    }
+    let lost: unknown;
+    const onError = (e: unknown) => {
+      lost = e;
+    };
+    client.on("error", onError);
+    let broken = false;
+    try {
+      try {
+        await client.query({ text: "BEGIN", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
+        await client.query({ text: lockSql, query_timeout: lockTimeoutMs() + QUERY_TIMEOUT_MS } as pg.QueryConfig);
+      } catch (e) {
+        broken = true;
+        throw this.translate(e, what);
+      }
+      const out = await fn(client);
+      try {
+        await client.query({ text: "COMMIT", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
+      } catch (e) {
+        broken = true;
+        throw this.translate(e, `${what} (committing)`);
+      }
+      return out;
+    } catch (e) {
+      if (!broken) await client.query({ text: "ROLLBACK", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig).catch(() => (broken = true));
+      throw lost !== undefined && !(e instanceof PkiError) ? this.translate(lost, what) : e;
+    } finally {
+      client.off("error", onError);
+      // a connection in an unknown state is closed, not returned to the pool
+      client.release(broken || lost !== undefined ? true : undefined);
+    }
+  }
+
+  async exists(): Promise<boolean> {
+    const r = await this.q<{ n: string }>("looking for the CA", "SELECT count(*) AS n FROM pki_documents WHERE name IN ($1, $2)", [DOC.settings, DOC.caCert]);
+    return Number(r.rows[0]?.n) === 2;
+  }
+
+  async locked<T>(command: string, fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.transaction(command, LOCK_SQL, (client) => fn(new PgTx(client, (e, what) => this.translate(e, what), this.location)));
+  }
+
+  async create(change: Change): Promise<void> {
+    await this.transaction("creating the CA", LOCK_SQL, async (client) => {
+      const tx = new PgTx(client, (e, what) => this.translate(e, what), this.location);
+      const r = await client.query<{ docs: string; certs: string }>("SELECT (SELECT count(*) FROM pki_documents) AS docs, (SELECT count(*) FROM pki_certificates) AS certs");
+      const row = r.rows[0]!;
+      if (Number(row.docs) || Number(row.certs)) {
+        throw new PkiError("CA_EXISTS", `${this.location} already holds a CA (${row.docs} documents, ${row.certs} certificates); nothing changed`);
+      }
+      await tx.commit(change);
+    });
+  }
+
+  async audit(records: readonly Record<string, unknown>[]): Promise<void> {
+    if (!records.length || this.closed) return;
+    try {
+      await this.pool.query({ text: "INSERT INTO pki_audit (line) SELECT unnest($1::text[])", values: [records.map((r) => JSON.stringify(r))], query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
+    } catch {
+      // the audit log never fails a command whose change is committed (the directory store: same)
+    }
+  }
+
+  /** The audit log as audit.log holds it: one JSON line per record, in order (pki store export). */
+  async auditText(): Promise<string> {
+    const r = await this.q<{ text: string | null }>("reading the audit log", "SELECT string_agg(line, E'\\n' ORDER BY id) || E'\\n' AS text FROM pki_audit", [], BULK_QUERY_TIMEOUT_MS);
+    return r.rows[0]?.text ?? "";
+  }
+
+  async generation(): Promise<string> {
+    const r = await this.q<{ g: string }>("reading the generation", "SELECT generation::text AS g FROM pki_state WHERE id = 1");
+    return r.rows[0]?.g ?? "0";
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end().catch(() => undefined);
+  }
+
+  /** Any failure of the database as one line, without the password. */
+  translate(e: unknown, what: string): PkiError {
+    if (e instanceof PkiError) return e;
+    const err = e as { code?: string; message?: string; constraint?: string; detail?: string };
+    const raw = String(err?.message ?? e).split("\n")[0]!;
+    const msg = this.scrub(raw);
+    const at = this.location;
+    const code = err?.code ?? "";
+    let out: PkiError;
+    if (code === "23505") {
+      out = new PkiError("STORE_CONFLICT", `${what}: ${err.constraint === "pki_certificates_serial_unique" ? "that serial is already recorded (a concurrent issuance drew it)" : msg}; nothing was committed, run the command again`);
+    } else if (code === "55P03") {
+      out = new PkiError("LOCK_TIMEOUT", `${what}: another pki process held the CA's lock in ${at} for more than ${Math.round(lockTimeoutMs() / 1000)} s (PKI_LOCK_TIMEOUT); nothing changed`);
+    } else if (code === "28P01" || code === "28000") {
+      out = new PkiError("STORE_UNAVAILABLE", `${at} refused the login (${msg}): set the password in PGPASSWORD, ~/.pgpass or PKI_STORE, never on the command line`);
+    } else if (/client password must be a string|SASL|password authentication/i.test(raw)) {
+      out = new PkiError("STORE_UNAVAILABLE", `${at} asks for a password and none was given: set it in PGPASSWORD, ~/.pgpass or PKI_STORE`);
+    } else if (code === "3D000") {
+      out = new PkiError("STORE_UNAVAILABLE", `${msg} at ${at}: create it first (createdb)`);
+    } else if (code === "42501") {
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: the database user may not do this (${msg}); grant it the rights on ${at}`);
+    } else if (code === "57014") {
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: ${at} did not finish in time (${msg}); nothing was committed`);
+    } else if (code.startsWith("08") || code.startsWith("57P") || code === "53300" || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|timeout|terminated|Connection|closed|ENOENT/i.test(raw)) {
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at}: ${msg}; nothing was committed`);
+    } else {
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: the PostgreSQL store at ${at} failed: ${msg}${code ? ` (SQLSTATE ${code})` : ""}; nothing was committed`);
+    }
+    return out;
+  }
+
+  private scrub(s: string): string {
+    let out = s.replace(/[\r\n]+/g, " ");
+    if (this.password) out = out.split(this.password).join("***");
+    return out;
+  }
+}
+
+/** Open (and bring its schema up to date) the CA store in the PostgreSQL database at url. */
+export async function openPgStore(url: string): Promise<CaStore> {
+  return PgStore.open(url);
+}
