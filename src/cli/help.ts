@@ -49,7 +49,7 @@ function formatItem(term: string, termWidth: number, description: string, helpWi
 /** The text `pki --help` prints, for a terminal of `width` columns (commander's default 80 when not a terminal). */
 export function rootHelp(width?: number): string {
   const helpWidth = width ?? 80;
-  const options: Array<[string, string]> = [["-V, --version", "output the version number"], ...GLOBAL_OPTIONS, ["-h, --help", "display help for command"]];
+  const options: Array<[string, string]> = [["-V, --version", "output the version number"], ...GLOBAL_OPTIONS.map(([t, d]): [string, string] => [t, d]), ["-h, --help", "display help for command"]];
   const commands: Array<[string, string]> = [
     ...COMMANDS.map((c): [string, string] => [`${c.name} [options]${c.args ? " " + c.args : ""}`, c.summary]),
     ["help [command]", "display help for command"],

@@ -1,41 +1,79 @@
 /**
- * The command table. Defining commands costs nothing at start-up: each
- * command's module (and the crypto it needs) is imported only when that
- * command runs. Adding a command: one entry here, its file in src/commands/.
+ * The command table: the one source of what each command is called, takes
+ * (options, their help text and the values they accept), prints in --help,
+ * and whether its refusals are audited. Commander's parser (buildProgram),
+ * `pki --help` (cli/help.ts), `pki completion` and audit.log all read it.
+ * Defining commands costs nothing at start-up: each command's module (and the
+ * crypto it needs) is imported only when that command runs, and this module
+ * imports only leaf vocabularies. Adding a command: one entry here, its file
+ * in src/commands/, its tests.
  */
 import { createRequire } from "node:module";
-import type { Command, Option } from "commander";
+import type { Command } from "commander";
+import type { GlobalOptions } from "./context.js";
+import { KEY_TYPES } from "../core/key-types.js";
+import { REASON_NAMES } from "../core/reasons.js";
 
 // commander is loaded when a program is built, not when this table is
 // imported: `pki --help` renders from the table alone (cli/help.ts).
 let loaded: typeof import("commander") | undefined;
 const commander = (): typeof import("commander") => (loaded ??= createRequire(import.meta.url)("commander") as typeof import("commander"));
 
+/**
+ * The values an option or a positional argument takes: a fixed list, the
+ * CA's profiles (built-in and custom), a file or a directory.
+ */
+export type Choices = readonly string[] | "profiles" | "file" | "dir";
+
+/** flags, help text, and the values it takes where its placeholder does not say (<file>, <path>: a file; <dir>: a directory). */
+export type OptionSpec = readonly [flags: string, description: string, choices?: Choices];
+
 export interface CommandSpec {
   name: string;
   /** "<csr...>", "<profile> [name]" */
   args?: string;
+  /** what the first positional argument takes, where `args` does not say (<csr>, <cert>, <target>, <file>: a file; <dir>: a directory) */
+  argChoices?: Choices;
   summary: string;
-  options?: Array<[flags: string, description: string] | Option>;
+  options?: OptionSpec[];
   examples: string[];
   /** module under src/commands/ */
   module: string;
+  /** it changes CA state: a refusal (other than a usage error) is a line in audit.log */
+  audited?: true;
   /** exit 1 means more than failure for this command */
   exit1?: string;
   sub?: CommandSpec[];
 }
 
-const IMPORT_OPTIONS = (easyrsa: boolean): Array<[string, string]> => [
+// the fixed vocabularies of options that no domain module owns; commands check values against these
+export const LIST_STATUSES = ["valid", "revoked", "expired", "all"] as const;
+export const LIST_FORMATS = ["table", "serial", "dn"] as const;
+export const P12_FORMATS = ["modern", "compat"] as const;
+export const PURPOSES = ["client", "server", "code-signing"] as const;
+export const VERIFY_MODES = ["on", "optional"] as const;
+export const SHELLS = ["bash", "zsh"] as const;
+
+/** Options that several commands take: each defined once, with one help text. */
+const SHARED = {
+  /** The CA key on a PKCS#11 token, for every command that signs (README "CA key in a token"). */
+  key: ["--key <uri>", "CA key on a PKCS#11 token: pkcs11:token=...;object=...?module-path=...&pin-source=file:... (default: pki.json \"key\", else private/ca.key); PIN from pin-source or $PKI_PKCS11_PIN"],
+  days: ["--days <n>", "validity in days (default: a certificate its profile's, else pki.json's, 365; a CRL pki.json's, 7; a CA 3650, 1825 with --parent)"],
+  keyType: ["--key-type <type>", `${KEY_TYPES[0]} (default), ${KEY_TYPES.slice(1).join(", ")}`, KEY_TYPES],
+  p12PassphraseFile: ["--p12-passphrase-file <file>", "password of the PKCS#12 file (else asked)"],
+  p12Format: ["--p12-format <format>", "modern (AES-256, default) or compat (3DES/SHA-1, old Windows and appliances)", P12_FORMATS],
+  noPassphrase: ["--no-passphrase", "store the CA key unencrypted (not recommended)"],
+  crlDays: ["--crl-days <n>", "validity of each CRL in days (default 7)"],
+} satisfies Record<string, OptionSpec>;
+
+const IMPORT_OPTIONS = (easyrsa: boolean): OptionSpec[] => [
   ["--source-passphrase-file <file>", "passphrase of the source CA key (first line; else asked on a terminal)"],
   ["--dry-run", "read and check the source, report what would be imported, write nothing"],
   ["--skip-broken", "import despite problems in the source: broken valid entries are left out, revoked ones stay revoked"],
-  ...(easyrsa ? [["--no-keys", "do not copy easy-rsa's private/<name>.key of valid issued names"] as [string, string]] : []),
-  ["--no-passphrase", "store the CA key unencrypted (not recommended)"],
-  ["--crl-days <n>", "validity of each CRL in days (default 7)"],
+  ...(easyrsa ? [["--no-keys", "do not copy easy-rsa's private/<name>.key of valid issued names"] as const] : []),
+  SHARED.noPassphrase,
+  SHARED.crlDays,
 ];
-
-/** The CA key on a PKCS#11 token, for every command that signs (README "CA key in a token"). */
-const KEY_OPTION: [string, string] = ["--key <uri>", "CA key on a PKCS#11 token: pkcs11:token=...;object=...?module-path=...&pin-source=file:... (default: pki.json \"key\", else private/ca.key); PIN from pin-source or $PKI_PKCS11_PIN"];
 
 const SAN_HELP = "subjectAltNames, comma-separated: dns:NAME, ip:ADDR, email:ADDR, uri:URI (bare names are DNS)";
 
@@ -45,7 +83,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: "create a CA in the directory (interactive on a terminal)",
     module: "init",
     options: [
-      KEY_OPTION,
+      SHARED.key,
       ["--cn <name>", "common name of the CA (required without a terminal)"],
       ["--org <name>", "organisation (O)"],
       ["--ou <name>", "organisational unit (OU)"],
@@ -53,16 +91,16 @@ export const COMMANDS: CommandSpec[] = [
       ["--locality <name>", "locality (L)"],
       ["--state <name>", "state or province (ST)"],
       ["--subject <dn>", "the whole subject instead: \"CN=Acme CA,O=Acme,C=FR\""],
-      ["--key-type <type>", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519"],
-      ["--days <n>", "validity of the CA certificate in days (default 3650)"],
+      SHARED.keyType,
+      SHARED.days,
       ["--path-len <n>", "basicConstraints pathLenConstraint (0: may issue leaves only)"],
       ["--code-signing", "tag the CA for code signing (adds codeSigning + clientAuth + serverAuth EKU)"],
       ["--crl-url <url>", "CRL distribution point written into every certificate"],
       ["--ocsp-url <url>", "OCSP responder URL (AIA) written into every certificate"],
       ["--ca-issuers-url <url>", "URL of the CA certificate (AIA caIssuers)"],
-      ["--crl-days <n>", "validity of each CRL in days (default 7)"],
+      SHARED.crlDays,
       ["--default-days <n>", "default validity of issued certificates (default 365)"],
-      ["--no-passphrase", "store the CA key unencrypted (not recommended)"],
+      SHARED.noPassphrase,
       ["--import-cert <file>", "adopt an existing CA certificate (PEM)"],
       ["--import-key <file>", "the key of --import-cert (PEM; asked for its passphrase if encrypted)"],
       ["--parent <dir>", "make an issuing CA signed by the CA in <dir> (recorded in its index; pathLen 0 unless --path-len)"],
@@ -84,12 +122,13 @@ export const COMMANDS: CommandSpec[] = [
     args: "<csr...>",
     summary: "sign certificate signing requests (PEM or DER; - for stdin)",
     module: "sign-csr",
+    audited: true,
     options: [
-      KEY_OPTION,
-      ["--profile <name>", "code-signing, ssl, server, client, or a custom profile (required)"],
+      SHARED.key,
+      ["--profile <name>", "code-signing, ssl, server, client, or a custom profile (required)", "profiles"],
       ["--out <file>", "write the certificate here (default: stdout)"],
       ["--out-dir <dir>", "with several CSRs: one <csr-name>.crt per CSR here"],
-      ["--days <n>", "validity in days (default from the profile, 365)"],
+      SHARED.days,
       ["--cn <name>", "replace the CSR's common name"],
       ["--san <list>", `replace the CSR's ${SAN_HELP}`],
       ["--chain", "append the CA certificates after the leaf, up to but not including the root (an issuing CA's certificate; none in a one-tier CA)"],
@@ -110,20 +149,22 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "issue",
     args: "<profile> [name]",
+    argChoices: "profiles",
     summary: "generate a key pair and a certificate for it in one step",
     module: "issue",
+    audited: true,
     options: [
-      KEY_OPTION,
+      SHARED.key,
       ["--san <list>", SAN_HELP],
       ["--cn <name>", "common name (default: the name)"],
-      ["--key-type <type>", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519"],
-      ["--days <n>", "validity in days (default 365)"],
+      SHARED.keyType,
+      SHARED.days,
       ["--out-dir <dir>", "write <name>.crt, <name>.chain.crt and <name>.key here instead of issued/ and private/"],
       ["--key-passphrase-file <file>", "encrypt the new key with this passphrase (default: unencrypted, so nginx can read it)"],
       ["--names-from <file>", "issue one pair per line of the file (- for stdin)"],
       ["--p12", "also write <name>.p12 (PKCS#12 with key, certificate and CA)"],
-      ["--p12-passphrase-file <file>", "password of the PKCS#12 file (else asked)"],
-      ["--p12-format <format>", "modern (AES-256, default) or compat (3DES/SHA-1, old Windows and appliances)"],
+      SHARED.p12PassphraseFile,
+      SHARED.p12Format,
     ],
     examples: [
       "pki issue server web1 --san dns:web1.example.lan,ip:10.0.0.5 --passphrase-file pass",
@@ -142,10 +183,11 @@ export const COMMANDS: CommandSpec[] = [
         args: "<target>",
         summary: "write a PKCS#12 (key, certificate, CA) for an issued name whose key the CA directory holds",
         module: "export-p12",
+    audited: true,
         options: [
           ["--out <file>", "output file (default: <name>.p12 in the current directory)"],
-          ["--p12-passphrase-file <file>", "password of the PKCS#12 file (else asked)"],
-          ["--p12-format <format>", "modern (default) or compat"],
+          SHARED.p12PassphraseFile,
+          SHARED.p12Format,
           ["--key-passphrase-file <file>", "passphrase of private/<name>.key when it is encrypted"],
         ],
         examples: ["pki export p12 alice --out alice.p12 --p12-passphrase-file alice.pass", "pki export p12 bob --p12-format compat --p12-passphrase-file bob.pass"],
@@ -163,6 +205,7 @@ export const COMMANDS: CommandSpec[] = [
         args: "<dir>",
         summary: "import an easy-rsa 3 PKI directory (ca.crt, private/ca.key, index.txt, issued/, revoked/)",
         module: "import-easyrsa",
+    audited: true,
         options: IMPORT_OPTIONS(true),
         examples: [
           "pki import easyrsa ~/easy-rsa/pki --dir /etc/pki/vpn --dry-run --source-passphrase-file old.pass",
@@ -174,6 +217,7 @@ export const COMMANDS: CommandSpec[] = [
         args: "<dir>",
         summary: "import an `openssl ca` directory (cacert.pem or ca.crt, private/cakey.pem, index.txt, newcerts/ or certs/, crlnumber, crl.pem)",
         module: "import-openssl-ca",
+    audited: true,
         options: IMPORT_OPTIONS(false),
         examples: ["pki import openssl-ca /etc/ssl/demoCA --dir /etc/pki/legacy --source-passphrase-file old.pass --passphrase-file new.pass"],
       },
@@ -184,9 +228,10 @@ export const COMMANDS: CommandSpec[] = [
     args: "[target...]",
     summary: "revoke certificates (serials, certificate files, issued names) and re-sign the CRL, all or nothing",
     module: "revoke",
+    audited: true,
     options: [
-      KEY_OPTION,
-      ["--reason <reason>", "unspecified (default), keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold"],
+      SHARED.key,
+      ["--reason <reason>", `${REASON_NAMES[0]} (default), ${REASON_NAMES.slice(1).join(", ")}`, REASON_NAMES],
       ["--subject <dn>", "every valid certificate whose subject is this DN (\"CN=a,O=b\", any order) or has this CN (\"CN=a\" or just a)"],
       ["--all-of <name>", "every valid certificate ever recorded under this issued name"],
     ],
@@ -202,12 +247,13 @@ export const COMMANDS: CommandSpec[] = [
     name: "crl",
     summary: "write a fresh CRL",
     module: "crl",
+    audited: true,
     options: [
-      KEY_OPTION,
+      SHARED.key,
       ["--import-parent <file>", "install the parent CA's newer CRL (issuing CA; signature checked against parent.crt); crl-chain.pem follows"],
       ["--out <file>", "output file (default: <dir>/crl.pem)"],
       ["--der", "write DER instead of PEM"],
-      ["--days <n>", "validity of this CRL (default from pki.json, 7)"],
+      SHARED.days,
       ["--if-expiring-within <days>", "re-sign only when the current CRL expires within this many days (for cron)"],
       ["--allow-shrink", "publish even if the CRL drops revoked certificates that have not expired (audited)"],
     ],
@@ -221,9 +267,10 @@ export const COMMANDS: CommandSpec[] = [
     name: "bundle",
     summary: "write ca-clients.crt, the file nginx loads with ssl_client_certificate",
     module: "bundle",
+    audited: true,
     options: [
       ["--out <file>", "output file (default: <dir>/ca-clients.crt)"],
-      ["--include-issued [profile]", "also append the issued, unexpired, unrevoked certificates (of that profile); remembered"],
+      ["--include-issued [profile]", "also append the issued, unexpired, unrevoked certificates (of that profile); remembered", "profiles"],
       ["--no-include-issued", "the CA certificate only (and remember that)"],
     ],
     examples: ["pki bundle                           # as last time (pki.json remembers --include-issued)", "pki bundle --include-issued client", "pki bundle --no-include-issued"],
@@ -233,11 +280,11 @@ export const COMMANDS: CommandSpec[] = [
     summary: "list issued certificates",
     module: "list",
     options: [
-      ["--status <status>", "valid, revoked, expired or all (default all)"],
+      ["--status <status>", "valid, revoked, expired or all (default all)", LIST_STATUSES],
       ["--expiring <days>", "only certificates that expire within this many days"],
-      ["--profile <name>", "only certificates of this profile"],
+      ["--profile <name>", "only certificates of this profile", "profiles"],
       ["--name <name>", "only certificates recorded under this issued name (all of them: its history)"],
-      ["--format <format>", "table (default), serial or dn: one value a line"],
+      ["--format <format>", "table (default), serial or dn: one value a line", LIST_FORMATS],
     ],
     examples: ["pki list --status valid", "pki list --expiring 30 --json", "pki list --status valid --profile client --format dn > allowed-dns.txt"],
   },
@@ -254,16 +301,17 @@ export const COMMANDS: CommandSpec[] = [
     summary: "check a certificate: chain to the CA, validity, revocation, purpose",
     module: "verify",
     exit1: "the certificate failed a check",
-    options: [["--purpose <purpose>", "client, server or code-signing"]],
+    options: [["--purpose <purpose>", "client, server or code-signing", PURPOSES]],
     examples: ["pki verify issued/alice.crt --purpose client", "pki verify web1 --purpose server --json"],
   },
   {
     name: "doctor",
     summary: "check the CA's health (CRL freshness, expiry, key modes, index)",
     module: "doctor",
+    audited: true,
     exit1: "something needs action",
     options: [
-      KEY_OPTION,
+      SHARED.key,
       ["--repair", "fix what is safe to fix (orphan certificates, half lines, crlnumber, lost revocations, stale lock)"],
       ["--break-lock", "remove a lock left by a process on another host (or a stray .lock symlink)"],
     ],
@@ -289,11 +337,12 @@ export const COMMANDS: CommandSpec[] = [
     args: "[target]",
     summary: "issue a new certificate for the same subject, names and profile",
     module: "renew",
+    audited: true,
     options: [
-      KEY_OPTION,
+      SHARED.key,
       ["--rekey", "make a new key (issued names only)"],
       ["--keep-old", "do not revoke the old certificate"],
-      ["--days <n>", "validity in days (default: as the profile)"],
+      SHARED.days,
       ["--key-passphrase-file <file>", "with --rekey: encrypt the new key with this passphrase"],
       ["--due <days>", "instead of a target: renew every issued name whose certificate expires within this many days (for a timer)"],
     ],
@@ -325,10 +374,10 @@ export const COMMANDS: CommandSpec[] = [
       ["--listen <addr>", "listen address (default 443)"],
       ["--cert <file>", "server certificate (default: issued/<server-name>.chain.crt)"],
       ["--key <file>", "server key"],
-      ["--verify <mode>", "on (default) or optional"],
+      ["--verify <mode>", "on (default) or optional", VERIFY_MODES],
       ["--snippet", "print only the client-auth block (headers + 401), to include in a location of an existing server"],
       ["--ocsp [url]", "ask pki serve about each client certificate (ssl_ocsp leaf): revocations apply without a reload (default URL: the CA's --ocsp-url)"],
-      ["--allow-list [profile]", "only certificates listed in <dir>/nginx-allow.map (kept current by pki from now on) may connect; of that profile only"],
+      ["--allow-list [profile]", "only certificates listed in <dir>/nginx-allow.map (kept current by pki from now on) may connect; of that profile only", "profiles"],
     ],
     examples: [
       "pki nginx-config --server-name web1.example.lan --allow-list client > /etc/nginx/conf.d/app.conf",
@@ -348,7 +397,7 @@ export const COMMANDS: CommandSpec[] = [
       ["--listen <addr>", "listen address (default 443)"],
       ["--cert <file>", "server certificate"],
       ["--key <file>", "server key"],
-      ["--verify <mode>", "on (require, default) or optional"],
+      ["--verify <mode>", "on (require, default) or optional", VERIFY_MODES],
       ["--snippet", "print only the client-auth block (headers + Require), to put in an existing virtual host"],
     ],
     examples: ["pki apache-config --server-name web1.example.lan > /etc/apache2/sites-available/app.conf"],
@@ -356,14 +405,16 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "completion",
     args: "<shell>",
+    argChoices: SHELLS,
     summary: "print a shell completion script (bash or zsh)",
     module: "completion",
     examples: ["pki completion bash > /etc/bash_completion.d/pki", "pki completion zsh > \"${fpath[1]}/_pki\""],
   },
 ];
 
-export const GLOBAL_OPTIONS: Array<[string, string]> = [
-  ["-d, --dir <path>", "CA directory (default: $PKI_DIR, else ./pki)"],
+/** The options every command takes (before or after its name): defined here only. */
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  ["-d, --dir <path>", "CA directory (default: $PKI_DIR, else ./pki)", "dir"],
   ["--json", "print exactly one JSON document on stdout"],
   ["--passphrase-file <file>", "CA key passphrase from the first line of a file (also $PKI_PASSPHRASE_FILE, $PKI_PASSPHRASE)"],
   ["-y, --yes", "never prompt (also without a terminal or with CI set)"],
@@ -371,7 +422,25 @@ export const GLOBAL_OPTIONS: Array<[string, string]> = [
   ["-q, --quiet", "nothing on stderr on success (for cron); warnings and errors still appear"],
 ];
 
-export const GLOBAL_KEYS = ["dir", "json", "passphraseFile", "yes", "color", "quiet"] as const;
+/** commander's attribute name of an option: --passphrase-file is passphraseFile, --no-color is color */
+const attributeName = (flags: string): string => /--(?:no-)?([\w-]+)/.exec(flags)![1]!.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+export const GLOBAL_KEYS = GLOBAL_OPTIONS.map(([flags]) => attributeName(flags)) as Array<keyof GlobalOptions>;
+
+/** What an option's value takes (undefined: anything, or the option takes no value). */
+export function optionChoices([flags, , choices]: OptionSpec): Choices | undefined {
+  const value = /[<[]([^>\]]+)[>\]]$/.exec(flags)?.[1];
+  if (value === undefined) return undefined;
+  return choices ?? placeholderChoices(value);
+}
+
+/** What the first positional argument takes (undefined: anything, or none). */
+export function argChoices(spec: CommandSpec): Choices | undefined {
+  if (spec.sub) return spec.sub.map((s) => s.name);
+  return spec.argChoices ?? (spec.args === undefined ? undefined : placeholderChoices(spec.args));
+}
+
+const placeholderChoices = (placeholder: string): "file" | "dir" | undefined => (/dir/.test(placeholder) ? "dir" : /file|path|csr|cert|target/.test(placeholder) ? "file" : undefined);
 
 function addGlobals(cmd: Command, hidden: boolean): void {
   for (const [flags, desc] of GLOBAL_OPTIONS) {
@@ -390,10 +459,7 @@ export type Runner = (spec: CommandSpec, cmd: Command, args: string[]) => Promis
 
 function define(parent: Command, spec: CommandSpec, runner: Runner): void {
   const cmd = parent.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
-  for (const o of spec.options ?? []) {
-    if (o instanceof commander().Option) cmd.addOption(o);
-    else cmd.option(o[0], o[1]);
-  }
+  for (const [flags, description] of spec.options ?? []) cmd.option(flags, description);
   addGlobals(cmd, false);
   cmd.addHelpText("after", exitCodesText(spec));
   if (spec.sub) {

@@ -12,8 +12,6 @@ import { VERSION } from "./version.js";
 
 export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<Result> };
 
-const AUDITED = new Set(["sign-csr", "issue", "revoke", "crl", "bundle", "renew", "export-p12", "doctor", "import-easyrsa", "import-openssl-ca"]);
-
 /** Global options may come before or after the command: take each from wherever it was given. */
 function globalsOf(cmd: Command): GlobalOptions {
   const out: Record<string, unknown> = {};
@@ -59,8 +57,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       const result = await mod.run(ctx, args, commandOpts(cmd));
       exitCode = printResult(sink, result);
     } catch (e) {
-      // audit.log: one line per refusal of a command that changes CA state
-      if (AUDITED.has(spec.module) && e instanceof PkiError && e.code !== "USAGE") {
+      // audit.log: one line per refusal of a command that changes CA state (`audited` in the command table)
+      if (spec.audited && e instanceof PkiError && e.code !== "USAGE") {
         const command = cmd.parent && cmd.parent.parent ? `${cmd.parent.name()} ${spec.name}` : spec.name;
         new CaDir(ctx.dir).audit({ command, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message });
       }

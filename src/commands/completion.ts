@@ -7,9 +7,7 @@
  */
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec } from "../cli/program.js";
-import { REASON_NAMES } from "../core/index-format.js";
-import { KEY_TYPES } from "../crypto/keys.js";
+import { argChoices, COMMANDS, GLOBAL_OPTIONS, optionChoices, SHELLS, type Choices, type CommandSpec, type OptionSpec } from "../cli/program.js";
 import { CaDir } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 
@@ -18,43 +16,17 @@ interface Flag {
   /** the <value> name, if the option takes one */
   value?: string;
   description: string;
+  /** what the value takes, from the command table */
+  choices?: Choices;
 }
 
-/** Values an option (or a positional argument) can take, where they are a fixed list. */
-function choicesFor(flag: string, profiles: string[]): string[] | "file" | "dir" | undefined {
-  switch (flag) {
-    case "--profile":
-    case "--include-issued":
-      return profiles;
-    case "--status":
-      return ["valid", "revoked", "expired", "all"];
-    case "--format":
-      return ["table", "serial", "dn"];
-    case "--p12-format":
-      return ["modern", "compat"];
-    case "--key-type":
-      return [...KEY_TYPES];
-    case "--purpose":
-      return ["client", "server", "code-signing"];
-    case "--reason":
-      return [...REASON_NAMES];
-    case "--verify":
-      return ["on", "optional"];
-    case "--dir":
-    case "-d":
-    case "--out-dir":
-      return "dir";
-  }
-  return undefined;
-}
-
-function flagsOf(list: ReadonlyArray<[string, string] | { flags: string; description: string }>): Flag[] {
+function flagsOf(list: readonly OptionSpec[]): Flag[] {
   return list.map((o) => {
-    const [flags, description] = Array.isArray(o) ? o : [o.flags, o.description];
+    const [flags, description] = o;
     const m = /^(.*?)(?:\s+[<[]([^>\]]+)[>\]])?$/.exec(flags)!;
     const names = m[1]!.split(/,\s*/).map((s) => s.trim());
     // commander's --no-color is a flag without value
-    return { names, value: m[2], description };
+    return { names, value: m[2], description, choices: optionChoices(o) };
   });
 }
 
@@ -68,26 +40,39 @@ function allCommands(): Cmd[] {
   const out: Cmd[] = [];
   const walk = (spec: CommandSpec, prefix: string[]) => {
     const p = [...prefix, spec.name];
-    out.push({ path: p, spec, flags: flagsOf((spec.options ?? []) as Array<[string, string]>) });
+    out.push({ path: p, spec, flags: flagsOf(spec.options ?? []) });
     for (const s of spec.sub ?? []) walk(s, p);
   };
   for (const s of COMMANDS) walk(s, []);
   return out;
 }
 
-const valueKind = (f: Flag, profiles: string[]): string[] | "file" | "dir" | undefined => {
-  if (!f.value) return undefined;
-  return choicesFor(f.names[f.names.length - 1]!, profiles) ?? (/file|path/.test(f.value) ? "file" : undefined);
-};
+/** The table's choices with the CA's profiles filled in. */
+const resolve = (c: Choices | undefined, profiles: string[]): readonly string[] | "file" | "dir" | undefined => (c === "profiles" ? profiles : c);
+
+const valueKind = (f: Flag, profiles: string[]) => (f.value ? resolve(f.choices, profiles) : undefined);
 
 /** Positional completions: issue's profile, completion's shell, export's format. */
-function positional(c: Cmd, profiles: string[]): string[] | "file" | undefined {
-  const key = c.path.join(" ");
-  if (key === "issue") return profiles;
-  if (key === "completion") return ["bash", "zsh"];
-  if (c.spec.sub) return c.spec.sub.map((s) => s.name);
-  if (c.spec.args && /csr|cert|target|file/.test(c.spec.args)) return "file";
-  return undefined;
+const positional = (c: Cmd, profiles: string[]) => resolve(argChoices(c.spec), profiles);
+
+const q = (xs: readonly string[]) => xs.join(" ");
+
+/** bash: what to offer for a value or an argument. */
+function bashAction(k: readonly string[] | "file" | "dir" | undefined): string {
+  if (k === "file") return `COMPREPLY=( $(compgen -f -- "$cur") )`;
+  if (k === "dir") return `COMPREPLY=( $(compgen -d -- "$cur") )`;
+  return k ? `COMPREPLY=( $(compgen -W "${q(k)}" -- "$cur") )` : "COMPREPLY=()";
+}
+
+/** bash: a `case "$prev"` offering the values of the options that take one (this command's and the global ones). */
+function bashValues(flags: Flag[], profiles: string[], indent: string): string {
+  const byAction = new Map<string, string[]>();
+  for (const f of flags.filter((x) => x.value)) {
+    const action = bashAction(valueKind(f, profiles));
+    byAction.set(action, [...(byAction.get(action) ?? []), ...f.names]);
+  }
+  const arms = [...byAction].map(([action, names]) => `${indent}  ${names.join("|")}) ${action}; return ;;`);
+  return `${indent}case "$prev" in\n${arms.join("\n")}\n${indent}esac`;
 }
 
 export function bashScript(profiles: string[]): string {
@@ -95,21 +80,9 @@ export function bashScript(profiles: string[]): string {
   const cmds = allCommands();
   const valueFlags = new Set<string>();
   for (const f of [...globals, ...cmds.flatMap((c) => c.flags)]) if (f.value) f.names.forEach((n) => valueFlags.add(n));
-  const q = (xs: string[]) => xs.join(" ");
-  const valueCase: string[] = [];
-  const seen = new Set<string>();
-  for (const f of [...globals, ...cmds.flatMap((c) => c.flags)]) {
-    const k = valueKind(f, profiles);
-    if (!f.value || seen.has(f.names.join("|"))) continue;
-    seen.add(f.names.join("|"));
-    const action = k === "file" ? `COMPREPLY=( $(compgen -f -- "$cur") )` : k === "dir" ? `COMPREPLY=( $(compgen -d -- "$cur") )` : Array.isArray(k) ? `COMPREPLY=( $(compgen -W "${q(k)}" -- "$cur") )` : "COMPREPLY=()";
-    valueCase.push(`    ${f.names.join("|")}) ${action}; return ;;`);
-  }
   const cmdCase = cmds.map((c) => {
     const opts = [...c.flags, ...globals].flatMap((f) => f.names).filter((n) => n.startsWith("--"));
-    const pos = positional(c, profiles);
-    const posAction = pos === "file" ? `COMPREPLY=( $(compgen -f -- "$cur") )` : pos ? `COMPREPLY=( $(compgen -W "${q(pos)}" -- "$cur") )` : "COMPREPLY=()";
-    return `    "${c.path.join(" ")}")\n      if [[ $cur == -* ]]; then COMPREPLY=( $(compgen -W "${q(opts)} --help" -- "$cur") ); else ${posAction}; fi ;;`;
+    return `    "${c.path.join(" ")}")\n${bashValues([...c.flags, ...globals], profiles, "      ")}\n      if [[ $cur == -* ]]; then COMPREPLY=( $(compgen -W "${q(opts)} --help" -- "$cur") ); else ${bashAction(positional(c, profiles))}; fi ;;`;
   });
   const top = COMMANDS.map((c) => c.name);
   const withSub = COMMANDS.filter((c) => c.sub).map((c) => c.name);
@@ -119,9 +92,6 @@ _pki() {
   local cur prev cmd="" i w
   cur="\${COMP_WORDS[COMP_CWORD]}"
   prev="\${COMP_WORDS[COMP_CWORD-1]}"
-  case "$prev" in
-${valueCase.join("\n")}
-  esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
     case "$w" in
@@ -132,7 +102,8 @@ ${valueCase.join("\n")}
   done
   case "$cmd" in
     "")
-      if [[ $cur == -* ]]; then COMPREPLY=( $(compgen -W "${q(flagsOf(GLOBAL_OPTIONS).flatMap((f) => f.names))} --help --version" -- "$cur") ); else COMPREPLY=( $(compgen -W "${q(top)}" -- "$cur") ); fi ;;
+${bashValues(globals, profiles, "      ")}
+      if [[ $cur == -* ]]; then COMPREPLY=( $(compgen -W "${q(globals.flatMap((f) => f.names))} --help --version" -- "$cur") ); else COMPREPLY=( $(compgen -W "${q(top)}" -- "$cur") ); fi ;;
 ${cmdCase.join("\n")}
   esac
 }
@@ -144,8 +115,17 @@ const zq = (s: string) => s.replace(/\\/g, "\\\\").replace(/'/g, "'\\''").replac
 
 function zshSpec(f: Flag, profiles: string[]): string[] {
   const k = valueKind(f, profiles);
-  const action = !f.value ? "" : k === "file" ? `:${f.value}:_files` : k === "dir" ? `:${f.value}:_files -/` : Array.isArray(k) ? `:${f.value}:(${k.join(" ")})` : `:${f.value}: `;
+  const action = !f.value ? "" : k === "file" ? `:${f.value}:_files` : k === "dir" ? `:${f.value}:_files -/` : k ? `:${f.value}:(${k.join(" ")})` : `:${f.value}: `;
   return f.names.map((n) => `'${n}[${zq(f.description)}]${action}'`);
+}
+
+function zshPositional(c: Cmd, profiles: string[]): string {
+  if (c.spec.sub) return `'1:subcommand:((${c.spec.sub.map((s) => `${s.name}\\:${zq(s.summary).replace(/ /g, "\\ ")}`).join(" ")}))' '*:: :->sub'`;
+  const pos = positional(c, profiles);
+  if (pos === "file") return `'*:file:_files'`;
+  if (pos === "dir") return `'1:directory:_files -/'`;
+  if (pos) return `'1:${c.spec.args?.replace(/[<>[\].]/g, "") ?? "arg"}:(${pos.join(" ")})' '*:file:_files'`;
+  return "";
 }
 
 export function zshScript(profiles: string[]): string {
@@ -153,14 +133,7 @@ export function zshScript(profiles: string[]): string {
   const cmds = allCommands();
   const describe = (specs: CommandSpec[]) => specs.map((s) => `'${zq(s.name)}:${zq(s.summary)}'`).join(" ");
   const body = cmds.map((c) => {
-    const pos = positional(c, profiles);
-    const posSpec = c.spec.sub
-      ? `'1:subcommand:((${c.spec.sub.map((s) => `${s.name}\\:${zq(s.summary).replace(/ /g, "\\ ")}`).join(" ")}))' '*:: :->sub'`
-      : pos === "file"
-        ? `'*:file:_files'`
-        : pos
-          ? `'1:${c.spec.args?.replace(/[<>[\].]/g, "") ?? "arg"}:(${pos.join(" ")})' '*:file:_files'`
-          : "";
+    const posSpec = zshPositional(c, profiles);
     const specs = [...c.flags, ...globals].flatMap((f) => zshSpec(f, profiles));
     return `    (${c.path.join("_")})\n      _arguments -s ${specs.join(" \\\n        ")} ${posSpec} ;;`;
   });
@@ -189,7 +162,7 @@ if [[ $zsh_eval_context[-1] == loadautofunc ]]; then _pki "$@"; else compdef _pk
 }
 
 export async function run(ctx: Context, args: string[]): Promise<Result> {
-  const shell = choiceOption(args[0], "the shell", ["bash", "zsh"] as const)!;
+  const shell = choiceOption(args[0], "the shell", SHELLS)!;
   // built-in profiles, plus the CA's own when a CA directory is at hand
   let profiles = ["client", "code-signing", "server", "ssl"];
   try {

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
+import { P12_FORMATS } from "../cli/program.js";
 import { PkiError, usage } from "../core/errors.js";
 import { keyMatches, loadPrivateKey } from "../crypto/keys.js";
 import { buildPkcs12 } from "../crypto/pkcs12.js";
@@ -29,7 +30,7 @@ interface Opts {
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
-  const format = choiceOption(o.p12Format, "--p12-format", ["modern", "compat"] as const) ?? "modern";
+  const format = choiceOption(o.p12Format, "--p12-format", P12_FORMATS) ?? "modern";
   const ca = openAuthority(store);
   const t = resolveCertificate(store, args[0]!, ctx.now(), { recordedOnly: true });
   ctx.auditInfo.target = args[0];

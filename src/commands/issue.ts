@@ -14,6 +14,7 @@ import type { IndexEntry } from "../core/index-format.js";
 import { encryptPrivateKey, generateKeyPairEncoded, keyKindOfType, loadPrivateKey, parseKeyType, type KeyType } from "../crypto/keys.js";
 import { keyAccess, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
+import { P12_FORMATS } from "../cli/program.js";
 import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
 import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
 import type { FileWrite } from "../store/atomic.js";
@@ -104,7 +105,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (o.namesFrom !== undefined && (o.cn !== undefined || o.san !== undefined)) throw usage("--cn and --san apply to one name; with --names-from each name is its own CN (and DNS name for server)");
   const days = intOption(o.days, "--days", 1, 36500);
   const keyType: KeyType = parseKeyType(o.keyType ?? "ec-p256");
-  const p12Format = choiceOption(o.p12Format, "--p12-format", ["modern", "compat"] as const) ?? "modern";
+  const p12Format = choiceOption(o.p12Format, "--p12-format", P12_FORMATS) ?? "modern";
   if (o.p12Format !== undefined && !o.p12) throw usage("--p12-format goes with --p12");
   if (o.outDir) confineOutDir(store, o.outDir);
 

@@ -11,6 +11,7 @@ import { hasParent, verifyParentLink } from "../ca/parent.js";
 import { openAuthority } from "../ca/authority.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
+import { LIST_FORMATS, LIST_STATUSES } from "../cli/program.js";
 import { formatDn } from "../core/names.js";
 import { parseOnelineDn, rfc2253Dn } from "../core/dn-format.js";
 import type { IndexEntry } from "../core/index-format.js";
@@ -37,8 +38,8 @@ export function statusOf(e: IndexEntry, now: Date): CertStatus {
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
-  const wanted = choiceOption(o.status, "--status", ["valid", "revoked", "expired", "all"] as const) ?? "all";
-  const format = choiceOption(o.format, "--format", ["table", "serial", "dn"] as const) ?? "table";
+  const wanted = choiceOption(o.status, "--status", LIST_STATUSES) ?? "all";
+  const format = choiceOption(o.format, "--format", LIST_FORMATS) ?? "table";
   const expiring = intOption(o.expiring, "--expiring", 0, 36500);
   store.requireCa();
   const now = ctx.now();

@@ -14,6 +14,7 @@ import { parseCertificate } from "../core/parse.js";
 import { parsePemBlocks } from "../core/pem.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
+import { VERIFY_MODES } from "../cli/program.js";
 import { openAuthority, type Authority } from "../ca/authority.js";
 import { apacheIssuerPin, nginxIssuerPin, renderApache, renderNginx, renderNginxSnippet, type ServerConfigParams } from "../render/server-config.js";
 import { hasParent } from "../ca/parent.js";
@@ -120,7 +121,7 @@ function listenOption(v: string | undefined): string {
 
 export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind: "nginx" | "apache"): Promise<Result> {
   const store = new CaDir(ctx.dir);
-  const verify = choiceOption(o.verify, "--verify", ["on", "optional"] as const) ?? "on";
+  const verify = choiceOption(o.verify, "--verify", VERIFY_MODES) ?? "on";
   const upstream = upstreamOption(o.upstream);
   const listen = listenOption(o.listen);
   if (o.serverName !== undefined && !/^[A-Za-z0-9_*.-]+$/.test(o.serverName)) throw usage(`--server-name takes a host name, not ${JSON.stringify(o.serverName)}`);

@@ -20,6 +20,7 @@
 import * as fs from "node:fs";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
+import { PURPOSES } from "../cli/program.js";
 import { OID } from "../core/certificate.js";
 import { revokedSerials } from "../core/crl.js";
 import { formatDn } from "../core/names.js";
@@ -37,8 +38,8 @@ interface Opts {
   purpose?: string;
 }
 
-const PURPOSE_EKU = { client: "clientAuth", server: "serverAuth", "code-signing": "codeSigning" } as const;
-type Purpose = keyof typeof PURPOSE_EKU;
+type Purpose = (typeof PURPOSES)[number];
+const PURPOSE_EKU = { client: "clientAuth", server: "serverAuth", "code-signing": "codeSigning" } as const satisfies Record<Purpose, string>;
 
 interface Check {
   name: string;
@@ -55,7 +56,7 @@ const ekuOf = (c: ParsedCertificate): string[] | null => {
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
   const store = new CaDir(ctx.dir);
-  const purpose = choiceOption(o.purpose, "--purpose", Object.keys(PURPOSE_EKU) as Purpose[]);
+  const purpose = choiceOption(o.purpose, "--purpose", PURPOSES);
   const ca = openAuthority(store);
   const now = ctx.now();
   // a file must be this CA's own certificate, else NOT_ISSUED_HERE (contract: "What every command refuses")

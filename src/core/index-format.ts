@@ -20,18 +20,8 @@
  */
 import { isValidOid } from "./der.js";
 import { PkiError } from "./errors.js";
-
-export const REASONS = {
-  unspecified: { code: 0, openssl: "unspecified" },
-  keyCompromise: { code: 1, openssl: "keyCompromise" },
-  caCompromise: { code: 2, openssl: "CACompromise" },
-  affiliationChanged: { code: 3, openssl: "affiliationChanged" },
-  superseded: { code: 4, openssl: "superseded" },
-  cessationOfOperation: { code: 5, openssl: "cessationOfOperation" },
-  certificateHold: { code: 6, openssl: "certificateHold" },
-} as const;
-export type Reason = keyof typeof REASONS;
-export const REASON_NAMES = Object.keys(REASONS) as Reason[];
+import { REASONS, REASON_NAMES, type Reason } from "./reasons.js";
+export { REASONS, REASON_NAMES, type Reason };
 
 export function parseReason(text: string): Reason | null {
   const t = text.trim().toLowerCase();

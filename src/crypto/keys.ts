@@ -11,9 +11,8 @@ import type { KeyKind, Signer, SignatureAlgorithm } from "../core/certificate.js
 import { signatureAlgorithmFor } from "../core/certificate.js";
 import { parseSpki, curveName, algorithmName } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
-
-export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+import { KEY_TYPES, type KeyType } from "../core/key-types.js";
+export { KEY_TYPES, type KeyType };
 
 export function parseKeyType(s: string): KeyType {
   const t = s.toLowerCase().replace("p-", "p");
