@@ -47,7 +47,7 @@ export function isCaState(realCaDir: string, real: string): boolean {
 
 function realOrResolved(p: string): string {
   try {
-    return fs.realpathSync(p);
+    return fs.realpathSync.native(p);
   } catch {
     return path.resolve(p);
   }
@@ -61,7 +61,7 @@ function realTarget(p: string, label: string): string {
   const parent = path.dirname(abs);
   let realParent: string;
   try {
-    realParent = fs.realpathSync(parent);
+    realParent = fs.realpathSync.native(parent);
   } catch {
     throw new PkiError("NOT_FOUND", `the directory of ${label} ${p} does not exist: create it first`);
   }
@@ -129,7 +129,7 @@ export function confineOutput(store: CaDir, p: string, opts: ConfineOptions = {}
 export function confineOutDir(store: CaDir, dir: string, label = "--out-dir"): string {
   let real: string;
   try {
-    real = fs.realpathSync(dir);
+    real = fs.realpathSync.native(dir);
   } catch {
     throw new PkiError("NOT_FOUND", `output directory ${dir} does not exist: create it first`);
   }
