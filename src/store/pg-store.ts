@@ -100,6 +100,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const QUERY_TIMEOUT_MS = 12_000;
 /** reading the whole index of a large CA may take longer */
 const BULK_QUERY_TIMEOUT_MS = 120_000;
+/** rows per INSERT of new records */
+const ADD_BATCH = 5_000;
 
 function lockTimeoutMs(): number {
   const s = Number(process.env.PKI_LOCK_TIMEOUT);
@@ -216,23 +218,27 @@ class PgTx extends PgReader implements StoreTx {
     if (change.update?.length) await this.update(change.update);
     // one transaction: the released outputs become visible with the records, never before them
     docs.push(...(change.release ?? []));
-    for (const d of docs) await this.writeDoc(d);
+    if (docs.length) await this.writeDocs(docs);
   }
 
+  /** New records, ADD_BATCH rows per statement (a bulk issuance of 10,000 is a few round trips, not 10,000). */
   private async add(records: NonNullable<Change["add"]>): Promise<void> {
-    const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
-    for (const r of records) {
-      const { line, revoked } = lineFields(r.entry);
-      const v = [r.entry.serial, line, r.entry.status, r.entry.expires.toISOString(), revoked, r.entry.subject, r.profile ?? null, r.name ?? null, r.pem];
-      v.forEach((x, i) => cols[i]!.push(x));
+    for (let at = 0; at < records.length; at += ADD_BATCH) {
+      const chunk = records.slice(at, at + ADD_BATCH);
+      const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
+      for (const r of chunk) {
+        const { line, revoked } = lineFields(r.entry);
+        const v = [r.entry.serial, line, r.entry.status, r.entry.expires.toISOString(), revoked, r.entry.subject, r.profile ?? null, r.name ?? null, r.pem];
+        v.forEach((x, i) => cols[i]!.push(x));
+      }
+      await this.q(
+        `recording ${records.length === 1 ? "certificate " + records[0]!.entry.serial : records.length + " certificates"}`,
+        `INSERT INTO pki_certificates (serial, line, status, expires, revoked, subject, profile, name, pem)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::char(1)[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+        cols,
+        BULK_QUERY_TIMEOUT_MS,
+      );
     }
-    await this.q(
-      `recording ${records.length === 1 ? "certificate " + records[0]!.entry.serial : records.length + " certificates"}`,
-      `INSERT INTO pki_certificates (serial, line, status, expires, revoked, subject, profile, name, pem)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::char(1)[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
-      cols,
-      BULK_QUERY_TIMEOUT_MS,
-    );
   }
 
   private async update(entries: readonly IndexEntry[]): Promise<void> {
@@ -257,20 +263,51 @@ class PgTx extends PgReader implements StoreTx {
     }
   }
 
-  private async writeDoc(d: DocWrite): Promise<void> {
-    if (!isDocName(d.name)) throw new PkiError("INTERNAL", `not a document name: ${JSON.stringify(d.name)}`);
-    const data = docBytes(d);
-    if (data === null) {
-      await this.q(`removing ${d.name}`, "DELETE FROM pki_documents WHERE name = $1", [d.name]);
-      return;
+  /** Documents in three statements at most: removals, exclusive creations (refused when one exists), replacements. */
+  private async writeDocs(writes: readonly DocWrite[]): Promise<void> {
+    const last = new Map<string, DocWrite>();
+    for (const d of writes) {
+      if (!isDocName(d.name)) throw new PkiError("INTERNAL", `not a document name: ${JSON.stringify(d.name)}`);
+      const prev = last.get(d.name);
+      last.delete(d.name);
+      last.set(d.name, prev?.exclusive && !d.exclusive ? { ...d, exclusive: true } : d);
     }
-    const mode = d.mode ?? (d.name.startsWith("private/") ? 0o600 : 0o644);
-    if (d.exclusive) {
-      const r = await this.q(`writing ${d.name}`, "INSERT INTO pki_documents (name, data, mode) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", [d.name, data, mode]);
-      if (r.rowCount !== 1) throw new PkiError("NAME_EXISTS", `${d.name} exists already in ${this.location}; nothing changed`);
-      return;
+    const gone: string[] = [];
+    const excl: [string[], Buffer[], number[]] = [[], [], []];
+    const put: [string[], Buffer[], number[]] = [[], [], []];
+    for (const d of last.values()) {
+      const data = docBytes(d);
+      if (data === null) {
+        gone.push(d.name);
+        continue;
+      }
+      const to = d.exclusive ? excl : put;
+      to[0].push(d.name);
+      to[1].push(data);
+      to[2].push(d.mode ?? (d.name.startsWith("private/") ? 0o600 : 0o644));
     }
-    await this.q(`writing ${d.name}`, "INSERT INTO pki_documents (name, data, mode) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, mode = EXCLUDED.mode", [d.name, data, mode]);
+    if (gone.length) await this.q(`removing ${gone.join(", ")}`, "DELETE FROM pki_documents WHERE name = ANY($1::text[])", [gone]);
+    if (excl[0].length) {
+      const r = await this.q<{ name: string }>(
+        `writing ${excl[0].length === 1 ? excl[0][0] : excl[0].length + " documents"}`,
+        "INSERT INTO pki_documents (name, data, mode) SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[]) ON CONFLICT (name) DO NOTHING RETURNING name",
+        excl,
+        BULK_QUERY_TIMEOUT_MS,
+      );
+      if (r.rowCount !== excl[0].length) {
+        const made = new Set(r.rows.map((x) => x.name));
+        const taken = excl[0].find((n) => !made.has(n));
+        throw new PkiError("NAME_EXISTS", `${taken} exists already in ${this.location}; nothing changed`);
+      }
+    }
+    if (put[0].length) {
+      await this.q(
+        `writing ${put[0].length === 1 ? put[0][0] : put[0].length + " documents"}`,
+        "INSERT INTO pki_documents (name, data, mode) SELECT * FROM unnest($1::text[], $2::bytea[], $3::int[]) ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, mode = EXCLUDED.mode",
+        put,
+        BULK_QUERY_TIMEOUT_MS,
+      );
+    }
   }
 }
 
