@@ -188,7 +188,7 @@ describe("PostgreSQL store: the CaStore contract", () => {
       await s.locked("issue", (tx) => tx.commit({ add: [record(1)] }));
       const before = await state(s);
       const e = await errorOf(s.locked("issue", (tx) => tx.commit({ add: [record(2), record(1)], docs: [{ name: DOC.crl, data: "X" }] })));
-      expectOneLine(e, "STORE_CONFLICT", /already recorded.*run the command again/);
+      expectOneLine(e, "STORE_CONFLICT", new RegExp(`serial ${serialOf(1)} is already recorded.*run the command again`));
       expect(await state(s)).toEqual(before);
     } finally {
       await s.close();
