@@ -296,6 +296,10 @@ class PgTx extends PgReader implements StoreTx {
         gone.push(d.name);
         continue;
       }
+      if (d.name === DOC.caKey && !data.toString("latin1").includes("-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+        // the database is read by its admins, its backups and its replicas: the CA key goes in encrypted or not at all
+        throw new PkiError("USAGE", `the CA key must be encrypted in a PostgreSQL store (${this.location}): give a passphrase instead of --no-passphrase, or keep the key on a token (--key pkcs11:...); nothing changed`, { exitCode: 2 });
+      }
       const to = d.exclusive ? excl : put;
       to[0].push(d.name);
       to[1].push(data);

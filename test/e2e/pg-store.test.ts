@@ -49,7 +49,7 @@ async function state(s: CaStore) {
 async function newCa(): Promise<{ url: string; s: CaStore }> {
   const url = await pg.createDb();
   const s = await openPgStore(url);
-  await s.create({ crlNumber: 1n, docs: [{ name: DOC.settings, data: '{"subject":"CN=Test"}\n' }, { name: DOC.caCert, data: "CA CERT\n" }, { name: DOC.caKey, data: "-----BEGIN ENCRYPTED PRIVATE KEY-----\n", mode: 0o600 }] });
+  await s.create({ crlNumber: 1n, docs: [{ name: DOC.settings, data: '{"subject":"CN=Test"}\n' }, { name: DOC.caCert, data: "CA CERT\n" }, { name: DOC.caKey, data: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIG...\n-----END ENCRYPTED PRIVATE KEY-----\n", mode: 0o600 }] });
   return { url, s };
 }
 
@@ -135,6 +135,19 @@ describe("PostgreSQL store: the CaStore contract", () => {
       // removing a document
       await s.locked("x", (tx) => tx.commit({ docs: [{ name: DOC.crl, data: null }] }));
       expect(await s.read(DOC.crl)).toBeNull();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("never takes an unencrypted CA key: refused, nothing created", async () => {
+    const url = await pg.createDb();
+    const s = await openPgStore(url);
+    try {
+      const e = await errorOf(s.create({ docs: [{ name: DOC.settings, data: "{}" }, { name: DOC.caCert, data: "CA" }, { name: DOC.caKey, data: "-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n" }] }));
+      expectOneLine(e, "USAGE", /must be encrypted/);
+      expect(await s.exists()).toBe(false);
+      expect(await s.read(DOC.settings)).toBeNull();
     } finally {
       await s.close();
     }
