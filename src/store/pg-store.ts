@@ -453,7 +453,10 @@ export class PgStore extends PgReader implements CaStore {
       }
       return out;
     } catch (e) {
-      if (!broken) await client.query({ text: "ROLLBACK", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig).catch(() => (broken = true));
+      // a connection that failed or stopped answering is not asked to roll back (that would wait again):
+      // it is closed, and the server rolls the transaction back and releases the lock
+      if (e instanceof PkiError && e.code === "STORE_UNAVAILABLE") broken = true;
+      if (!broken) await client.query({ text: "ROLLBACK", query_timeout: 5_000 } as pg.QueryConfig).catch(() => (broken = true));
       throw lost !== undefined && !(e instanceof PkiError) ? this.translate(lost, what) : e;
     } finally {
       client.off("error", onError);

@@ -299,6 +299,36 @@ describe("PostgreSQL store: the database failing", () => {
     expectOneLine(e2, "STORE_UNAVAILABLE", /no_such_db.*createdb/);
   });
 
+  it("a server that stops answering in the middle of a change: one line within 15 s, nothing half-written", async () => {
+    const { url, s } = await newCa();
+    const db = new URL(url).pathname.slice(1);
+    let stopped = 0;
+    try {
+      const before = await state(s);
+      const t0 = Date.now();
+      const e = await errorOf(
+        s.locked("issue", async (tx) => {
+          await tx.commit({ add: [record(1)] });
+          const [{ pid }] = await pg.sql<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'", "postgres", [db]);
+          stopped = pid;
+          process.kill(pid, "SIGSTOP"); // the backend hangs: no answer, no closed socket
+          await tx.commit({ crlNumber: 9n });
+        }),
+      );
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expectOneLine(e, "STORE_UNAVAILABLE", /nothing was committed/);
+      process.kill(stopped, "SIGCONT");
+      stopped = 0;
+      // the server rolls the abandoned transaction back once it notices the closed connection
+      const t1 = Date.now();
+      while (Date.now() - t1 < 10_000 && (await pg.sql("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'", "postgres", [db])).length) await new Promise((r) => setTimeout(r, 50));
+      expect(await state(s)).toEqual(before);
+    } finally {
+      if (stopped) process.kill(stopped, "SIGCONT");
+      await s.close();
+    }
+  });
+
   it("a connection killed in the middle of a change: one line, nothing half-written, the lock released", async () => {
     const { url, s } = await newCa();
     const db = new URL(url).pathname.slice(1);
