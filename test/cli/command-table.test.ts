@@ -90,7 +90,7 @@ describe("pki completion offers exactly the table", () => {
   const bash = bashScript(PROFILES);
   const complete = (...words: string[]): string[] => {
     const r = spawnSync("bash", ["-c", `${bash}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _pki; printf '%s\\n' "\${COMPREPLY[@]}"`]);
-    expect(r.error, "bash is needed for this test: install the Debian package bash").toBeUndefined();
+    expect(r.error, "bash (an Essential Debian package, so always installed) is needed for this test").toBeUndefined();
     return String(r.stdout).split("\n").filter(Boolean);
   };
   const resolve = (c: ReturnType<typeof optionChoices>) => (c === "profiles" ? PROFILES : c);
