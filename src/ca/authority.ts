@@ -2,48 +2,18 @@
  * The CA at work: load it (certificate, settings, key decrypted once per
  * process), and commit issuances and revocations to its directory.
  *
- * ## The write path (crash safety)
- *
- * Every change runs under the directory lock (store/lock.ts) and follows one
- * order, so that a process killed at any instant leaves a directory the next
- * command can use without manual cleanup:
- *
- *   1. build and sign everything in memory (nothing on disk yet);
- *   2. stage every new file (certs/<SERIAL>.pem, issued/<name>.crt,
- *      <name>.chain.crt, private/<name>.key) in a temporary file, fsync'd
- *      (store/atomic.ts stageFilesBatch), and put the CA's own copy,
- *      certs/<SERIAL>.pem, in place: nothing is handed out yet;
- *   3. append the index.meta lines (profile and name of each serial), whole
- *      or not at all (appendLine truncates back on a short write);
- *   4. replace index.txt atomically: this rename is the commit point;
- *   5. release: rename issued/<name>.crt, its chain and the key into place.
- *      A certificate is recorded before it is released: a crash never leaves
- *      a certificate (with its key) in issued/ that the index does not know;
- *   6. derived files (crl.pem, ca-clients.crt) are regenerated last;
- *   7. after the lock is released, the command appends its audit.log line
- *      (O_APPEND): a crash just before it loses that line, never a record.
- *
- * A step that fails (a full disk) undoes the earlier ones: staged files are
- * removed, certs/<SERIAL>.pem of this run deleted, index.meta cut back.
- *
- * A crash before 4 leaves certificate files without an index line (the
- * certificate was signed but never reported as issued): `pki doctor` reports
- * them and `pki doctor --repair` records them in the index, so that they can
- * be listed and revoked. A crash before 2 completes leaves at most temporary
- * files (.*.tmp), which doctor --repair removes. A crash after 4 but before 5
- * leaves a CRL that is older than the index: doctor reports it, and
- * `pki crl` or `pki doctor --repair` re-signs it. The lock of a killed process is taken over as
- * soon as its pid is gone.
- *
- * test/e2e/crash.test.ts proves this by SIGKILLing `pki issue` at random
- * moments, and at each step boundary named below through PKI_CRASH_AT (a
- * failpoint for tests only: the process kills itself with SIGKILL there).
+ * Every change runs in the store's locked() (one read-decide-commit) and is
+ * committed as one Change (store/store.ts): the store records a certificate
+ * before it releases it, and advances the CRL number before a CRL that used
+ * it is published. The directory store's write order, its crash safety and
+ * the PKI_CRASH_AT failpoints are described in store/dir-store.ts.
  */
-import * as fs from "node:fs";
+import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import { assembleSigned, leafExtensions, type Extension, signatureAlgorithmFor, tbsCertificate, validity, type KeyKind, type SignatureAlgorithm } from "../core/certificate.js";
-import { formatIndex, formatMeta, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
+import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
+import { applyIndexUpdates, appendIndexLines, entriesToRevoke, markRevoked, revocationTime } from "../core/index-edit.js";
 import { commonName, encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
@@ -51,15 +21,20 @@ import type { Profile } from "../core/profiles.js";
 import { newSerial, serialHex } from "../core/serial.js";
 import { sha256Hex, keyIdentifier, keyKindOfSpki, loadPrivateKey, pooledRandom, verifySignature } from "../crypto/keys.js";
 import { defaultPin, fileSigner, thenSign, tokenSigner, type CaSigner, type PinSource } from "./signer.js";
-import { writeFilesAtomic, stageFilesBatch, appendLine, truncateTo, type FileWrite } from "../store/atomic.js";
-import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
-import { withLock } from "../store/lock.js";
-import { refreshDerived } from "./revocation.js";
+import { builtinProfiles, parseSettings, profileFromText, type Settings } from "../store/ca-dir.js";
+import type { FileWrite } from "../store/atomic.js";
+import { stageOutputs } from "../store/output.js";
+import { DOC, type CaStore, type CertRecord, type DocName, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
+import { derivedDocs } from "./revocation.js";
 import { enforceConstraints } from "./parent.js";
 
 export interface Authority {
-  store: CaDir;
+  store: CaStore;
   settings: Settings;
+  /** pki.json as stored (its other keys: bundle, allowList, importedFrom, ...) */
+  settingsDoc: Record<string, unknown>;
+  /** parent.crt in an issuing CA (ca/parent.ts), else null */
+  parentPem: string | null;
   certPem: string;
   cert: ParsedCertificate;
   keyId: Uint8Array;
@@ -92,10 +67,81 @@ export function issuedBy(ca: Authority, doc: { issuerRaw: Uint8Array; signatureA
   }
 }
 
-export function openAuthority(store: CaDir): Authority {
-  const settings = store.readSettings();
-  const { pem, cert } = readCertificatePem(store.readText(store.caCertPath, "ca.crt"), "ca.crt");
-  return { store, settings, certPem: pem, cert, keyId: keyIdentifier(cert.spki.raw), algorithm: signatureAlgorithmFor(keyKindOfSpki(cert.spki.raw)) };
+/** Where a document is, for messages and --json: its path in a CA directory, else its name in the store. */
+export function docWhere(store: CaStore, name: DocName): string {
+  return store.kind === "dir" ? path.join(store.location, ...name.split("/")) : name;
+}
+
+export const noCa = (store: CaStore): PkiError =>
+  new PkiError("NO_CA", `no CA in ${store.location}: run \`pki init\` there, or pass --dir / set PKI_DIR`);
+
+/** A document as text; CA_INVALID naming it when it is missing. */
+export async function readDocText(store: StoreReader & { location?: string }, name: DocName, what: string = name): Promise<string> {
+  const b = await store.read(name);
+  if (b === null) throw new PkiError("CA_INVALID", `${what} is missing; run \`pki doctor\``);
+  return b.toString("utf8");
+}
+
+/** pki.json as a JSON object (for the keys Settings does not carry). */
+export function settingsObject(text: string): Record<string, unknown> {
+  try {
+    const o = JSON.parse(text) as unknown;
+    return typeof o === "object" && o !== null ? (o as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The authority from its documents in memory (init and import build one before the store holds them). */
+export function authorityOf(store: CaStore, settingsText: string, caCertText: string, parentPem: string | null): Authority {
+  const settings = parseSettings(settingsText);
+  const { pem, cert } = readCertificatePem(caCertText, "ca.crt");
+  return { store, settings, settingsDoc: settingsObject(settingsText), parentPem, certPem: pem, cert, keyId: keyIdentifier(cert.spki.raw), algorithm: signatureAlgorithmFor(keyKindOfSpki(cert.spki.raw)) };
+}
+
+export async function openAuthority(store: CaStore): Promise<Authority> {
+  const [settings, caCert, parent] = await Promise.all([store.read(DOC.settings), store.read(DOC.caCert), store.read(DOC.parentCert)]);
+  if (settings === null || caCert === null) throw noCa(store);
+  return authorityOf(store, settings.toString("utf8"), caCert.toString("utf8"), parent === null ? null : parent.toString("utf8"));
+}
+
+/** Is there anything of a CA in this store (pki.json, ca.crt or the key)? init and import never touch one. */
+export async function caPresent(store: CaStore): Promise<boolean> {
+  for (const name of [DOC.settings, DOC.caCert, DOC.caKey]) {
+    try {
+      if ((await store.read(name)) !== null) return true;
+    } catch {
+      return true; // there, but unreadable (a key readable by others)
+    }
+  }
+  return false;
+}
+
+/** The encrypted (or plain) PEM of the CA key file; CA_INVALID when there is none. */
+export async function readCaKeyPem(store: CaStore): Promise<string> {
+  const b = await store.read(DOC.caKey);
+  if (b === null) throw new PkiError("CA_INVALID", `the key ${docWhere(store, DOC.caKey)} is missing`);
+  return b.toString("utf8");
+}
+
+/** The built-in profiles, then the CA's own (profiles/<name>.json: they override). */
+export async function loadProfiles(store: StoreReader): Promise<Map<string, Profile>> {
+  const out = new Map(builtinProfiles());
+  for (const name of await store.list("profiles")) {
+    if (!name.endsWith(".json")) continue;
+    const b = await store.read(name);
+    if (b === null) continue;
+    const file = name.slice("profiles/".length);
+    out.set(file.slice(0, -5), profileFromText(file, b.toString("utf8"), "location" in store ? docWhere(store as CaStore, name) : name));
+  }
+  return out;
+}
+
+export async function profileOf(store: CaStore, name: string): Promise<Profile> {
+  const all = await loadProfiles(store);
+  const p = all.get(name);
+  if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}": use one of ${[...all.keys()].join(", ")} (or add ${docWhere(store, DOC.profile(name))})`);
+  return p;
 }
 
 /** How to reach the CA key: the passphrase of the key file, or a token (its URI and PIN). */
@@ -118,12 +164,12 @@ export function caKeyUri(a: Authority, keyUri?: string): string | undefined {
  * given or configured, else private/ca.key (decrypted); either way checked
  * against ca.crt.
  */
-export async function openSigningAuthority(store: CaDir, access: KeyAccess | (() => Promise<string>)): Promise<SigningAuthority> {
+export async function openSigningAuthority(store: CaStore | Authority, access: KeyAccess | (() => Promise<string>)): Promise<SigningAuthority> {
   const acc: KeyAccess = typeof access === "function" ? { passphrase: access } : access;
-  const a = openAuthority(store);
+  const a = "cert" in store ? store : await openAuthority(store);
   const uri = caKeyUri(a, acc.keyUri);
   if (uri !== undefined) return signingAuthority(a, await tokenSigner(uri, { pin: acc.pin ?? defaultPin() }));
-  const key = await loadPrivateKey(store.readCaKeyPem(), "the CA key", acc.passphrase);
+  const key = await loadPrivateKey(await readCaKeyPem(a.store), "the CA key", acc.passphrase);
   return signingAuthority(a, fileSigner(key));
 }
 
@@ -154,8 +200,13 @@ export interface IssueRequest {
    * (an issuing CA signed by this one: `pki init --parent`)
    */
   extensions?: Extension[];
-  /** extra files to write with the certificate (keys, chain, issued/<name>.crt); `certPem` is filled in by issue() */
-  files?: (certPem: string, serial: string) => FileWrite[] | Promise<FileWrite[]>;
+  /**
+   * what is released with the certificate (ca/issued.ts): documents of the
+   * store (issued/<name>.crt, its chain, the key) and files in an --out-dir,
+   * both written only once the certificate is recorded; `certPem` is filled
+   * in by issue()
+   */
+  files?: (certPem: string, serial: string) => { docs: DocWrite[]; outputs: FileWrite[] } | Promise<{ docs: DocWrite[]; outputs: FileWrite[] }>;
 }
 
 export interface Issued {
@@ -229,14 +280,9 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
   });
 }
 
-/** Failpoint of the write path (see the top comment): PKI_CRASH_AT=<step> kills the process there. Tests only. */
-function crashPoint(step: "built" | "files" | "meta" | "index" | "released"): void {
-  if (process.env.PKI_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
-}
-
 export interface IssueHooks {
   /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate */
-  check?: (index: IndexEntry[]) => void;
+  check?: (index: IndexEntry[], tx: StoreTx) => void | Promise<void>;
   /**
    * serials to mark revoked in the same index commit as the new certificates
    * (renew: the superseded one), so that a crash never leaves both or
@@ -249,9 +295,9 @@ export interface IssueHooks {
    * (sign-csr --replace: the live certificates of a name), so that a
    * concurrent issuance under the same name is not missed
    */
-  supersede?: (index: IndexEntry[]) => ReadonlyArray<{ serial: string; reason: Reason }>;
-  /** after the index is committed, still under the lock (CRL, bundle) */
-  after?: (index: IndexEntry[]) => void | Promise<void>;
+  supersede?: (index: IndexEntry[], tx: StoreTx) => ReadonlyArray<{ serial: string; reason: Reason }> | Promise<ReadonlyArray<{ serial: string; reason: Reason }>>;
+  /** after the index is committed, still under the lock (CRL, bundle): commits through tx */
+  after?: (index: IndexEntry[], tx: StoreTx) => void | Promise<void>;
   now?: () => Date;
   onProgress?: (done: number) => void;
 }
@@ -264,31 +310,25 @@ export interface IssueHooks {
  * anything is written.
  */
 export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks = {}): Promise<Issued[]> {
-  const store = ca.store;
   assertCaValid(ca, (hooks.now ?? (() => new Date()))());
-  return withLock(store.dir, async () => {
-    let indexText = store.readIndexText();
-    const index = parseIndex(indexText);
-    hooks.check?.(index);
+  return ca.store.locked("issue", async (tx) => {
+    const buf = await tx.indexText();
+    const index = parseIndex(buf.toString("utf8"));
+    await hooks.check?.(index, tx);
     const taken = new Set(index.map((e) => e.serial));
     const random = pooledRandom();
     const now = (hooks.now ?? (() => new Date()))();
-    const revokes = [...(hooks.revoke ?? []), ...(hooks.supersede?.(index) ?? [])];
+    const revokes = [...(hooks.revoke ?? []), ...((await hooks.supersede?.(index, tx)) ?? [])];
+    let update: IndexEntry[] = [];
     if (revokes.length) {
-      const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
-      for (const r of revokes) {
-        const i = index.findIndex((e) => e.serial === r.serial);
-        if (i < 0) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
-        if (index[i]!.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} was already revoked on ${index[i]!.revokedAt?.toISOString()}`);
-        index[i] = { ...index[i]!, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason };
-      }
-      indexText = formatIndex(index);
+      const revokedAt = revocationTime(now);
+      const olds = entriesToRevoke(buf, revokes.map((r) => r.serial), false);
+      update = olds.map((e, i) => markRevoked(e, revokedAt, revokes[i]!.reason));
     }
     const issued: Issued[] = [];
-    const records: FileWrite[] = [];
-    const releases: FileWrite[] = [];
-    let meta = "";
-    let lines = "";
+    const add: CertRecord[] = [];
+    const release: DocWrite[] = [];
+    const outputs: FileWrite[] = [];
     for (const req of reqs) {
       const serial = newSerial(random, taken);
       const hex = serialHex(serial);
@@ -296,40 +336,32 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       const built = buildCertificate(ca, req, serial, now);
       const c = built instanceof Promise ? await built : built;
       issued.push(c);
-      records.push({ path: store.certPath(hex), data: c.pem, mode: MODE.file, exclusive: true });
-      if (req.files) releases.push(...(await req.files(c.pem, hex)));
-      meta += formatMeta({ serial: hex, profile: req.profile.name, name: req.name });
-      lines += formatIndex([{ status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }]);
+      add.push({ entry: { status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }, pem: c.pem, profile: req.profile.name, name: req.name });
+      if (req.files) {
+        const f = await req.files(c.pem, hex);
+        release.push(...f.docs);
+        outputs.push(...f.outputs);
+      }
       hooks.onProgress?.(issued.length);
     }
-    crashPoint("built");
-    const staged = await stageFilesBatch([...records, ...releases]); // step 2
-    let metaBefore = -1;
+    // a bundle that lists issued certificates, and the nginx allow-list,
+    // must list the new ones too (and drop superseded ones): derived from
+    // the index as this commit leaves it, written after the release
+    let next: Buffer | undefined;
+    const newIndex = () => (next ??= appendIndexLines(update.length ? applyIndexUpdates(buf, update) : buf, add.map((a) => a.entry)));
+    const docs = await derivedDocs(ca, tx, newIndex, now);
+    // files in an --out-dir the user named: staged before the commit (a
+    // directory that cannot take them fails the batch before anything is
+    // recorded), released like the store's own once the records are committed
+    const staged = outputs.length ? await stageOutputs(ca.store, outputs) : undefined;
     try {
-      staged.commit(0, records.length); // the CA's own copies
-      crashPoint("files");
-      metaBefore = appendLine(store.metaPath, meta, MODE.file); // step 3
-      crashPoint("meta");
+      await tx.commit({ add, update, release, docs });
     } catch (e) {
-      staged.abort();
+      staged?.abort();
       throw e;
     }
-    const newIndex = indexText + (indexText && !indexText.endsWith("\n") ? "\n" : "") + lines;
-    try {
-      writeFilesAtomic([{ path: store.indexPath, data: newIndex, mode: MODE.file }]); // step 4: the commit point
-    } catch (e) {
-      truncateTo(store.metaPath, metaBefore);
-      staged.abort();
-      throw e;
-    }
-    crashPoint("index");
-    staged.keep(0, records.length); // recorded: a failed release below must not take them back
-    staged.commit(records.length, records.length + releases.length); // step 5: released
-    crashPoint("released");
-    // step 6: a bundle that lists issued certificates, and the nginx
-    // allow-list, must list the new ones too (and drop superseded ones)
-    refreshDerived(ca, newIndex, now);
-    if (hooks.after) await hooks.after(parseIndex(newIndex));
+    staged?.commit(0, outputs.length);
+    if (hooks.after) await hooks.after(parseIndex(newIndex().toString("utf8")), tx);
     return issued;
   });
 }

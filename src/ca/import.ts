@@ -28,9 +28,10 @@ import { looksLikePem, parsePemBlocks, toPem } from "../core/pem.js";
 import { normaliseSerial } from "../core/serial.js";
 import { assignNames, parseSourceIndex, planImport, problemText, type ImportPlan, type PlannedCert, type SourceCert, type SourceCrl } from "../core/import-source.js";
 import { encryptPrivateKey, isEncryptedPem, keyKindOf, keyMatches, loadPrivateKey, privateKeyPem, verifySignature } from "../crypto/keys.js";
-import { ensureDir, ensureParents, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
-import { CaDir, MODE, type Settings } from "../store/ca-dir.js";
-import { openAuthority, signingAuthority } from "./authority.js";
+import type { Settings } from "../store/ca-dir.js";
+import { dirOf } from "../store/dir-store.js";
+import { DOC, type CaStore, type CertRecord, type DocWrite } from "../store/store.js";
+import { authorityOf, signingAuthority } from "./authority.js";
 import { fileSigner } from "./signer.js";
 import { buildCrl } from "./revocation.js";
 
@@ -41,7 +42,8 @@ export interface ImportOptions {
   /** the source directory */
   source: string;
   /** the new CA directory */
-  target: string;
+  /** the new CA's store (a new or empty directory, an empty database) */
+  store: CaStore;
   skipBroken: boolean;
   dryRun: boolean;
   /** copy easy-rsa's private/<name>.key of valid issued names (default true) */
@@ -261,23 +263,15 @@ function pickForName(list: PlannedCert[]): PlannedCert {
   return pool.reduce((a, b) => (b.cert!.notBefore.getTime() >= a.cert!.notBefore.getTime() ? b : a));
 }
 
-/** Refuse a target that holds a CA or anything else: pki imports into a new or empty directory. */
-export function checkTarget(target: string): void {
-  const store = new CaDir(target);
-  if (store.hasCa()) throw new PkiError("CA_EXISTS", `${target} already holds a CA; pki import never touches an existing CA (use another --dir)`);
-  let entries: string[] = [];
-  try {
-    if (!fs.statSync(target).isDirectory()) throw new PkiError("BAD_INPUT", `${target} exists and is not a directory: give a new or empty directory with --dir`);
-    entries = fs.readdirSync(target);
-  } catch (e) {
-    if (e instanceof PkiError) throw e;
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new PkiError("IO_ERROR", `cannot read ${target}: ${(e as NodeJS.ErrnoException).code}`);
-  }
-  if (entries.length) throw new PkiError("BAD_INPUT", `${target} is not empty: pki import creates a new CA directory; give a new or empty directory with --dir`);
+/** Refuse a target that holds a CA or anything else: pki imports into a new or empty directory (a new, empty database). */
+export async function checkTarget(store: CaStore): Promise<void> {
+  const dir = dirOf(store);
+  if (dir) return dir.checkNewOrEmpty("pki import");
+  if (await store.exists()) throw new PkiError("CA_EXISTS", `${store.location} already holds a CA; pki import never touches an existing CA`);
 }
 
 export async function importCa(o: ImportOptions): Promise<ImportResult> {
-  checkTarget(o.target);
+  await checkTarget(o.store);
   const s = readSource(o);
   const plan = s.plan;
   const where = (rel: string) => path.join(o.source, rel);
@@ -307,7 +301,7 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
   const byName = new Map<string, PlannedCert[]>();
   for (const c of plan.certificates) if (c.name && c.cert) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
   const names = [...byName.keys()].sort();
-  const keyCopies: FileWrite[] = [];
+  const keyCopies: Array<{ name: string; data: string }> = [];
   if (o.kind === "easyrsa" && o.copyKeys) {
     for (const name of names) {
       const c = pickForName(byName.get(name)!);
@@ -328,13 +322,13 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
           continue;
         }
       }
-      keyCopies.push({ path: "", data: pem, mode: MODE.key, exclusive: true, name } as FileWrite & { name: string });
+      keyCopies.push({ name, data: pem });
     }
   }
 
   const revoked = plan.certificates.filter((c) => c.entry.status === "R").length;
   const result: ImportResult = {
-    dir: o.target,
+    dir: o.store.location,
     dryRun: o.dryRun,
     certificates: plan.certificates.length,
     revoked,
@@ -351,78 +345,56 @@ export async function importCa(o: ImportOptions): Promise<ImportResult> {
   const pass = await o.newPassphrase();
   const keyPem = pass === null ? privateKeyPem(key) : await encryptPrivateKey(key, pass);
 
-  // 5. build the new directory in a staging directory, then rename it into place
-  const target = path.resolve(o.target);
-  const staging = path.join(path.dirname(target), `.${path.basename(target)}.import-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
-  const store = new CaDir(staging);
-  // `--dir /etc/pki/vpn` on a machine without /etc/pki: made like mkdir -p, removed again on failure
-  const parents = ensureParents(target);
-  try {
-    for (const [d, mode] of [[staging, MODE.dir], [store.p("private"), MODE.privateDir], [store.p("certs"), MODE.dir], [store.p("issued"), MODE.dir]] as const) ensureDir(d, mode);
-    const caPem = toPem("CERTIFICATE", s.caDer);
-    const index: IndexEntry[] = plan.certificates.map((c) => {
-      const e: IndexEntry = { status: c.entry.status, expires: c.entry.expires, serial: c.entry.serial, file: "unknown", subject: c.cert ? onelineDn(c.cert.subject) : c.entry.subject };
-      if (c.entry.status === "R") {
-        e.revokedAt = c.entry.revokedAt;
-        if (c.entry.reason) e.reason = c.entry.reason;
-        // `openssl ca -crl_hold` / `-crl_compromise`: kept in the index line, so every later CRL carries them
-        if (c.entry.holdInstruction) e.holdInstruction = c.entry.holdInstruction;
-        if (c.entry.invalidityDate) e.invalidityDate = c.entry.invalidityDate;
-      }
-      return e;
-    });
-    const indexText = formatIndex(index);
-    const meta = plan.certificates.map((c) => formatMeta({ serial: c.entry.serial, profile: c.profile, name: c.name })).join("");
-    const eku = findExtension(s.caCert.extensions, "2.5.29.37");
-    const bc = decodeBasicConstraints(findExtension(s.caCert.extensions, "2.5.29.19")!.value);
-    const settings: Settings & { bundle: { includeIssued: boolean }; importedFrom: Record<string, string> } = {
-      version: 1,
-      subject: formatDn(s.caCert.subject),
-      keyType: keyTypeName(key),
-      crlDays: o.crlDays,
-      codeSigning: eku !== undefined && Buffer.from(eku.value).includes(Buffer.from([0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03])),
-      pathLen: bc.pathLen,
-      encrypted: pass !== null,
-      policy: {},
-      bundle: { includeIssued: false },
-      importedFrom: { kind: o.kind, source: path.resolve(o.source), at: o.now.toISOString() },
-    };
-    const files: FileWrite[] = [
-      { path: store.caKeyPath, data: keyPem, mode: MODE.key, exclusive: true },
-      { path: store.caCertPath, data: caPem, mode: MODE.file, exclusive: true },
-      { path: store.indexPath, data: indexText, mode: MODE.file, exclusive: true },
-      { path: store.p("index.txt.attr"), data: "unique_subject = no\n", mode: MODE.file, exclusive: true },
-      { path: store.metaPath, data: meta, mode: MODE.file, exclusive: true },
-      { path: store.crlNumberPath, data: formatCrlNumber(plan.crlNumber), mode: MODE.file, exclusive: true },
-      { path: store.bundlePath, data: caPem, mode: MODE.file, exclusive: true },
-      { path: store.settingsPath, data: JSON.stringify(settings, null, 2) + "\n", mode: MODE.file, exclusive: true },
-    ];
-    for (const c of plan.certificates) if (c.cert) files.push({ path: store.certPath(c.entry.serial), data: toPem("CERTIFICATE", c.cert.der), mode: MODE.file, exclusive: true });
-    for (const name of names) {
-      const pem = toPem("CERTIFICATE", pickForName(byName.get(name)!).cert!.der);
-      files.push({ path: store.p("issued", `${name}.crt`), data: pem, mode: MODE.file, exclusive: true });
-      files.push({ path: store.p("issued", `${name}.chain.crt`), data: pem + caPem, mode: MODE.file, exclusive: true });
+  // 5. the new CA, whole: the store creates it all or nothing
+  const caPem = toPem("CERTIFICATE", s.caDer);
+  const add: CertRecord[] = [];
+  for (const c of plan.certificates) {
+    const e: IndexEntry = { status: c.entry.status, expires: c.entry.expires, serial: c.entry.serial, file: "unknown", subject: c.cert ? onelineDn(c.cert.subject) : c.entry.subject };
+    if (c.entry.status === "R") {
+      e.revokedAt = c.entry.revokedAt;
+      if (c.entry.reason) e.reason = c.entry.reason;
+      // `openssl ca -crl_hold` / `-crl_compromise`: kept in the index line, so every later CRL carries them
+      if (c.entry.holdInstruction) e.holdInstruction = c.entry.holdInstruction;
+      if (c.entry.invalidityDate) e.invalidityDate = c.entry.invalidityDate;
     }
-    for (const k of keyCopies as Array<FileWrite & { name: string }>) files.push({ ...k, path: store.p("private", `${k.name}.key`) });
-    writeFilesAtomic(files);
-    // the first CRL: exactly the source's revoked set, numbered above the source's
-    const signing = signingAuthority(openAuthority(store), fileSigner(key));
-    const crl = await buildCrl(signing, indexText, o.crlDays, o.now);
-    writeFilesAtomic([
-      { path: store.crlPath, data: crl.pemBytes, mode: MODE.file },
-      { path: store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
-    ]);
-    // the commit: an empty target directory is replaced, a missing one created
-    try {
-      fs.renameSync(staging, target);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOTEMPTY" || code === "EEXIST") throw new PkiError("CA_EXISTS", `${target} was filled by another process during the import; nothing imported`);
-      throw new PkiError("IO_ERROR", `cannot move the imported CA into ${target}: ${code}`);
-    }
-  } catch (e) {
-    fs.rmSync(parents ?? staging, { recursive: true, force: true });
-    throw e;
+    add.push({ entry: e, pem: c.cert ? toPem("CERTIFICATE", c.cert.der) : "", profile: c.profile, name: c.name });
   }
+  const indexText = formatIndex(add.map((a) => a.entry));
+  const eku = findExtension(s.caCert.extensions, "2.5.29.37");
+  const bc = decodeBasicConstraints(findExtension(s.caCert.extensions, "2.5.29.19")!.value);
+  const settings: Settings & { bundle: { includeIssued: boolean }; importedFrom: Record<string, string> } = {
+    version: 1,
+    subject: formatDn(s.caCert.subject),
+    keyType: keyTypeName(key),
+    crlDays: o.crlDays,
+    codeSigning: eku !== undefined && Buffer.from(eku.value).includes(Buffer.from([0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03])),
+    pathLen: bc.pathLen,
+    encrypted: pass !== null,
+    policy: {},
+    bundle: { includeIssued: false },
+    importedFrom: { kind: o.kind, source: path.resolve(o.source), at: o.now.toISOString() },
+  };
+  const settingsText = JSON.stringify(settings, null, 2) + "\n";
+  const release: DocWrite[] = [];
+  for (const name of names) {
+    const pem = toPem("CERTIFICATE", pickForName(byName.get(name)!).cert!.der);
+    release.push({ name: DOC.issuedCert(name), data: pem }, { name: DOC.issuedChain(name), data: pem + caPem });
+  }
+  for (const k of keyCopies) release.push({ name: DOC.issuedKey(k.name), data: k.data, mode: 0o600 });
+  // the first CRL: exactly the source's revoked set, numbered above the source's
+  const signing = signingAuthority(authorityOf(o.store, settingsText, caPem, null), fileSigner(key));
+  const crl = await buildCrl(signing, indexText, o.crlDays, o.now, plan.crlNumber);
+  await o.store.create({
+    crlNumber: crl.crlNumber + 1n,
+    add,
+    docs: [
+      { name: DOC.caKey, data: keyPem, mode: 0o600 },
+      { name: DOC.caCert, data: caPem },
+      { name: DOC.bundle, data: caPem },
+      { name: DOC.crl, data: crl.pemBytes },
+      { name: DOC.settings, data: settingsText },
+    ],
+    release,
+  });
   return result;
 }

@@ -18,7 +18,6 @@
  * pki builds two tiers (root -> issuing CAs): a parent that itself has a
  * parent is refused, so that crl-chain.pem always covers the whole chain.
  */
-import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
 import { readCrlInfo, revokedSerials, type CrlInfo } from "../core/crl.js";
 import { findExtension, parseCertificate, type ParsedCertificate } from "../core/parse.js";
@@ -26,10 +25,8 @@ import { checkNameConstraints, decodeNameConstraints, OID_NAME_CONSTRAINTS, type
 import { formatDn, type San } from "../core/names.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import { verifySignature } from "../crypto/keys.js";
-import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
-import { withLock } from "../store/lock.js";
-import { CaDir, MODE } from "../store/ca-dir.js";
-import type { Authority } from "./authority.js";
+import { DOC, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
+import { docWhere, type Authority } from "./authority.js";
 
 export interface ParentInfo {
   certPem: string;
@@ -37,23 +34,23 @@ export interface ParentInfo {
 }
 
 /** Is this directory an issuing CA (has a parent.crt)? */
-export const hasParent = (store: CaDir): boolean => fs.existsSync(store.parentCertPath);
+export const hasParent = (ca: Authority): boolean => ca.parentPem !== null;
 
-export function readParent(store: CaDir): ParentInfo | null {
-  if (!hasParent(store)) return null;
-  const text = store.readText(store.parentCertPath, "parent.crt");
-  const b = parsePemBlocks(text).find((x) => x.label === "CERTIFICATE");
-  if (!b) throw new PkiError("CA_INVALID", `${store.parentCertPath} holds no PEM certificate; copy the parent's ca.crt there`);
+export function readParent(ca: Authority): ParentInfo | null {
+  if (ca.parentPem === null) return null;
+  const where = docWhere(ca.store, DOC.parentCert);
+  const b = parsePemBlocks(ca.parentPem).find((x) => x.label === "CERTIFICATE");
+  if (!b) throw new PkiError("CA_INVALID", `${where} holds no PEM certificate; copy the parent's ca.crt there`);
   try {
     return { certPem: toPem("CERTIFICATE", b.der), cert: parseCertificate(b.der) };
   } catch (e) {
-    throw new PkiError("CA_INVALID", `${store.parentCertPath} is not a readable certificate: ${(e as Error).message}`);
+    throw new PkiError("CA_INVALID", `${where} is not a readable certificate: ${(e as Error).message}`);
   }
 }
 
 /** The CA certificates a holder sends along with its leaf: this CA's when it has a parent, else none. */
 export function intermediatesPem(ca: Authority): string {
-  return hasParent(ca.store) ? ca.certPem : "";
+  return hasParent(ca) ? ca.certPem : "";
 }
 
 /** issued/<name>.chain.crt and `sign-csr --chain`: the leaf and every CA up to, not including, the root. */
@@ -73,12 +70,12 @@ export function p12CaPem(ca: Authority): string {
 
 /** The root every chain ends at: parent.crt in an issuing CA, else ca.crt. */
 export function rootPem(ca: Authority): string {
-  return readParent(ca.store)?.certPem ?? ca.certPem;
+  return readParent(ca)?.certPem ?? ca.certPem;
 }
 
 /** Every CA from this one up to and including the root (ca-chain.crt). */
 export function caChainPem(ca: Authority): string {
-  const p = readParent(ca.store);
+  const p = readParent(ca);
   return p ? ca.certPem + p.certPem : ca.certPem;
 }
 
@@ -119,26 +116,32 @@ export function checkParentCrl(parent: ParentInfo, bytes: Buffer, what: string):
 }
 
 /** The installed parent-crl.pem, or null when there is none. */
-export function readParentCrl(store: CaDir): ParentCrl | null {
-  const parent = readParent(store);
-  if (!parent || !fs.existsSync(store.parentCrlPath)) return null;
-  return checkParentCrl(parent, fs.readFileSync(store.parentCrlPath), store.parentCrlPath);
+export async function readParentCrl(ca: Authority, reader: StoreReader = ca.store): Promise<ParentCrl | null> {
+  const parent = readParent(ca);
+  if (!parent) return null;
+  const bytes = await reader.read(DOC.parentCrl);
+  return bytes === null ? null : checkParentCrl(parent, bytes, docWhere(ca.store, DOC.parentCrl));
 }
 
 /**
  * crl-chain.pem, written in the same atomic step as every CRL write of an
  * issuing CA: this CA's CRL followed by the parent's. Nothing for a root.
  */
-export function crlChainWrites(store: CaDir, ownCrlPem: string | Uint8Array, parentCrlPem?: string): FileWrite[] {
-  if (!hasParent(store)) return [];
-  const parentPem = parentCrlPem ?? (fs.existsSync(store.parentCrlPath) ? fs.readFileSync(store.parentCrlPath, "utf8") : "");
-  const own = typeof ownCrlPem === "string" ? ownCrlPem : Buffer.from(ownCrlPem).toString("latin1");
-  return [{ path: store.crlChainPath, data: own + (own.endsWith("\n") ? "" : "\n") + parentPem, mode: MODE.file }];
+export async function crlChainDocs(ca: Authority, reader: StoreReader, ownCrlPem: string | Uint8Array, parentCrlPem?: string): Promise<DocWrite[]> {
+  if (!hasParent(ca)) return [];
+  const parentPem = parentCrlPem ?? (await reader.read(DOC.parentCrl))?.toString("utf8") ?? "";
+  return [{ name: DOC.crlChain, data: crlChainText(ownCrlPem, parentPem) }];
 }
 
+const crlChainText = (ownCrlPem: string | Uint8Array, parentPem: string): string => {
+  const own = typeof ownCrlPem === "string" ? ownCrlPem : Buffer.from(ownCrlPem).toString("latin1");
+  return own + (own.endsWith("\n") ? "" : "\n") + parentPem;
+};
+
 /** The command an operator runs on the root (offline) machine to hand us a fresh parent CRL. */
-export function parentCrlAdvice(store: CaDir): string {
-  return `on the root machine run \`pki -d <root dir> crl\`, copy its crl.pem here and run \`pki -d ${store.dir} crl --import-parent crl.pem\``;
+export function parentCrlAdvice(ca: { store: { location: string } } | { location: string }): string {
+  const where = "store" in ca ? ca.store.location : ca.location;
+  return `on the root machine run \`pki -d <root dir> crl\`, copy its crl.pem here and run \`pki -d ${where} crl --import-parent crl.pem\``;
 }
 
 // ---------------------------------------------------------------- name constraints
@@ -160,7 +163,7 @@ export function caConstraints(ca: Authority): Array<{ c: NameConstraints; whose:
     }
   };
   add(ca.cert, "this CA");
-  const p = readParent(ca.store);
+  const p = readParent(ca);
   if (p) add(p.cert, "the parent CA");
   constraintsCache.set(ca, out);
   return out;
@@ -193,18 +196,17 @@ export interface ImportedParentCrl {
  * lock. Needs no key: nothing is signed here.
  */
 export async function importParentCrl(ca: Authority, bytes: Buffer, source: string, now: Date): Promise<ImportedParentCrl> {
-  const store = ca.store;
-  const parent = readParent(store);
-  if (!parent) throw new PkiError("NOT_FOUND", `${store.dir} has no parent CA (no parent.crt): --import-parent is for an issuing CA made with \`pki init --parent\``);
+  const parent = readParent(ca);
+  if (!parent) throw new PkiError("NOT_FOUND", `${ca.store.location} has no parent CA (no parent.crt): --import-parent is for an issuing CA made with \`pki init --parent\``);
   const fresh = checkParentCrl(parent, bytes, source);
   const i = fresh.info;
   if (i.nextUpdate && i.nextUpdate.getTime() <= now.getTime()) {
-    throw new PkiError("BAD_INPUT", `${source} expired on ${i.nextUpdate.toISOString()}: nginx would refuse every client with it; ${parentCrlAdvice(store)}`);
+    throw new PkiError("BAD_INPUT", `${source} expired on ${i.nextUpdate.toISOString()}: nginx would refuse every client with it; ${parentCrlAdvice(ca)}`);
   }
   const selfRevoked = revokedSerials(i.revokedDer).includes(ca.cert.serial);
-  return withLock(store.dir, async () => {
-    const cur = fs.existsSync(store.parentCrlPath) ? checkParentCrl(parent, fs.readFileSync(store.parentCrlPath), store.parentCrlPath) : null;
-    const result = { path: store.parentCrlPath, crlNumber: i.crlNumber === undefined ? null : Number(i.crlNumber), thisUpdate: i.thisUpdate, nextUpdate: i.nextUpdate, revoked: i.revoked, selfRevoked };
+  return ca.store.locked("crl --import-parent", async (tx) => {
+    const cur = await readParentCrl(ca, tx);
+    const result = { path: docWhere(ca.store, DOC.parentCrl), crlNumber: i.crlNumber === undefined ? null : Number(i.crlNumber), thisUpdate: i.thisUpdate, nextUpdate: i.nextUpdate, revoked: i.revoked, selfRevoked };
     if (cur && Buffer.from(cur.der).equals(Buffer.from(fresh.der))) return { ...result, imported: false };
     if (cur) {
       const a = cur.info.crlNumber;
@@ -217,8 +219,8 @@ export async function importParentCrl(ca: Authority, bytes: Buffer, source: stri
         );
       }
     }
-    const own = fs.existsSync(store.crlPath) ? fs.readFileSync(store.crlPath, "utf8") : "";
-    writeFilesAtomic([{ path: store.parentCrlPath, data: fresh.pem, mode: MODE.file }, ...(own ? crlChainWrites(store, own, fresh.pem) : [])]);
+    const own = (await tx.read(DOC.crl))?.toString("utf8") ?? "";
+    await tx.commit({ docs: [{ name: DOC.parentCrl, data: fresh.pem }, ...(own ? await crlChainDocs(ca, tx, own, fresh.pem) : [])] });
     return { ...result, imported: true };
   });
 }
@@ -246,21 +248,25 @@ export function parentCrlMargin(info: CrlInfo): number {
 }
 
 /** The expected crl-chain.pem from the current crl.pem and parent-crl.pem (null when either is missing). */
-export function expectedCrlChain(store: CaDir): string | null {
-  if (!fs.existsSync(store.crlPath) || !fs.existsSync(store.parentCrlPath)) return null;
-  const w = crlChainWrites(store, fs.readFileSync(store.crlPath, "utf8"));
-  return w.length ? String(w[0]!.data) : null;
+export async function expectedCrlChain(ca: Authority, reader: StoreReader = ca.store): Promise<string | null> {
+  if (!hasParent(ca)) return null;
+  const [own, parent] = await Promise.all([reader.read(DOC.crl), reader.read(DOC.parentCrl)]);
+  if (own === null || parent === null) return null;
+  return crlChainText(own.toString("utf8"), parent.toString("utf8"));
 }
 
 /** Checks of an issuing CA's link to its parent: parent.crt, the parent's CRL, crl-chain.pem. Empty for a root. */
-export function examineParent(ca: Authority, now: Date): { checks: ParentCheck[]; chainStale: boolean } {
+export async function examineParent(ca: Authority, now: Date): Promise<{ checks: ParentCheck[]; chainStale: boolean }> {
   const store = ca.store;
+  const parentCertPath = docWhere(store, DOC.parentCert);
+  const parentCrlPath = docWhere(store, DOC.parentCrl);
+  const crlChainPath = docWhere(store, DOC.crlChain);
   const checks: ParentCheck[] = [];
-  if (!hasParent(store)) return { checks, chainStale: false };
+  if (!hasParent(ca)) return { checks, chainStale: false };
   const add = (name: string, status: ParentCheck["status"], message: string) => checks.push({ name, status, message });
   let parent: ParentInfo | null = null;
   try {
-    parent = readParent(store);
+    parent = readParent(ca);
   } catch (e) {
     add("parent", "fail", (e as Error).message);
   }
@@ -272,17 +278,17 @@ export function examineParent(ca: Authority, now: Date): { checks: ParentCheck[]
       signed = false;
     }
     const left = parent.cert.notAfter.getTime() - now.getTime();
-    if (!signed) add("parent", "fail", `ca.crt is not signed by the CA in parent.crt: put the parent's ca.crt in ${store.parentCertPath}`);
+    if (!signed) add("parent", "fail", `ca.crt is not signed by the CA in parent.crt: put the parent's ca.crt in ${parentCertPath}`);
     else if (left <= 0) add("parent", "fail", `the parent (root) certificate expired on ${parent.cert.notAfter.toISOString()}: every chain through it is refused`);
     else if (left <= 180 * DAY) add("parent", "fail", `the parent (root) certificate expires on ${parent.cert.notAfter.toISOString()} (in ${Math.floor(left / DAY)} days): plan the new root now`);
     else add("parent", "ok", `signed by ${formatDn(parent.cert.subject)}, valid until ${parent.cert.notAfter.toISOString()}`);
   }
   // the parent's CRL
-  const advice = parentCrlAdvice(store);
+  const advice = parentCrlAdvice(ca);
   let pcrl: ParentCrl | null = null;
   try {
-    pcrl = readParentCrl(store);
-    if (!pcrl) add("parent-crl", "fail", `${store.parentCrlPath} is missing: nginx refuses every client without a CRL of the root; ${advice}`);
+    pcrl = await readParentCrl(ca);
+    if (!pcrl) add("parent-crl", "fail", `${parentCrlPath} is missing: nginx refuses every client without a CRL of the root; ${advice}`);
   } catch (e) {
     add("parent-crl", "fail", `${(e as Error).message}; ${advice}`);
   }
@@ -296,31 +302,31 @@ export function examineParent(ca: Authority, now: Date): { checks: ParentCheck[]
   }
   // crl-chain.pem follows crl.pem and parent-crl.pem
   let chainStale = false;
-  const want = expectedCrlChain(store);
+  const want = await expectedCrlChain(ca);
   if (want !== null) {
-    const have = fs.existsSync(store.crlChainPath) ? fs.readFileSync(store.crlChainPath, "utf8") : null;
+    const have = (await store.read(DOC.crlChain))?.toString("utf8") ?? null;
     if (have !== want) {
       chainStale = true;
-      add("crl-chain", "fail", `${store.crlChainPath} ${have === null ? "is missing" : "does not hold the current crl.pem and parent-crl.pem"}: nginx's ssl_crl reads it; \`pki doctor --repair\` rewrites it`);
+      add("crl-chain", "fail", `${crlChainPath} ${have === null ? "is missing" : "does not hold the current crl.pem and parent-crl.pem"}: nginx's ssl_crl reads it; \`pki doctor --repair\` rewrites it`);
     } else add("crl-chain", "ok", "this CA's CRL and the parent's, current");
   }
   return { checks, chainStale };
 }
 
 /** doctor --repair: rewrite crl-chain.pem from crl.pem and parent-crl.pem (no key needed). Caller holds the lock. */
-export function repairCrlChain(store: CaDir): boolean {
-  const want = expectedCrlChain(store);
+export async function repairCrlChain(ca: Authority, tx: StoreTx): Promise<boolean> {
+  const want = await expectedCrlChain(ca, tx);
   if (want === null) return false;
-  writeFilesAtomic([{ path: store.crlChainPath, data: want, mode: MODE.file }]);
+  await tx.commit({ docs: [{ name: DOC.crlChain, data: want }] });
   return true;
 }
 
 /** For `pki verify`: the link from this CA up to the root, and whether the root's CRL (still valid) revokes this CA. Null for a root. */
-export function verifyParentLink(ca: Authority, now: Date): { chainOk: boolean; message: string; parent?: ParsedCertificate; revokedByParent: boolean; crl: "revoked" | "not revoked" | "unavailable"; crlProblem?: string } | null {
-  if (!hasParent(ca.store)) return null;
+export async function verifyParentLink(ca: Authority, now: Date): Promise<{ chainOk: boolean; message: string; parent?: ParsedCertificate; revokedByParent: boolean; crl: "revoked" | "not revoked" | "unavailable"; crlProblem?: string } | null> {
+  if (!hasParent(ca)) return null;
   let parent: ParentInfo | null;
   try {
-    parent = readParent(ca.store);
+    parent = readParent(ca);
   } catch (e) {
     return { chainOk: false, message: (e as Error).message, revokedByParent: false, crl: "unavailable", crlProblem: (e as Error).message };
   }
@@ -338,9 +344,9 @@ export function verifyParentLink(ca: Authority, now: Date): { chainOk: boolean; 
   let crlProblem: string | undefined;
   let revokedByParent = false;
   try {
-    const c = readParentCrl(ca.store);
-    if (!c) crlProblem = `parent-crl.pem is missing: ${parentCrlAdvice(ca.store)}`;
-    else if (c.info.nextUpdate && c.info.nextUpdate.getTime() <= now.getTime()) crlProblem = `the parent's CRL expired on ${c.info.nextUpdate.toISOString()} (nginx now refuses every client): ${parentCrlAdvice(ca.store)}`;
+    const c = await readParentCrl(ca);
+    if (!c) crlProblem = `parent-crl.pem is missing: ${parentCrlAdvice(ca)}`;
+    else if (c.info.nextUpdate && c.info.nextUpdate.getTime() <= now.getTime()) crlProblem = `the parent's CRL expired on ${c.info.nextUpdate.toISOString()} (nginx now refuses every client): ${parentCrlAdvice(ca)}`;
     else {
       revokedByParent = revokedSerials(c.info.revokedDer).includes(ca.cert.serial);
       crl = revokedByParent ? "revoked" : "not revoked";

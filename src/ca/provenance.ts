@@ -17,7 +17,6 @@
  * Otherwise NOT_ISSUED_HERE; the target is then best given by name or serial,
  * which pki resolves through its own copy.
  */
-import * as fs from "node:fs";
 import { PkiError } from "../core/errors.js";
 import { formatDn } from "../core/names.js";
 import type { ParsedCertificate } from "../core/parse.js";
@@ -30,20 +29,16 @@ export type Provenance =
   | { ok: false; why: "foreign" | "signature" | "unrecorded" | "differs" };
 
 /** The DER of the CA's own copy of a serial, or null when there is none. */
-export function storedCopy(ca: Authority, serial: string): Uint8Array | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(ca.store.certPath(serial), "utf8");
-  } catch {
-    return null;
-  }
+export async function storedCopy(ca: Authority, serial: string): Promise<Uint8Array | null> {
+  const text = await ca.store.certPem(serial);
+  if (text === null) return null;
   return parsePemBlocks(text).find((b) => b.label === "CERTIFICATE")?.der ?? null;
 }
 
-export function provenance(ca: Authority, cert: ParsedCertificate, der: Uint8Array): Provenance {
+export async function provenance(ca: Authority, cert: ParsedCertificate, der: Uint8Array): Promise<Provenance> {
   if (!Buffer.from(cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) return { ok: false, why: "foreign" };
   if (!issuedBy(ca, cert)) return { ok: false, why: "signature" };
-  const stored = storedCopy(ca, cert.serial);
+  const stored = await storedCopy(ca, cert.serial);
   if (stored === null) return { ok: false, why: "unrecorded" };
   if (!Buffer.from(stored).equals(Buffer.from(der))) return { ok: false, why: "differs" };
   return { ok: true };
@@ -65,8 +60,8 @@ export function provenanceMessage(p: Provenance, cert: ParsedCertificate, source
 }
 
 /** Refuse (NOT_ISSUED_HERE) a certificate file that is not this CA's own certificate. */
-export function requireIssuedHere(ca: Authority, cert: ParsedCertificate, der: Uint8Array, source: string, hint = "give the issued name or the serial instead"): void {
-  const p = provenance(ca, cert, der);
+export async function requireIssuedHere(ca: Authority, cert: ParsedCertificate, der: Uint8Array, source: string, hint = "give the issued name or the serial instead"): Promise<void> {
+  const p = await provenance(ca, cert, der);
   if (!p.ok) throw new PkiError("NOT_ISSUED_HERE", `${provenanceMessage(p, cert, source)}: refused; ${hint}`);
 }
 

@@ -1,20 +1,22 @@
 /**
- * CRL and client bundle generation on a CA directory. Callers hold the lock.
+ * CRL and client bundle generation on a CA store. Writers run inside
+ * store.locked() and commit through its StoreTx.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { encodeRevoked, formatCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, revokedSerials, type CrlInfo, type PreparedCrl } from "../core/crl.js";
+import { encodeRevoked, parseCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, revokedSerials, type CrlInfo, type PreparedCrl } from "../core/crl.js";
 import { parseCertificate } from "../core/parse.js";
-import { formatIndex, formatLine, parseIndex, parseLine, type IndexEntry, type Reason } from "../core/index-format.js";
+import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
+import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
 import { PkiError } from "../core/errors.js";
 import { allowMapText } from "../core/allow-map.js";
-import { withLock } from "../store/lock.js";
-import { parsePemBlocks, toPem, toPemBytes } from "../core/pem.js";
-import { writeFilesAtomic, type FileWrite } from "../store/atomic.js";
-import { MODE } from "../store/ca-dir.js";
-import { issuedBy, type Authority, type SigningAuthority } from "./authority.js";
+import { parsePemBlocks, toPemBytes } from "../core/pem.js";
+import { MAX_CRL_NUMBER } from "../store/ca-dir.js";
+import { writeOutputs } from "../store/output.js";
+import { DOC, type Change, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
+import { docWhere, issuedBy, settingsObject, type Authority, type SigningAuthority } from "./authority.js";
 import { thenSign } from "./signer.js";
-import { crlChainWrites } from "./parent.js";
+import { crlChainDocs } from "./parent.js";
+
+export { findIndexEntry, findSerialLine };
 
 export interface CrlResult {
   path: string;
@@ -51,8 +53,8 @@ function withLazyPem<T extends { pemBytes: Uint8Array }>(o: T): T & { readonly p
  * OpenSSL keeps it), which is advanced in the same atomic step as the CRL is
  * written.
  */
-export async function buildCrl(ca: SigningAuthority, index: IndexData, days: number, now: Date): Promise<Omit<CrlResult, "path">> {
-  return signPreparedCrl(prepareCrl(ca, index, days, now), ca);
+export async function buildCrl(ca: SigningAuthority, index: IndexData, days: number, now: Date, crlNumber?: bigint): Promise<Omit<CrlResult, "path">> {
+  return signPreparedCrl(prepareCrl(ca, index, days, now, crlNumber ?? (await nextCrlNumber(ca.store))), ca);
 }
 
 export interface PendingCrl {
@@ -63,8 +65,7 @@ export interface PendingCrl {
 }
 
 /** The CRL up to its signature: needs the CA certificate only, not the key. */
-export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date): PendingCrl {
-  const crlNumber = nextCrlNumber(ca);
+export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date, crlNumber: bigint): PendingCrl {
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
   const prepared = prepareCrlFromIndex({
@@ -86,39 +87,70 @@ export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Promi
   });
 }
 
-/** The number the next CRL carries (crlnumber holds the next number to use, as OpenSSL keeps it). */
-export function nextCrlNumber(ca: Authority): bigint {
-  return ca.store.readCrlNumber();
-}
-
-/** Failpoint between advancing crlnumber and publishing the CRL (tests only, see authority.ts). */
-function crashPoint(step: "crl-number"): void {
-  if (process.env.PKI_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+/** The number the next CRL carries (crlnumber holds the next number to use, as OpenSSL keeps it; 1 when there is none). */
+export async function nextCrlNumber(store: StoreReader): Promise<bigint> {
+  const b = await store.read(DOC.crlNumber);
+  if (b === null) return 1n;
+  const n = parseCrlNumber(b.toString("utf8"));
+  if (n === null) throw new PkiError("CA_INVALID", "crlnumber does not hold a hex number; run `pki doctor`");
+  if (n > MAX_CRL_NUMBER) throw new PkiError("CA_INVALID", "crlnumber is longer than 20 octets, the most RFC 5280 5.2.3 allows: fix crlnumber (a CRL number only has to grow)");
+  return n;
 }
 
 /**
- * Publish a signed CRL, number first: `crlnumber` is advanced (written,
- * fsync'd, renamed, directory fsync'd) before the CRL file is renamed into
- * place. A crash in between skips a number, which RFC 5280 5.2.3 allows; the
- * other order could publish two different CRLs under one number, which it
- * forbids. `first` (e.g. the index of a revocation, the commit point) goes in
- * the same first step, before the number. In an issuing CA writing its
- * crl.pem, crl-chain.pem (this CA's CRL and the parent's, for nginx
- * `ssl_crl`: see ca/parent.ts) goes with the CRL.
+ * The change that publishes a signed CRL, number first: the store advances
+ * crlnumber (with the index of a revocation, `with`: the commit point)
+ * before crl.pem is replaced. A crash in between skips a number, which RFC
+ * 5280 5.2.3 allows; the other order could publish two different CRLs under
+ * one number, which it forbids. In an issuing CA, crl-chain.pem (this CA's
+ * CRL and the parent's, for nginx `ssl_crl`: see ca/parent.ts) goes with the
+ * CRL. `own` false: only the number is advanced (the CRL goes to a file the
+ * user named).
  */
-export function commitCrl(ca: Authority, crl: Omit<CrlResult, "path">, out: string, asDer: boolean, first: FileWrite[] = []): void {
-  const own = !asDer && path.resolve(out) === path.resolve(ca.store.crlPath);
-  writeFilesAtomic([...first, { path: ca.store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file }]);
-  crashPoint("crl-number");
-  writeFilesAtomic([{ path: out, data: asDer ? crl.der : crl.pemBytes, mode: MODE.file }, ...(own ? crlChainWrites(ca.store, crl.pemBytes) : [])]);
+export async function crlChange(ca: Authority, tx: StoreReader, crl: Omit<CrlResult, "path">, own = true, with_: Change = {}): Promise<Change> {
+  return {
+    ...with_,
+    crlNumber: crl.crlNumber + 1n,
+    docs: [...(with_.docs ?? []), ...(own ? [{ name: DOC.crl, data: crl.pemBytes }, ...(await crlChainDocs(ca, tx, crl.pemBytes))] : [])],
+  };
 }
 
-/** Re-sign <dir>/crl.pem from the index (after a revocation). Refuses to drop a live revocation (CRL_SHRINK). */
-export async function refreshCrl(ca: SigningAuthority, index: IndexData, now: Date, days = ca.settings.crlDays, opts: { allowShrink?: boolean } = {}): Promise<CrlResult> {
-  if (!opts.allowShrink) assertNoLiveDrops(ca, index, now);
-  const crl = await buildCrl(ca, index, days, now);
-  commitCrl(ca, crl, ca.store.crlPath, false);
-  return withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes });
+const crlResult = (ca: Authority, crl: Omit<CrlResult, "path">, path = docWhere(ca.store, DOC.crl)): CrlResult =>
+  withLazyPem({ path, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes });
+
+/** Re-sign crl.pem from the index (after a revocation), inside locked(). Refuses to drop a live revocation (CRL_SHRINK). */
+export async function refreshCrl(ca: SigningAuthority, tx: StoreTx, now: Date, days = ca.settings.crlDays, opts: { allowShrink?: boolean; index?: IndexData } = {}): Promise<CrlResult> {
+  const index = opts.index ?? (await tx.indexText());
+  if (!opts.allowShrink) await assertNoLiveDrops(ca, tx, index, now);
+  const crl = await buildCrl(ca, index, days, now, await nextCrlNumber(tx));
+  await tx.commit(await crlChange(ca, tx, crl));
+  return crlResult(ca, crl);
+}
+
+/**
+ * `pki crl`: re-sign the CRL under the lock, unless `unchanged` (read under
+ * the lock: another process may have re-signed meanwhile) says it is fine as
+ * it is. Never un-revokes silently: a CRL that drops a live revocation of
+ * crl.pem is refused (CRL_SHRINK) unless allowShrink, which returns the
+ * dropped serials. With `out` (a file the user named, confined) the number
+ * is advanced and the CRL written there instead of crl.pem.
+ */
+export async function resignCrl<T>(
+  ca: Authority,
+  signing: SigningAuthority | Promise<SigningAuthority>,
+  o: { days: number; now: Date; allowShrink?: boolean; out?: { path: string; der: boolean } },
+  unchanged: (tx: StoreReader) => Promise<T | null>,
+): Promise<T | { crl: CrlResult; dropped: string[] }> {
+  return ca.store.locked("crl", async (tx) => {
+    const again = await unchanged(tx);
+    if (again !== null) return again;
+    const index = await tx.indexText();
+    const dropped = o.allowShrink ? (await liveDrops(ca, tx, index, o.now)).map((d) => d.serial) : (await assertNoLiveDrops(ca, tx, index, o.now), []);
+    const crl = await signPreparedCrl(prepareCrl(ca, index, o.days, o.now, await nextCrlNumber(tx)), await signing);
+    await tx.commit(await crlChange(ca, tx, crl, o.out === undefined));
+    if (o.out) writeOutputs(ca.store, [{ path: o.out.path, data: o.out.der ? crl.der : crl.pemBytes, mode: 0o644 }], { own: [o.out.path] });
+    return { crl: crlResult(ca, crl, o.out?.path), dropped };
+  });
 }
 
 // ---------------------------------------------------------------- never un-revoke
@@ -157,10 +189,10 @@ export interface LiveDrop {
  * need only list unexpired certificates). A current CRL that is missing,
  * unreadable or not signed by this CA proves nothing and gives no drops.
  */
-export function liveDrops(ca: Authority, index: IndexData, now: Date): LiveDrop[] {
+export async function liveDrops(ca: Authority, reader: StoreReader, index: IndexData, now: Date): Promise<LiveDrop[]> {
   let cur: CurrentCrl | null;
   try {
-    cur = readCurrentCrl(ca, ca.store.crlPath);
+    cur = await readCurrentCrl(ca, reader);
   } catch {
     return [];
   }
@@ -176,16 +208,16 @@ export function liveDrops(ca: Authority, index: IndexData, now: Date): LiveDrop[
     const hex = serial.length % 2 ? "0" + serial : serial;
     const e = findIndexEntry(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), hex);
     if (e) notAfter = e.expires;
-    else notAfter = certNotAfter(ca, hex);
+    else notAfter = await certNotAfter(reader, hex);
     if (notAfter && notAfter.getTime() <= now_) continue;
     drops.push({ serial: hex, notAfter });
   }
   return drops;
 }
 
-function certNotAfter(ca: Authority, serial: string): Date | undefined {
+async function certNotAfter(reader: StoreReader, serial: string): Promise<Date | undefined> {
   try {
-    const block = parsePemBlocks(fs.readFileSync(ca.store.certPath(serial), "utf8")).find((b) => b.label === "CERTIFICATE");
+    const block = parsePemBlocks((await reader.certPem(serial)) ?? "").find((b) => b.label === "CERTIFICATE");
     return block ? parseCertificate(block.der).notAfter : undefined;
   } catch {
     return undefined;
@@ -193,8 +225,8 @@ function certNotAfter(ca: Authority, serial: string): Date | undefined {
 }
 
 /** Refuse (CRL_SHRINK) a CRL that would drop a live revocation of the current crl.pem. */
-export function assertNoLiveDrops(ca: Authority, index: IndexData, now: Date): void {
-  const drops = liveDrops(ca, index, now);
+export async function assertNoLiveDrops(ca: Authority, reader: StoreReader, index: IndexData, now: Date): Promise<void> {
+  const drops = await liveDrops(ca, reader, index, now);
   if (!drops.length) return;
   const list = drops.slice(0, 3).map((d) => d.serial).join(", ") + (drops.length > 3 ? ", ..." : "");
   throw new PkiError(
@@ -216,18 +248,14 @@ export interface CurrentCrl {
   signedByCa: boolean;
 }
 
-/**
- * The CRL at `p` (PEM or DER), or null when there is no file. A file that is
- * not a readable CRL is an error the caller reports (doctor) or replaces (crl).
- */
-export function readCurrentCrl(ca: Authority, p: string): CurrentCrl | null {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new PkiError("IO_ERROR", `cannot read ${p}: ${(e as NodeJS.ErrnoException).code}`);
-  }
+/** The store's crl.pem, or null when there is none. A document that is not a readable CRL is an error the caller reports (doctor) or replaces (crl). */
+export async function readCurrentCrl(ca: Authority, reader: StoreReader = ca.store): Promise<CurrentCrl | null> {
+  const bytes = await reader.read(DOC.crl);
+  return bytes === null ? null : crlFromBytes(ca, bytes, docWhere(ca.store, DOC.crl));
+}
+
+/** A CRL's bytes (PEM or DER), parsed and checked against this CA. */
+export function crlFromBytes(ca: Authority, bytes: Buffer, p: string): CurrentCrl {
   let derBytes: Uint8Array = bytes;
   if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN")) {
     const block = parsePemBlocks(bytes.toString("utf8")).find((b) => b.label === "X509 CRL");
@@ -249,17 +277,18 @@ export function readCurrentCrl(ca: Authority, p: string): CurrentCrl | null {
  * certificate of this CA then, the new one too. The issuance still succeeds
  * (the certificate is recorded and valid); the admin must re-sign the CRL.
  */
-export function staleCrlWarning(ca: Authority, now: Date): string | null {
+export async function staleCrlWarning(ca: Authority, now: Date): Promise<string | null> {
   let cur: CurrentCrl | null;
+  const crlPath = docWhere(ca.store, DOC.crl);
   try {
-    cur = readCurrentCrl(ca, ca.store.crlPath);
+    cur = await readCurrentCrl(ca);
   } catch {
-    return `pki: warning: ${ca.store.crlPath} is not a readable CRL: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
+    return `pki: warning: ${crlPath} is not a readable CRL: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
   }
-  if (!cur) return `pki: warning: there is no ${ca.store.crlPath}: nginx with ssl_crl refuses every client certificate of this CA until \`pki crl\` writes it`;
+  if (!cur) return `pki: warning: there is no ${crlPath}: nginx with ssl_crl refuses every client certificate of this CA until \`pki crl\` writes it`;
   const next = cur.info.nextUpdate;
   if (next && next.getTime() > now.getTime()) return null;
-  return `pki: warning: ${ca.store.crlPath} expired${next ? ` on ${next.toISOString()}` : ""}: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
+  return `pki: warning: ${crlPath} expired${next ? ` on ${next.toISOString()}` : ""}: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
 }
 
 /** How far in the future a thisUpdate may be before the CRL counts as not yet valid (clock skew between hosts). */
@@ -289,14 +318,11 @@ export interface BundleSettings {
   includeIssued: boolean | string;
 }
 
-export function readBundleSettings(ca: Authority): BundleSettings {
-  try {
-    const raw = JSON.parse(fs.readFileSync(ca.store.settingsPath, "utf8")) as { bundle?: { includeIssued?: unknown } };
-    const v = raw.bundle?.includeIssued;
-    return { includeIssued: typeof v === "string" || typeof v === "boolean" ? v : false };
-  } catch {
-    return { includeIssued: false };
-  }
+/** pki.json's "bundle" choice, from the settings as read (`doc`: a fresher pki.json object, e.g. read under the lock). */
+export function readBundleSettings(ca: Authority, doc: Record<string, unknown> = ca.settingsDoc): BundleSettings {
+  const b = doc.bundle;
+  const v = typeof b === "object" && b !== null ? (b as { includeIssued?: unknown }).includeIssued : undefined;
+  return { includeIssued: typeof v === "string" || typeof v === "boolean" ? v : false };
 }
 
 /**
@@ -304,90 +330,111 @@ export function readBundleSettings(ca: Authority): BundleSettings {
  * certificate that is neither revoked nor expired, of one profile or all.
  * Returns the text and the number of certificates in it.
  */
-export function buildBundle(ca: Authority, index: IndexEntry[], include: boolean | string, now: Date): { text: string; count: number } {
+export async function buildBundle(ca: Authority, index: IndexEntry[], include: boolean | string, now: Date, reader: StoreReader = ca.store): Promise<{ text: string; count: number }> {
   let text = ca.certPem;
   let count = 1;
   if (include === false) return { text, count };
-  const meta = ca.store.readMeta();
+  const meta = await reader.meta();
   for (const e of index) {
     if (e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
     if (typeof include === "string" && meta.get(e.serial)?.profile !== include) continue;
-    let pem: string;
-    try {
-      pem = fs.readFileSync(ca.store.certPath(e.serial), "utf8");
-    } catch {
-      continue; // doctor reports index lines without files
-    }
+    const pem = await reader.certPem(e.serial);
+    if (pem === null) continue; // doctor reports index lines without files
     text += pem;
     count++;
   }
   return { text, count };
 }
 
-/**
- * Remember the bundle choice in pki.json ("bundle": {"includeIssued": ...}) so
- * that `pki revoke` keeps ca-clients.crt current. Callers hold the lock; the
- * other settings are kept as they are, and the file is replaced atomically.
- */
-export function writeBundleSettings(ca: Authority, s: BundleSettings): void {
-  const raw = JSON.parse(ca.store.readText(ca.store.settingsPath, "pki.json")) as Record<string, unknown>;
-  const prev = typeof raw.bundle === "object" && raw.bundle !== null ? (raw.bundle as Record<string, unknown>) : {};
-  raw.bundle = { ...prev, includeIssued: s.includeIssued };
-  writeFilesAtomic([{ path: ca.store.settingsPath, data: JSON.stringify(raw, null, 2) + "\n", mode: MODE.file }]);
+/** pki.json with one key replaced (or removed: undefined), the others kept as they are: read under the lock. */
+async function settingsWith(tx: StoreReader, key: string, value: unknown): Promise<DocWrite> {
+  const b = await tx.read(DOC.settings);
+  if (b === null) throw new PkiError("CA_INVALID", "pki.json is missing; run `pki doctor`");
+  const raw = JSON.parse(b.toString("utf8")) as Record<string, unknown>;
+  if (value === undefined) delete raw[key];
+  else raw[key] = value;
+  return { name: DOC.settings, data: JSON.stringify(raw, null, 2) + "\n" };
 }
 
-/** Regenerate ca-clients.crt when it lists issued certificates (after a revocation). */
-export function refreshBundleIfListing(ca: Authority, index: IndexData, now: Date): boolean {
-  const s = readBundleSettings(ca);
-  if (s.includeIssued === false) return false;
-  const b = buildBundle(ca, parseIndex(indexString(index)), s.includeIssued, now);
-  writeFilesAtomic([{ path: ca.store.bundlePath, data: b.text, mode: MODE.file }]);
-  return true;
+/**
+ * Remember the bundle choice in pki.json ("bundle": {"includeIssued": ...}) so
+ * that `pki revoke` keeps ca-clients.crt current (a document for a commit
+ * inside locked(); the other settings are kept).
+ */
+export async function bundleSettingsDoc(tx: StoreReader, s: BundleSettings): Promise<DocWrite> {
+  const raw = settingsObject((await tx.read(DOC.settings))?.toString("utf8") ?? "{}");
+  const old = typeof raw.bundle === "object" && raw.bundle !== null ? (raw.bundle as Record<string, unknown>) : {};
+  return settingsWith(tx, "bundle", { ...old, includeIssued: s.includeIssued });
+}
+
+/**
+ * `pki bundle`: build ca-clients.crt from the index under the lock; written
+ * as the CA's own (and the choice remembered in pki.json), or to `out`, a
+ * file the user named (confined: store/output.ts). Returns the number of
+ * certificates in it.
+ */
+export async function writeBundle(ca: Authority, include: boolean | string, out: string | null, now: Date): Promise<number> {
+  return ca.store.locked("bundle", async (tx) => {
+    const b = await buildBundle(ca, parseIndex((await tx.indexText()).toString("utf8")), include, now, tx);
+    if (out === null) await tx.commit({ docs: [{ name: DOC.bundle, data: b.text }, await bundleSettingsDoc(tx, { includeIssued: include })] });
+    else writeOutputs(ca.store, [{ path: out, data: b.text, mode: 0o644 }]);
+    return b.count;
+  });
 }
 
 /**
  * Everything derived from the index that nginx reads besides the CRL: the
  * bundle (when it lists issued certificates) and the allow-list map (when
- * the admin turned it on). Called under the lock after every index commit.
+ * the admin turned it on), as documents of the same commit as the index
+ * change (written after it). `index` is the index as the commit leaves it
+ * (asked for only when something is derived).
  */
-export function refreshDerived(ca: Authority, index: IndexData, now: Date): void {
-  const bundle = readBundleSettings(ca).includeIssued !== false;
-  const allow = readAllowListSetting(ca);
-  if (!bundle && allow === false) return;
-  const entries = parseIndex(indexString(index));
-  if (bundle) refreshBundleIfListing(ca, indexString(index), now);
-  if (allow !== false) writeAllowMap(ca, entries, allow, now);
+export async function derivedDocs(ca: Authority, tx: StoreReader, index: () => IndexData, now: Date): Promise<DocWrite[]> {
+  const doc = settingsObject((await tx.read(DOC.settings))?.toString("utf8") ?? "{}");
+  const bundle = readBundleSettings(ca, doc).includeIssued;
+  const allow = readAllowListSetting(ca, doc);
+  if (bundle === false && allow === false) return [];
+  const entries = parseIndex(indexString(index()));
+  const out: DocWrite[] = [];
+  if (bundle !== false) out.push({ name: DOC.bundle, data: (await buildBundle(ca, entries, bundle, now, tx)).text });
+  if (allow !== false) out.push({ name: DOC.allowMap, data: await buildAllowMap(ca, entries, allow, now, tx) });
+  return out;
 }
 
 // ---------------------------------------------------------------- nginx allow-list map
 
 /** pki.json "allowList": {"include": true | "<profile>"}; false when absent (the admin did not opt in). */
-export function readAllowListSetting(ca: Authority): false | true | string {
-  try {
-    const raw = JSON.parse(fs.readFileSync(ca.store.settingsPath, "utf8")) as { allowList?: { include?: unknown } };
-    const v = raw.allowList?.include;
-    return typeof v === "string" || v === true ? v : false;
-  } catch {
-    return false;
-  }
+export function readAllowListSetting(ca: Authority, doc: Record<string, unknown> = ca.settingsDoc): false | true | string {
+  const a = doc.allowList;
+  const v = typeof a === "object" && a !== null ? (a as { include?: unknown }).include : undefined;
+  return typeof v === "string" || v === true ? v : false;
 }
 
-/** Remember the allow-list choice in pki.json (callers hold the lock; other settings are kept). */
-export function writeAllowListSetting(ca: Authority, include: true | string | false): void {
-  const raw = JSON.parse(ca.store.readText(ca.store.settingsPath, "pki.json")) as Record<string, unknown>;
-  if (include === false) delete raw.allowList;
-  else raw.allowList = { include };
-  writeFilesAtomic([{ path: ca.store.settingsPath, data: JSON.stringify(raw, null, 2) + "\n", mode: MODE.file }]);
+/** pki.json with the allow-list choice (a document for a commit inside locked(); other settings are kept). */
+export async function allowListSettingDoc(tx: StoreReader, include: true | string | false): Promise<DocWrite> {
+  return settingsWith(tx, "allowList", include === false ? undefined : { include });
 }
 
-export function buildAllowMap(ca: Authority, index: readonly IndexEntry[], include: true | string, now: Date): string {
-  const meta = ca.store.readMeta();
+export async function buildAllowMap(ca: Authority, index: readonly IndexEntry[], include: true | string, now: Date, reader: StoreReader = ca.store): Promise<string> {
+  const meta = await reader.meta();
   return allowMapText(index, { include, profileOf: (s) => meta.get(s)?.profile, now, caSubject: ca.settings.subject || "this CA" });
 }
 
-/** <dir>/nginx-allow.map, replaced atomically (nginx reads it whole at its next reload). */
-export function writeAllowMap(ca: Authority, index: readonly IndexEntry[], include: true | string, now: Date): void {
-  writeFilesAtomic([{ path: ca.store.allowMapPath, data: buildAllowMap(ca, index, include, now), mode: MODE.file }]);
+/**
+ * Turn the nginx allow-list on (`pki nginx-config --allow-list`): the choice
+ * remembered in pki.json and nginx-allow.map written, in one commit under
+ * the lock. Returns the number of index lines considered.
+ */
+export async function enableAllowList(ca: Authority, include: true | string, now: Date): Promise<number> {
+  return ca.store.locked("nginx-config", async (tx) => {
+    const index = parseIndex((await tx.indexText()).toString("utf8"));
+    const doc = settingsObject((await tx.read(DOC.settings))?.toString("utf8") ?? "{}");
+    const docs: DocWrite[] = [];
+    if (readAllowListSetting(ca, doc) !== include) docs.push(await allowListSettingDoc(tx, include));
+    docs.push({ name: DOC.allowMap, data: await buildAllowMap(ca, index, include, now, tx) });
+    await tx.commit({ docs });
+    return index.length;
+  });
 }
 
 // ---------------------------------------------------------------- revoking
@@ -421,87 +468,23 @@ export async function revokeSerials(
   reqs: readonly RevokeRequest[],
   now: Date,
 ): Promise<{ revoked: Revoked[]; crl: CrlResult }> {
-  return withLock(ca.store.dir, async () => {
-    const revokedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
-    const out: Revoked[] = [];
-    let newIndex: Uint8Array;
-    if (reqs.length <= 16) {
-      let buf: Buffer = ca.store.readIndexBuffer();
-      for (const r of reqs) {
-        const at = findSerialLine(buf, r.serial);
-        if (!at) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
-        const e = parseIndexLineAt(buf, at.start, at.end);
-        if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
-        const line = formatLine({ ...e, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason });
-        buf = Buffer.concat([buf.subarray(0, at.start), Buffer.from(line, "utf8"), buf.subarray(at.end)]);
-        out.push({ serial: e.serial, subject: e.subject, reason: r.reason, revokedAt });
-      }
-      newIndex = buf;
-    } else {
-      const index = parseIndex(ca.store.readIndexText());
-      const bySerial = new Map(index.map((e, i) => [e.serial, i]));
-      for (const r of reqs) {
-        const i = bySerial.get(r.serial);
-        if (i === undefined) throw new PkiError("NOT_FOUND", `no certificate with serial ${r.serial} in this CA's index: check \`pki list\``);
-        const e = index[i]!;
-        if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `serial ${r.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
-        index[i] = { ...e, status: "R", revokedAt, reason: r.reason === "unspecified" ? undefined : r.reason };
-        out.push({ serial: e.serial, subject: e.subject, reason: r.reason, revokedAt });
-      }
-      newIndex = Buffer.from(formatIndex(index), "utf8");
-    }
+  return ca.store.locked("revoke", async (tx) => {
+    const revokedAt = revocationTime(now);
+    const buf = await tx.indexText();
+    const olds = entriesToRevoke(buf, reqs.map((r) => r.serial));
+    const update = olds.map((e, i) => markRevoked(e, revokedAt, reqs[i]!.reason));
+    const out: Revoked[] = olds.map((e, i) => ({ serial: e.serial, subject: e.subject, reason: reqs[i]!.reason, revokedAt }));
+    const newIndex = applyIndexUpdates(buf, update);
     // the CRL is built while the CA key may still be decrypting on the thread
     // pool; nothing is written before the key is there (a wrong passphrase
     // changes nothing)
-    const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now);
+    const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now, await nextCrlNumber(tx));
     const crl = await signPreparedCrl(pending, await signing);
     // never un-revoke: an index older than crl.pem is refused before anything is written
-    assertNoLiveDrops(ca, newIndex, now);
-    // the index (the commit point) with the advanced number first, then the CRL
-    commitCrl(ca, crl, ca.store.crlPath, false, [{ path: ca.store.indexPath, data: newIndex, mode: MODE.file }]);
-    refreshDerived(ca, newIndex, now);
-    return { revoked: out, crl: withLazyPem({ path: ca.store.crlPath, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes }) };
+    await assertNoLiveDrops(ca, tx, newIndex, now);
+    // the index (the commit point) with the advanced number first, then the CRL, the bundle and the allow-list
+    const derived = await derivedDocs(ca, tx, () => newIndex, now);
+    await tx.commit(await crlChange(ca, tx, crl, true, { update, docs: [] }).then((c) => ({ ...c, docs: [...(c.docs ?? []), ...derived] })));
+    return { revoked: out, crl: crlResult(ca, crl) };
   });
-}
-
-/**
- * The line of index.txt whose serial field is exactly `serial`: [start, end)
- * without the newline. Null when no line has it.
- */
-export function findSerialLine(buf: Buffer, serial: string): { start: number; end: number } | null {
-  if (!/^[0-9A-F]+$/.test(serial)) return null;
-  const needle = Buffer.from(`\t${serial}\t`, "latin1");
-  let from = 0;
-  for (;;) {
-    const hit = buf.indexOf(needle, from);
-    if (hit < 0) return null;
-    const start = buf.lastIndexOf(10, hit) + 1;
-    // the serial is the fourth field: exactly three tabs from the line start up to and including `hit`
-    let tabs = 0;
-    for (let i = start; i <= hit; i++) if (buf[i] === 9) tabs++;
-    if (tabs === 3) {
-      let end = buf.indexOf(10, hit + needle.length);
-      if (end < 0) end = buf.length;
-      return { start, end };
-    }
-    from = hit + 1;
-  }
-}
-
-/** The index entry of one serial, found by a byte search (no parse of the other lines). */
-export function findIndexEntry(buf: Buffer, serial: string): IndexEntry | null {
-  const at = findSerialLine(buf, serial);
-  return at ? parseIndexLineAt(buf, at.start, at.end) : null;
-}
-
-/** Parse one line of the index buffer; the line number (for the error message) is counted only when it is bad. */
-function parseIndexLineAt(buf: Buffer, start: number, end: number): IndexEntry {
-  const text = buf.toString("utf8", start, end);
-  try {
-    return parseLine(text, 0);
-  } catch {
-    let lineNo = 1;
-    for (let i = buf.indexOf(10); i >= 0 && i < start; i = buf.indexOf(10, i + 1)) lineNo++;
-    return parseLine(text, lineNo);
-  }
 }

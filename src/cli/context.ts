@@ -10,9 +10,12 @@ import { readBounded, type InputLabel } from "../store/input.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 // types only: this module is loaded for every command, `pki --help` included
 import type { Authority, KeyAccess } from "../ca/authority.js";
+import type { CaStore } from "../store/store.js";
 
 export interface GlobalOptions {
   dir?: string;
+  /** --store: a postgres:// URL (never with a password) or a directory */
+  store?: string;
   json?: boolean;
   passphraseFile?: string;
   yes?: boolean;
@@ -21,7 +24,14 @@ export interface GlobalOptions {
 }
 
 export interface Context {
+  /** the CA directory (absolute), or the store URL (without a password) when the CA is in a database: for messages */
   dir: string;
+  /** where the CA lives: --store, $PKI_STORE, else the directory (--dir, $PKI_DIR, ./pki) */
+  location: string;
+  /** the store at `location`, opened on first use (one per command) */
+  openStore(): Promise<CaStore>;
+  /** close the store if it was opened (run.ts, after the command) */
+  closeStore(): Promise<void>;
   json: boolean;
   yes: boolean;
   /** prompts allowed: stdin and stderr are terminals, no --yes, no CI */
@@ -79,6 +89,34 @@ export function readSecretFile(p: string, what: InputLabel): string {
   return line;
 }
 
+/** A database URL as shown to a user: its password (from $PKI_STORE) dropped. */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === "") return url;
+    u.password = "";
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1@");
+  }
+}
+
+/** A --store URL given on the command line must not carry a password (argv is visible to every user of the machine). */
+function refusePasswordInArgv(location: string): void {
+  if (!isDatabaseUrl(location)) return;
+  let password = "";
+  try {
+    password = new URL(location).password;
+  } catch {
+    password = /\/\/[^:@/]*:[^@/]+@/.test(location) ? "x" : "";
+  }
+  if (password !== "") {
+    throw new PkiError("USAGE", "--store: a password in the URL on the command line is visible to every user of this machine: remove it and use PGPASSWORD, ~/.pgpass or the PKI_STORE environment variable", { exitCode: 2 });
+  }
+}
+
+const isDatabaseUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
+
 export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
   const json = g.json === true;
   const yes = g.yes === true;
@@ -86,9 +124,28 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
   const ci = env.CI !== undefined && env.CI !== "" && env.CI !== "false" && env.CI !== "0";
   const interactive = !yes && !ci && process.stdin.isTTY === true && stderr.isTTY === true;
   const color = g.color !== false && !("NO_COLOR" in env && env.NO_COLOR !== "") && stderr.isTTY === true && env.TERM !== "dumb";
-  const dir = path.resolve(g.dir ?? (env.PKI_DIR || "pki"));
+  // a password in argv is visible to every user of the machine (ps, /proc): refused before anything else
+  if (g.store !== undefined) refusePasswordInArgv(g.store);
+  const chosen = g.store ?? (env.PKI_STORE || undefined);
+  const location = chosen !== undefined && isDatabaseUrl(chosen) ? chosen : path.resolve(chosen ?? g.dir ?? (env.PKI_DIR || "pki"));
+  const dir = isDatabaseUrl(location) ? withoutPassword(location) : location;
+  let opened: Promise<CaStore> | undefined;
   const ctx: Context = {
     dir,
+    location,
+    openStore() {
+      return (opened ??= (async () => (await import("../store/open.js")).openStore(location))());
+    },
+    async closeStore() {
+      if (!opened) return;
+      const o = opened;
+      opened = undefined;
+      try {
+        await (await o).close();
+      } catch {
+        /* never opened, or already gone */
+      }
+    },
     json,
     yes,
     interactive,
@@ -171,7 +228,8 @@ export async function keyAccessNow(ctx: Context, ca: Authority, keyUri: string |
     // a key stored with --no-passphrase needs none (reading it here also
     // surfaces a missing key or a too-open mode before any prompt)
     const { isEncryptedPem } = await import("../crypto/keys.js");
-    if (!isEncryptedPem(ca.store.readCaKeyPem())) return access;
+    const { readCaKeyPem } = await import("../ca/authority.js");
+    if (!isEncryptedPem(await readCaKeyPem(ca.store))) return access;
     const pass = await caPassphrase(ctx);
     return { ...access, passphrase: async () => pass };
   }

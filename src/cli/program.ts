@@ -415,6 +415,7 @@ export const COMMANDS: CommandSpec[] = [
 /** The options every command takes (before or after its name): defined here only. */
 export const GLOBAL_OPTIONS: OptionSpec[] = [
   ["-d, --dir <path>", "CA directory (default: $PKI_DIR, else ./pki)", "dir"],
+  ["--store <url>", "where the CA lives: postgres://user@host/db, or a directory (default: $PKI_STORE, else --dir); never a password here: PGPASSWORD, ~/.pgpass or PKI_STORE"],
   ["--json", "print exactly one JSON document on stdout"],
   ["--passphrase-file <file>", "CA key passphrase from the first line of a file (also $PKI_PASSPHRASE_FILE, $PKI_PASSPHRASE)"],
   ["-y, --yes", "never prompt (also without a terminal or with CI set)"],

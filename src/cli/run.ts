@@ -7,7 +7,6 @@ import { buildProgram, GLOBAL_KEYS, type CommandSpec } from "./program.js";
 import { makeContext, passphraseTyped, type Context, type GlobalOptions } from "./context.js";
 import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
-import { CaDir } from "../store/ca-dir.js";
 import { VERSION } from "./version.js";
 
 export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<Result> };
@@ -60,9 +59,15 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       // audit.log: one line per refusal of a command that changes CA state (`audited` in the command table)
       if (spec.audited && e instanceof PkiError && e.code !== "USAGE") {
         const command = cmd.parent && cmd.parent.parent ? `${cmd.parent.name()} ${spec.name}` : spec.name;
-        new CaDir(ctx.dir).audit({ command, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message });
+        try {
+          await (await ctx.openStore()).audit([{ command, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message }]);
+        } catch {
+          // the audit log must never turn a refusal into another error
+        }
       }
       throw e;
+    } finally {
+      await ctx.closeStore();
     }
   });
 

@@ -8,7 +8,6 @@
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { argChoices, COMMANDS, GLOBAL_OPTIONS, optionChoices, SHELLS, type Choices, type CommandSpec, type OptionSpec } from "../cli/program.js";
-import { CaDir } from "../store/ca-dir.js";
 import { choiceOption } from "./options.js";
 
 interface Flag {
@@ -166,7 +165,8 @@ export async function run(ctx: Context, args: string[]): Promise<Result> {
   // built-in profiles, plus the CA's own when a CA directory is at hand
   let profiles = ["client", "code-signing", "server", "ssl"];
   try {
-    profiles = [...new CaDir(ctx.dir).loadProfiles().keys()];
+    const { loadProfiles } = await import("../ca/authority.js");
+    profiles = [...(await loadProfiles(await ctx.openStore())).keys()];
   } catch {
     /* a broken custom profile must not break completion */
   }

@@ -58,12 +58,15 @@ import { caKeyUri, issuedBy, openAuthority, openSigningAuthority, type Authority
 import { pinFromSources } from "../ca/signer.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 import { randomBytes, verifySignature } from "../crypto/keys.js";
-import { buildAllowMap, buildBundle, CLOCK_SKEW_MS, liveDrops, readAllowListSetting, readBundleSettings, readCurrentCrl, refreshCrl, writeAllowMap, type LiveDrop } from "../ca/revocation.js";
+import { buildAllowMap, buildBundle, CLOCK_SKEW_MS, liveDrops, nextCrlNumber, readAllowListSetting, readBundleSettings, readCurrentCrl, refreshCrl, type LiveDrop } from "../ca/revocation.js";
 import { examineParent, repairCrlChain } from "../ca/parent.js";
 import { CA_NAMES_LIMIT, caNamesListSize } from "../core/allow-map.js";
 import { TEMP_FILE, writeFilesAtomic } from "../store/atomic.js";
 import { CaDir, MODE } from "../store/ca-dir.js";
-import { alive, breakLock, LOCK_FILE, lockState, withLock, type LockState } from "../store/lock.js";
+import { dirOf } from "../store/dir-store.js";
+import { DOC } from "../store/store.js";
+import { alive, breakLock, LOCK_FILE, lockState, type LockState } from "../store/lock.js";
+import { usage } from "../core/errors.js";
 
 interface Opts {
   /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
@@ -122,8 +125,15 @@ function listDir(d: string): string[] {
   }
 }
 
-function examine(ca: Authority, now: Date): Findings {
-  const store = ca.store;
+/** The CA directory behind the authority: doctor's checks are of a directory (temporary files, the lock, modes). */
+function dirOfCa(ca: Authority): CaDir {
+  const d = dirOf(ca.store);
+  if (!d) throw usage(`pki doctor checks a CA directory; ${ca.store.location} is not one`);
+  return d.dir;
+}
+
+async function examine(ca: Authority, now: Date): Promise<Findings> {
+  const store = dirOfCa(ca);
   const checks: Check[] = [];
   const f: Findings = { checks, orphans: [], tmpFiles: [], crlStale: false, bundleStale: false, allowStale: false, drops: [], badMetaLines: 0 };
   const add = (name: string, status: Status, message: string) => checks.push({ name, status, message });
@@ -157,7 +167,7 @@ function examine(ca: Authority, now: Date): Findings {
 
   // --- the CRL
   try {
-    const cur = readCurrentCrl(ca, store.crlPath);
+    const cur = await readCurrentCrl(ca);
     if (!cur) {
       f.crlStale = true;
       add("crl", "fail", `${store.crlPath} is missing: nginx cannot start with ssl_crl; run \`pki crl\``);
@@ -166,11 +176,11 @@ function examine(ca: Authority, now: Date): Findings {
       add("crl", "fail", `${store.crlPath} is not signed by this CA's key: run \`pki crl\``);
     } else {
       const next = cur.info.nextUpdate;
-      f.drops = index ? liveDrops(ca, indexText, now) : [];
+      f.drops = index ? await liveDrops(ca, ca.store, indexText, now) : [];
       const missing = index ? missingFromCrl(index, revokedSerials(cur.info.revokedDer)) : 0;
       let number: bigint | null = null;
       try {
-        number = store.readCrlNumber();
+        number = await nextCrlNumber(ca.store);
       } catch {
         number = null;
       }
@@ -203,7 +213,7 @@ function examine(ca: Authority, now: Date): Findings {
   }
 
   // --- an issuing CA: parent.crt, the parent's CRL (fails near its nextUpdate, naming the command for the root), crl-chain.pem
-  const up = examineParent(ca, now);
+  const up = await examineParent(ca, now);
   checks.push(...up.checks);
   f.chainStale = up.chainStale;
 
@@ -297,7 +307,7 @@ function examine(ca: Authority, now: Date): Findings {
       // it lists issued certificates: it must follow the revocations
       const lastRevocation = Math.max(0, ...(index ?? []).filter((e) => e.status === "R" && e.revokedAt).map((e) => e.revokedAt!.getTime()));
       const mtime = fs.statSync(store.bundlePath).mtimeMs;
-      const expected = index ? new Set(parsePemBlocks(buildBundle(ca, index, setting === false ? true : setting, now).text).map((b) => key(b.der))) : null;
+      const expected = index ? new Set(parsePemBlocks((await buildBundle(ca, index, setting === false ? true : setting, now)).text).map((b) => key(b.der))) : null;
       const extra = expected ? have.filter((k) => !expected.has(k)).length : 0;
       const lacking = expected ? [...expected].filter((k) => !have.includes(k)).length : 0;
       if (mtime < lastRevocation || extra > 0) {
@@ -348,7 +358,7 @@ function examine(ca: Authority, now: Date): Findings {
     if (have === null) {
       f.allowStale = true;
       add("allow-list", "fail", `${store.allowMapPath} is missing (pki.json turns the allow-list on): nginx will not start; \`pki doctor --repair\` rewrites it`);
-    } else if (index && have !== buildAllowMap(ca, index, allow, now)) {
+    } else if (index && have !== (await buildAllowMap(ca, index, allow, now))) {
       f.allowStale = true;
       add("allow-list", "fail", `${store.allowMapPath} does not list exactly the valid certificates${typeof allow === "string" ? ` of profile ${allow}` : ""}: \`pki doctor --repair\` rewrites it; then reload nginx`);
     } else {
@@ -400,7 +410,7 @@ async function tokenCheck(ctx: Context, ca: Authority, keyUri: string | undefine
     if (pinFromSources(u, ctx.env) === undefined) {
       return { name, status: "warn", message: "the CA key is on a PKCS#11 token; give its PIN (pin-source in the URI or PKI_PKCS11_PIN) so that doctor can check it" };
     }
-    const signing = await openSigningAuthority(ca.store, keyAccess(ctx, keyUri, { prompt: false }));
+    const signing = await openSigningAuthority(ca, keyAccess(ctx, keyUri, { prompt: false }));
     try {
       const challenge = randomBytes(32);
       const sig = await signing.caSigner.sign(challenge);
@@ -421,7 +431,7 @@ function oidOf(alg: Uint8Array): string {
 }
 
 async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string | undefined): Promise<string[]> {
-  const store = ca.store;
+  const store = dirOfCa(ca);
   const done: string[] = [];
   // decrypt before taking the lock; only when a passphrase source exists (never prompt from doctor)
   let signing: Awaited<ReturnType<typeof openSigningAuthority>> | null = null;
@@ -433,7 +443,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
       done.push("CRL not re-signed: no passphrase source (pass --passphrase-file or set PKI_PASSPHRASE_FILE)");
     } else {
       try {
-        signing = await openSigningAuthority(store, keyAccess(ctx, keyUri, { prompt: false }));
+        signing = await openSigningAuthority(ca, keyAccess(ctx, keyUri, { prompt: false }));
       } catch (e) {
         done.push(`CRL not re-signed: ${(e as Error).message}`);
       }
@@ -443,7 +453,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
     done.push(`nothing repaired: the CA directory is locked by pid ${f.lock.holder.pid} on ${f.lock.holder.host}; if that process is gone, \`pki doctor --break-lock\``);
     return done;
   }
-  await withLock(store.dir, async () => {
+  await ca.store.locked("doctor", async (tx) => {
     for (const t of f.tmpFiles) {
       fs.rmSync(t, { force: true });
       done.push(`removed ${path.relative(store.dir, t)}`);
@@ -475,7 +485,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
     }
     if (f.drops.length) {
       // re-apply revocations that crl.pem (signed by this CA) proves and the index lost
-      const cur = readCurrentCrl(ca, store.crlPath);
+      const cur = await readCurrentCrl(ca, tx);
       const entries = cur && cur.signedByCa ? new Map(parseCrl(cur.der).revoked.map((e) => [e.serial.replace(/^0+(?=.)/, ""), e])) : new Map();
       const idx = parseIndex(indexText);
       const restored: string[] = [];
@@ -505,7 +515,7 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
     if (signing) {
       let crl;
       try {
-        crl = await refreshCrl(signing, indexText, ctx.now());
+        crl = await refreshCrl(signing, tx, ctx.now(), undefined, { index: indexText });
       } catch (e) {
         if (!(e instanceof PkiError) || e.code !== "CRL_SHRINK") throw e;
         done.push(`CRL not re-signed: ${e.message}`);
@@ -516,22 +526,22 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
       store.audit({ command: "doctor", action: "crl", crlNumber: Number(crl.crlNumber), outcome: "ok" });
       }
     }
-    if (f.chainStale && !signing && repairCrlChain(store)) {
+    if (f.chainStale && !signing && (await repairCrlChain(ca, tx))) {
       done.push(`rewrote ${store.crlChainPath} from crl.pem and parent-crl.pem: reload nginx`);
       store.audit({ command: "doctor", action: "crl-chain", outcome: "ok" });
     }
     if (f.allowStale || f.orphans.length) {
       const allow = readAllowListSetting(ca);
       if (allow !== false) {
-        writeAllowMap(ca, parseIndex(indexText), allow, ctx.now());
+        await tx.commit({ docs: [{ name: DOC.allowMap, data: await buildAllowMap(ca, parseIndex(indexText), allow, ctx.now(), tx) }] });
         done.push(`rewrote ${store.allowMapPath}: reload nginx`);
         store.audit({ command: "doctor", action: "allow-list", outcome: "ok" });
       }
     }
     if (f.bundleStale) {
       const s = readBundleSettings(ca).includeIssued;
-      const b = buildBundle(ca, parseIndex(indexText), s, ctx.now());
-      writeFilesAtomic([{ path: store.bundlePath, data: b.text, mode: MODE.file }]);
+      const b = await buildBundle(ca, parseIndex(indexText), s, ctx.now(), tx);
+      await tx.commit({ docs: [{ name: DOC.bundle, data: b.text }] });
       done.push(`rewrote ${store.bundlePath} (${b.count} certificate(s)): reload nginx`);
       store.audit({ command: "doctor", action: "bundle", certificates: b.count, outcome: "ok" });
     }
@@ -540,8 +550,8 @@ async function repair(ctx: Context, ca: Authority, f: Findings, keyUri: string |
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
-  const ca = openAuthority(store);
+  const ca = await openAuthority(await ctx.openStore());
+  const store = dirOfCa(ca);
   let repaired: string[] | undefined;
   if (o.breakLock) {
     // explicit: a lock of another host (pki cannot see its process), or a strange or dead one
@@ -550,10 +560,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     repaired = [what];
     if (was.kind !== "none") store.audit({ command: "doctor", action: "break-lock", ...(was.kind === "strange" ? { lock: was.what } : { pid: was.holder.pid, host: was.holder.host }), outcome: "ok" });
   }
-  let f = examine(ca, ctx.now());
+  let f = await examine(ca, ctx.now());
   if (o.repair) {
     repaired = [...(repaired ?? []), ...(await repair(ctx, ca, f, o.key))];
-    f = examine(ca, ctx.now());
+    f = await examine(ca, ctx.now());
   }
   const checks = f.checks;
   const key = await tokenCheck(ctx, ca, o.key);

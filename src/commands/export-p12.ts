@@ -6,7 +6,6 @@
  * default password is no password.
  */
 import { p12CaPem } from "../ca/parent.js";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
@@ -14,11 +13,10 @@ import { P12_FORMATS } from "../cli/program.js";
 import { PkiError, usage } from "../core/errors.js";
 import { keyMatches, loadPrivateKey } from "../crypto/keys.js";
 import { buildPkcs12 } from "../crypto/pkcs12.js";
-import { openAuthority } from "../ca/authority.js";
-import { writeFilesAtomic } from "../store/atomic.js";
-import { CaDir, MODE } from "../store/ca-dir.js";
+import { docWhere, openAuthority } from "../ca/authority.js";
+import { DOC } from "../store/store.js";
 import { choiceOption } from "./options.js";
-import { confineOutput } from "../store/output.js";
+import { confineOutput, writeOutputs } from "../store/output.js";
 import { resolveCertificate } from "./target.js";
 
 interface Opts {
@@ -29,27 +27,27 @@ interface Opts {
 }
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const format = choiceOption(o.p12Format, "--p12-format", P12_FORMATS) ?? "modern";
-  const ca = openAuthority(store);
-  const t = resolveCertificate(store, args[0]!, ctx.now(), { recordedOnly: true });
+  const ca = await openAuthority(store);
+  const t = await resolveCertificate(store, args[0]!, ctx.now(), { recordedOnly: true });
   ctx.auditInfo.target = args[0];
   const name = t.meta?.name;
   if (!name) throw new PkiError("NOT_FOUND", `${args[0]} is not a name issued with \`pki issue\`: pki holds no key for it (the holder of a CSR keeps the key and makes the PKCS#12 with \`openssl pkcs12 -export\`)`);
-  const keyPath = store.p("private", `${name}.key`);
-  if (!fs.existsSync(keyPath)) throw new PkiError("NOT_FOUND", `the key of "${name}" is not in ${path.dirname(keyPath)} (was it issued with --out-dir?)`);
-  store.checkKeyMode(keyPath);
+  const keyPath = docWhere(store, DOC.issuedKey(name));
+  const keyPem = await store.read(DOC.issuedKey(name)); // a key readable by others is refused (KEY_MODE)
+  if (keyPem === null) throw new PkiError("NOT_FOUND", `the key of "${name}" is not in ${path.dirname(keyPath)} (was it issued with --out-dir?)`);
   if (t.entry?.status === "R") ctx.warn(`serial ${t.entry.serial} of "${name}" is revoked: the PKCS#12 will be refused by nginx`);
 
   // the output is confined before the key is read: never a CA file (but this name's own issued/<name>.p12), never a device or FIFO
-  const out = confineOutput(store, o.out ?? `${name}.p12`, { own: [store.p("issued", `${name}.p12`)], label: "--out" });
+  const out = confineOutput(store, o.out ?? `${name}.p12`, { own: [docWhere(store, `issued/${name}.p12`)], label: "--out" });
 
   let password: string;
   if (o.p12PassphraseFile) password = readSecretFile(o.p12PassphraseFile, secretFileOf("--p12-passphrase-file"));
   else if (ctx.interactive) password = await (await import("../ui/prompt.js")).askNewSecret("PKCS#12 password", 4);
   else throw usage("the PKCS#12 file needs a password: pass --p12-passphrase-file FILE (no prompt without a terminal)");
 
-  const key = await loadPrivateKey(fs.readFileSync(keyPath, "utf8"), `private/${name}.key`, async () => {
+  const key = await loadPrivateKey(keyPem.toString("utf8"), `private/${name}.key`, async () => {
     if (o.keyPassphraseFile) return readSecretFile(o.keyPassphraseFile, secretFileOf("--key-passphrase-file"));
     if (ctx.interactive) return (await import("../ui/prompt.js")).askSecret(`Passphrase of private/${name}.key`);
     throw usage(`private/${name}.key is encrypted: pass --key-passphrase-file FILE`);
@@ -58,7 +56,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     throw new PkiError("CA_INVALID", `private/${name}.key does not belong to serial ${t.cert.serial}; run \`pki doctor\``);
   }
   const data = await buildPkcs12({ key, certPem: t.pem, caPem: p12CaPem(ca), password, format, friendlyName: name });
-  writeFilesAtomic([{ path: out, data, mode: MODE.key }]);
-  store.audit({ command: "export p12", serial: t.cert.serial, name, format, path: path.resolve(out), outcome: "ok" });
+  writeOutputs(store, [{ path: out, data, mode: 0o600 }], { own: [docWhere(store, `issued/${name}.p12`)], label: "--out" });
+  await store.audit([{ command: "export p12", serial: t.cert.serial, name, format, path: path.resolve(out), outcome: "ok" }]);
   return { data: { path: path.resolve(out), name, serial: t.cert.serial, format }, messages: [`Wrote ${out} (${format}: key, certificate and CA for "${name}", serial ${t.cert.serial})`] };
 }

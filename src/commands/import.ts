@@ -8,7 +8,6 @@ import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { PkiError, missingInput, usage } from "../core/errors.js";
 import { importCa, type SourceKind } from "../ca/import.js";
-import { CaDir } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
 
 interface Opts {
@@ -32,7 +31,7 @@ export function importCommand(kind: SourceKind) {
     const r = await importCa({
       kind,
       source: src,
-      target: ctx.dir,
+      store: await ctx.openStore(),
       skipBroken: o.skipBroken === true,
       dryRun: o.dryRun === true,
       copyKeys: o.keys !== false,
@@ -58,7 +57,7 @@ export function importCommand(kind: SourceKind) {
       report: (line) => (line.startsWith("note: ") ? ctx.info(line) : ctx.stderr.write(line + "\n")),
     });
     if (!r.dryRun) {
-      new CaDir(ctx.dir).audit({ command: `import ${kind}`, source: src, subject: r.subject, certificates: r.certificates, revoked: r.revoked, names: r.names.length, crlNumber: r.crlNumber, skipped: r.skipped.length, outcome: "ok" });
+      await (await ctx.openStore()).audit([{ command: `import ${kind}`, source: src, subject: r.subject, certificates: r.certificates, revoked: r.revoked, names: r.names.length, crlNumber: r.crlNumber, skipped: r.skipped.length, outcome: "ok" }]);
     }
     const what = `${r.certificates} certificate(s), ${r.revoked} revoked, ${r.names.length} issued name(s)${kind === "easyrsa" ? `, ${r.keys} key(s)` : ""}`;
     return {

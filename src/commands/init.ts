@@ -2,7 +2,6 @@
  * pki init: create a CA directory, or adopt an existing CA pair.
  */
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
 import { assembleSigned, authorityKeyIdentifier, caExtensions, tbsCertificate, urlExtensions, validity } from "../core/certificate.js";
 import { PkiError, missingInput, usage } from "../core/errors.js";
 import { decodeBasicConstraints, findExtension, parseCertificate } from "../core/parse.js";
@@ -10,13 +9,13 @@ import { dnFromParts, encodeName, formatDn, parseDn, type Rdn } from "../core/na
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import { newSerial } from "../core/serial.js";
 import { encryptPrivateKey, generateKeyPair, keyIdentifier, keyKindOf, keyKindOfSpki, keyMatches, loadPrivateKey, parseKeyType, privateKeyPem, randomBytes, type KeyType, KEY_TYPES } from "../crypto/keys.js";
-import { formatCrlNumber } from "../core/crl.js";
-import { ensureDir, ensureParents, writeFilesAtomic, type FileWrite } from "../store/atomic.js";
-import { CaDir, MODE, readInputFile, type Settings } from "../store/ca-dir.js";
+import { readInputFile, type Settings } from "../store/ca-dir.js";
+import { openStore } from "../store/open.js";
+import { DOC, type CaStore, type DocWrite } from "../store/store.js";
 import type { Context } from "../cli/context.js";
 import { publicKeyFromSpki } from "../crypto/keys.js";
 import type { Result } from "../cli/output.js";
-import { openAuthority, signingAuthority } from "../ca/authority.js";
+import { authorityOf, caPresent, docWhere, noCa, openAuthority, signingAuthority } from "../ca/authority.js";
 import { fileSigner, tokenSigner, type CaSigner } from "../ca/signer.js";
 import { keyAccess } from "../cli/context.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
@@ -26,9 +25,9 @@ import { withSpinner } from "../ui/progress.js";
 import * as path from "node:path";
 import { formatConstraints, nameConstraintsExtension, parseConstraintList } from "../core/name-constraints.js";
 import { checkName, issue, openSigningAuthority, type SigningAuthority } from "../ca/authority.js";
-import { crlChainWrites, checkParentCrl, hasParent, parentCrlAdvice } from "../ca/parent.js";
+import { crlChainDocs, checkParentCrl, hasParent, parentCrlAdvice } from "../ca/parent.js";
 import { readSecretFile, secretFileOf } from "../cli/context.js";
-import { refuseTakenNames } from "./issue.js";
+import { refuseTakenNames } from "../ca/issued.js";
 import type { Extension, KeyKind } from "../core/certificate.js";
 import type { Profile } from "../core/profiles.js";
 
@@ -72,8 +71,8 @@ const keyTypeName = (k: crypto.KeyObject): string => {
 };
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
-  if (store.hasCa()) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use another --dir)`);
+  const store = await ctx.openStore();
+  if (await caPresent(store)) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use another --dir)`);
   const importing = o.importCert !== undefined || o.importKey !== undefined;
   const onToken = o.key !== undefined;
   if (onToken) {
@@ -251,57 +250,36 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   };
   const certPem = toPem("CERTIFICATE", certDer);
 
-  // --- write: directories first, then every file atomically; on failure remove what we made
-  const created: string[] = [];
-  const dirExisted = fs.existsSync(ctx.dir);
-  try {
-    const parents = ensureParents(ctx.dir);
-    if (parents !== undefined) created.push(parents);
-    for (const [d, mode] of [[ctx.dir, MODE.dir], [store.p("private"), MODE.privateDir], [store.p("certs"), MODE.dir], [store.p("issued"), MODE.dir]] as const) {
-      if (!fs.existsSync(d)) {
-        ensureDir(d, mode);
-        created.push(d);
-      }
-    }
-    const files: FileWrite[] = [
-      ...(keyPem !== undefined ? [{ path: store.caKeyPath, data: keyPem, mode: MODE.key, exclusive: true }] : []),
-      { path: store.caCertPath, data: certPem, mode: MODE.file, exclusive: true },
-      { path: store.indexPath, data: "", mode: MODE.file, exclusive: true },
-      { path: store.p("index.txt.attr"), data: "unique_subject = no\n", mode: MODE.file, exclusive: true },
-      { path: store.crlNumberPath, data: formatCrlNumber(1n), mode: MODE.file, exclusive: true },
-      { path: store.bundlePath, data: certPem, mode: MODE.file, exclusive: true },
-      ...(parent
-        ? [
-            { path: store.parentCertPath, data: parent.ca.certPem, mode: MODE.file, exclusive: true },
-            { path: store.caChainPath, data: certPem + parent.ca.certPem, mode: MODE.file, exclusive: true },
-            ...(parent.crlPem !== undefined ? [{ path: store.parentCrlPath, data: parent.crlPem, mode: MODE.file, exclusive: true }] : []),
-          ]
-        : []),
-    ];
-    writeFilesAtomic(files);
-    created.push(...files.map((f) => f.path));
-    // pki.json last: its presence is what makes the directory a CA
-    writeFilesAtomic([{ path: store.settingsPath, data: JSON.stringify(settings, null, 2) + "\n", mode: MODE.file, exclusive: true }]);
-    created.push(store.settingsPath);
-    // a first, empty CRL so that nginx's ssl_crl works from the start
-    // the key is already in memory: no second decryption
-    const signing = signingAuthority(openAuthority(store), caSigner);
-    const crl = await buildCrl(signing, "", crlDays, ctx.now());
-    const chainWrites = crlChainWrites(store, crl.pem);
-    writeFilesAtomic([
-      { path: store.crlPath, data: crl.pem, mode: MODE.file },
-      { path: store.crlNumberPath, data: formatCrlNumber(crl.crlNumber + 1n), mode: MODE.file },
-      ...chainWrites,
-    ]);
-    created.push(store.crlPath, ...chainWrites.map((w) => w.path));
-  } catch (e) {
-    for (const p of created.reverse()) fs.rmSync(p, { force: true, recursive: p !== ctx.dir || !dirExisted });
-    throw e;
-  }
+  // --- write: the store makes the new CA all or nothing (a directory: staged
+  // and renamed into place, or every file exclusive and pki.json last)
+  const settingsText = JSON.stringify(settings, null, 2) + "\n";
+  // a first, empty CRL so that nginx's ssl_crl works from the start
+  // the key is already in memory: no second decryption
+  const signing = signingAuthority(authorityOf(store, settingsText, certPem, parent ? parent.ca.certPem : null), caSigner);
+  const crl = await buildCrl(signing, "", crlDays, ctx.now(), 1n);
+  const docs: DocWrite[] = [
+    ...(keyPem !== undefined ? [{ name: DOC.caKey, data: keyPem, mode: 0o600 }] : []),
+    { name: DOC.caCert, data: certPem },
+    { name: DOC.bundle, data: certPem },
+    ...(parent
+      ? [
+          { name: DOC.parentCert, data: parent.ca.certPem },
+          { name: DOC.caChain, data: certPem + parent.ca.certPem },
+          ...(parent.crlPem !== undefined ? [{ name: DOC.parentCrl, data: parent.crlPem }] : []),
+        ]
+      : []),
+    { name: DOC.crl, data: crl.pem },
+    ...(await crlChainDocs(signing, store, crl.pem, parent?.crlPem ?? "")),
+    { name: DOC.settings, data: settingsText },
+  ];
+  await store.create({ crlNumber: crl.crlNumber + 1n, docs });
 
   const fingerprint = crypto.createHash("sha256").update(certDer).digest("hex");
-  store.audit({ command: "init", serial: cert.serial, subject: formatDn(cert.subject), outcome: "ok", imported: importing, ...(parent ? { parent: path.resolve(parent.ca.store.dir) } : {}), ...(onToken ? { key: caSigner.description } : {}) });
-  if (parent) parent.ca.store.audit({ command: "init --parent", profile: "ca", name: parent.name, serial: cert.serial, subject: formatDn(cert.subject), dir: path.resolve(ctx.dir), outcome: "ok" });
+  await store.audit([{ command: "init", serial: cert.serial, subject: formatDn(cert.subject), outcome: "ok", imported: importing, ...(parent ? { parent: parent.ca.store.location } : {}), ...(onToken ? { key: caSigner.description } : {}) }]);
+  if (parent) {
+    await parent.ca.store.audit([{ command: "init --parent", profile: "ca", name: parent.name, serial: cert.serial, subject: formatDn(cert.subject), dir: store.location, outcome: "ok" }]);
+    await parent.ca.store.close();
+  }
   const data = {
     dir: ctx.dir,
     subject: formatDn(cert.subject),
@@ -309,11 +287,11 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     notAfter: cert.notAfter.toISOString(),
     keyType,
     fingerprint,
-    ...(parent ? { parent: path.resolve(parent.ca.store.dir), parentName: parent.name, chain: path.resolve(store.caChainPath) } : {}),
+    ...(parent ? { parent: parent.ca.store.location, parentName: parent.name, chain: path.resolve(docWhere(store, DOC.caChain)) } : {}),
     ...(constraints ? { nameConstraints: formatConstraints(constraints) } : {}),
     fingerprints: { sha256: fingerprint },
-    cert: path.resolve(store.caCertPath),
-    path: path.resolve(store.caCertPath),
+    cert: path.resolve(docWhere(store, DOC.caCert)),
+    path: path.resolve(docWhere(store, DOC.caCert)),
     ...(onToken ? { key: caSigner.description } : {}),
   };
   return {
@@ -324,7 +302,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       `  SHA-256 fingerprint ${fingerprint}`,
       ...(parent
         ? [
-            `  signed by "${formatDn(parent.ca.cert.subject)}" (${parent.ca.store.dir}), recorded there as "${parent.name}": \`pki -d ${parent.ca.store.dir} revoke ${parent.name}\` revokes this CA`,
+            `  signed by "${formatDn(parent.ca.cert.subject)}" (${parent.ca.store.location}), recorded there as "${parent.name}": \`pki -d ${parent.ca.store.location} revoke ${parent.name}\` revokes this CA`,
             ...(parent.crlPem === undefined ? [`pki: warning: the parent has no crl.pem yet: ${parentCrlAdvice(store)}`] : []),
           ]
         : []),
@@ -349,19 +327,20 @@ interface OpenParent {
  * allowed to certify a CA (pathLen), its key decrypted with
  * --parent-passphrase-file (never argv) or a prompt.
  */
-async function openParent(ctx: Context, store: CaDir, o: Opts): Promise<OpenParent> {
-  const pstore = new CaDir(o.parent!);
-  pstore.requireCa();
-  if (path.resolve(pstore.dir) === path.resolve(store.dir)) throw usage("--parent must be another CA directory than --dir");
-  if (hasParent(pstore)) {
-    throw new PkiError("POLICY_DENIED", `${pstore.dir} is itself an issuing CA (it has a parent.crt): pki builds two tiers, a root and the CAs it signs; use the root as --parent`);
+async function openParent(ctx: Context, store: CaStore, o: Opts): Promise<OpenParent> {
+  const pstore = await openStore(path.resolve(o.parent!));
+  if (!(await pstore.exists())) throw noCa(pstore);
+  if (pstore.location === store.location) throw usage("--parent must be another CA directory than --dir");
+  const pa = await openAuthority(pstore);
+  if (hasParent(pa)) {
+    throw new PkiError("POLICY_DENIED", `${pstore.location} is itself an issuing CA (it has a parent.crt): pki builds two tiers, a root and the CAs it signs; use the root as --parent`);
   }
-  const name = o.parentName ?? path.basename(path.resolve(store.dir));
+  const name = o.parentName ?? path.basename(path.resolve(store.location));
   checkName(name);
   const prompt = ctx.interactive ? await import("../ui/prompt.js") : undefined;
-  const ca = await openSigningAuthority(pstore, async () => {
+  const ca = await openSigningAuthority(pa, async () => {
     if (o.parentPassphraseFile) return readSecretFile(o.parentPassphraseFile, secretFileOf("--parent-passphrase-file"));
-    if (prompt) return prompt.askSecret(`Passphrase of the parent CA key (${pstore.caKeyPath})`);
+    if (prompt) return prompt.askSecret(`Passphrase of the parent CA key (${docWhere(pstore, DOC.caKey)})`);
     throw missingInput("the parent CA's passphrase", "--parent-passphrase-file FILE");
   });
   const now = ctx.now().getTime();
@@ -372,9 +351,8 @@ async function openParent(ctx: Context, store: CaDir, o: Opts): Promise<OpenPare
   const pl = bc ? decodeBasicConstraints(bc.value).pathLen : undefined;
   if (pl === 0) throw new PkiError("POLICY_DENIED", `the parent CA's certificate has pathLen 0: it may sign leaves only, not another CA`);
   let crlPem: string | undefined;
-  if (fs.existsSync(pstore.crlPath)) {
-    crlPem = checkParentCrl({ certPem: ca.certPem, cert: ca.cert }, fs.readFileSync(pstore.crlPath), pstore.crlPath).pem;
-  }
+  const pcrl = await pstore.read(DOC.crl);
+  if (pcrl !== null) crlPem = checkParentCrl({ certPem: ca.certPem, cert: ca.cert }, pcrl, docWhere(pstore, DOC.crl)).pem;
   return { ca, name, crlPem };
 }
 
@@ -412,10 +390,10 @@ async function signByParent(ctx: Context, parent: OpenParent, r: { subject: Rdn[
         days: r.days,
         name: parent.name,
         extensions: [...r.extensions, authorityKeyIdentifier(p.keyId), ...urlExtensions(p.settings)],
-        files: (certPem) => [{ path: p.store.p("issued", `${parent.name}.crt`), data: certPem, mode: MODE.file }],
+        files: (certPem) => ({ docs: [{ name: DOC.issuedCert(parent.name), data: certPem }], outputs: [] }),
       },
     ],
-    { now: ctx.now, check: (index) => refuseTakenNames(p.store, [parent.name], index, ctx.now()) },
+    { now: ctx.now, check: (index, tx) => refuseTakenNames(tx, [parent.name], index, ctx.now()) },
   );
   if (c!.capped) ctx.warn(`the issuing CA's validity is capped at the parent's notAfter (${p.cert.notAfter.toISOString()})`);
   return c!.der;

@@ -10,15 +10,14 @@ import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
 import { applySanRules, withCn } from "../core/csr-policy.js";
 import { parseSanList, type San } from "../core/names.js";
-import type { IndexEntry } from "../core/index-format.js";
 import { encryptPrivateKey, generateKeyPairEncoded, keyKindOfType, loadPrivateKey, parseKeyType, type KeyType } from "../crypto/keys.js";
 import { keyAccess, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { P12_FORMATS } from "../cli/program.js";
-import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
-import { CaDir, MAX_INPUT, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
-import type { FileWrite } from "../store/atomic.js";
-import { confineOutDir, confineOutput, requireRegularOrNew } from "../store/output.js";
+import { issue, issuedJson, openAuthority, openSigningAuthority, profileOf, type IssueRequest } from "../ca/authority.js";
+import { confinedPathsFor, issuedWrites, pathsFor, refuseTakenNames } from "../ca/issued.js";
+import { MAX_INPUT, readInputFile, readStdin } from "../store/ca-dir.js";
+import { confineOutDir } from "../store/output.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import { choiceOption, intOption } from "./options.js";
 import { staleCrlWarning } from "../ca/revocation.js";
@@ -39,47 +38,6 @@ interface Opts {
   p12Format?: string;
 }
 
-export interface IssuedPaths {
-  cert: string;
-  key: string;
-  chain: string;
-  p12: string | null;
-}
-
-export function pathsFor(store: CaDir, name: string, outDir?: string): Omit<IssuedPaths, "p12"> & { p12: string } {
-  if (outDir) return { cert: path.join(outDir, `${name}.crt`), chain: path.join(outDir, `${name}.chain.crt`), key: path.join(outDir, `${name}.key`), p12: path.join(outDir, `${name}.p12`) };
-  return { cert: store.p("issued", `${name}.crt`), chain: store.p("issued", `${name}.chain.crt`), key: store.p("private", `${name}.key`), p12: store.p("issued", `${name}.p12`) };
-}
-
-/**
- * pathsFor, checked before anything is done: the name is an issued name that
- * collides with no other file (core/issued-name.ts); with --out-dir every file
- * is confined (store/output.ts: never a CA file, never a non-regular file);
- * in the CA directory (issued/, private/) each is a regular file or a new one.
- */
-export function confinedPathsFor(store: CaDir, name: string, outDir?: string): ReturnType<typeof pathsFor> {
-  checkIssuedName(name);
-  const paths = pathsFor(store, name, outDir);
-  for (const p of [paths.cert, paths.chain, paths.key, paths.p12]) {
-    if (outDir) confineOutput(store, p, { label: `--out-dir file` });
-    else requireRegularOrNew(p, `the file`);
-  }
-  return paths;
-}
-
-/** Refuse names that already hold a valid (unrevoked, unexpired) certificate. */
-export function refuseTakenNames(store: CaDir, names: readonly string[], index: IndexEntry[], now: Date): void {
-  const meta = store.readMeta();
-  const wanted = new Set(names);
-  for (const e of index) {
-    if (e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
-    const n = meta.get(e.serial)?.name;
-    if (n !== undefined && wanted.has(n)) {
-      throw new PkiError("NAME_EXISTS", `"${n}" already holds a valid certificate (serial ${e.serial}): use \`pki renew ${n}\`, or \`pki revoke ${n}\` first`);
-    }
-  }
-}
-
 async function readNames(src: string): Promise<string[]> {
   const data = src === "-" ? await readStdin("the list of names", MAX_INPUT) : readInputFile(src, "names file");
   const names = data
@@ -98,7 +56,7 @@ async function readNames(src: string): Promise<string[]> {
 }
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const [profileName, single] = args as [string, string | undefined];
   if (single !== undefined && o.namesFrom !== undefined) throw usage("give either a name or --names-from, not both");
   if (single === undefined && o.namesFrom === undefined) throw usage("missing name: pki issue <profile> <name> (or --names-from FILE)");
@@ -114,8 +72,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const names = single !== undefined ? [single] : await readNames(o.namesFrom!);
   if (single === undefined) ctx.auditInfo.names = names.length <= 100 ? names : `${names.length} names from ${o.namesFrom}`;
   for (const n of names) confinedPathsFor(store, n, o.outDir);
-  const ca = openAuthority(store);
-  const profile = store.profile(profileName);
+  const ca = await openAuthority(store);
+  const profile = await profileOf(store, profileName);
   if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
     throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
   }
@@ -157,7 +115,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (!promptFirst) bar = await progressBar(ctx, label, plans.length, done);
   let signing: Awaited<ReturnType<typeof openSigningAuthority>>;
   try {
-    signing = await openSigningAuthority(store, keyAccess(ctx, o.key));
+    signing = await openSigningAuthority(ca, keyAccess(ctx, o.key));
   } catch (e) {
     bar?.stop();
     throw e;
@@ -187,27 +145,19 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       keyKind,
       days: effDays,
       name: p.name,
-      files: async (certPem: string): Promise<FileWrite[]> => {
-        const w: FileWrite[] = [
-          { path: paths.key, data: keyPems[i]!, mode: MODE.key },
-          { path: paths.cert, data: certPem, mode: MODE.file },
-          { path: paths.chain, data: chainPem(signing, certPem), mode: MODE.file },
-        ];
+      files: async (certPem: string) => {
+        let p12: Uint8Array | undefined;
         if (p12Module) {
-          w.push({
-            path: paths.p12,
-            data: await p12Module.buildPkcs12({ key: await keyObject(i), certPem, caPem: p12CaPem(signing), password: p12Pass!, format: p12Format, friendlyName: p.name }),
-            mode: MODE.key,
-          });
+          p12 = await p12Module.buildPkcs12({ key: await keyObject(i), certPem, caPem: p12CaPem(signing), password: p12Pass!, format: p12Format, friendlyName: p.name });
           p12Files[i] = paths.p12;
         }
-        return w;
+        return issuedWrites(store, p.name, o.outDir, { key: keyPems[i]!, cert: certPem, chain: chainPem(signing, certPem), p12 });
       },
     };
   });
 
-  const issued = await issue(signing, reqs, { now: ctx.now, check: (index) => refuseTakenNames(store, names, index, ctx.now()) });
-  store.auditMany(issued.map((c) => ({ command: "issue", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, outcome: "ok" })));
+  const issued = await issue(signing, reqs, { now: ctx.now, check: (index, tx) => refuseTakenNames(tx, names, index, ctx.now()) });
+  await store.audit(issued.map((c) => ({ command: "issue", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, outcome: "ok" })));
 
   const one = (i: number): Record<string, unknown> & { name: string; serial: string; notAfter: string; cert: string; key: string; chain: string; p12: string | null } => {
     const paths = pathsFor(store, plans[i]!.name, o.outDir);
@@ -225,7 +175,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     };
   };
   const warn = issued.some((c) => c.capped) ? [`pki: warning: validity capped at the CA's notAfter (${signing.cert.notAfter.toISOString()}): renew the CA soon`] : [];
-  const crlWarning = staleCrlWarning(signing, ctx.now());
+  const crlWarning = await staleCrlWarning(signing, ctx.now());
   const warnings = crlWarning ? [crlWarning] : [];
   if (single !== undefined) {
     const d = one(0);

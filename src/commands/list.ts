@@ -7,15 +7,16 @@
  * header (the dn form is nginx's $ssl_client_s_dn spelling, see
  * core/dn-format.ts).
  */
-import { hasParent, verifyParentLink } from "../ca/parent.js";
-import { openAuthority } from "../ca/authority.js";
+import { verifyParentLink } from "../ca/parent.js";
+import { noCa, openAuthority } from "../ca/authority.js";
+import { DOC } from "../store/store.js";
+import { parseIndex } from "../core/index-format.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { LIST_FORMATS, LIST_STATUSES } from "../cli/program.js";
 import { formatDn } from "../core/names.js";
 import { parseOnelineDn, rfc2253Dn } from "../core/dn-format.js";
 import type { IndexEntry } from "../core/index-format.js";
-import { CaDir } from "../store/ca-dir.js";
 import { choiceOption, intOption } from "./options.js";
 import { palette, statusColour } from "../ui/colors.js";
 
@@ -37,21 +38,20 @@ export function statusOf(e: IndexEntry, now: Date): CertStatus {
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const wanted = choiceOption(o.status, "--status", LIST_STATUSES) ?? "all";
   const format = choiceOption(o.format, "--format", LIST_FORMATS) ?? "table";
   const expiring = intOption(o.expiring, "--expiring", 0, 36500);
-  store.requireCa();
+  if (!(await store.exists())) throw noCa(store);
   const now = ctx.now();
-  const meta = store.readMeta();
+  const meta = await store.meta();
   // an issuing CA revoked by its parent (parent-crl.pem): nothing below it is valid any more,
   // and an allow-list (--format serial|dn) must not say otherwise
-  const caRevoked = hasParent(store) ? (verifyParentLink(openAuthority(store), now)?.revokedByParent ?? false) : false;
+  const caRevoked = (await store.read(DOC.parentCert)) !== null ? ((await verifyParentLink(await openAuthority(store), now))?.revokedByParent ?? false) : false;
   if (caRevoked) ctx.warn("the parent CA has revoked this issuing CA (parent-crl.pem): every certificate it issued is refused and listed as revoked");
   const horizon = expiring === undefined ? undefined : now.getTime() + expiring * 86_400_000;
 
-  const rows = store
-    .readIndex()
+  const rows = parseIndex((await store.indexText()).toString("utf8"))
     .map((e) => {
       const m = meta.get(e.serial);
       const rdns = parseOnelineDn(e.subject);

@@ -15,13 +15,14 @@ import { parsePemBlocks } from "../core/pem.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { VERIFY_MODES } from "../cli/program.js";
-import { openAuthority, type Authority } from "../ca/authority.js";
+import { docWhere, openAuthority, profileOf, type Authority } from "../ca/authority.js";
 import { apacheIssuerPin, nginxIssuerPin, renderApache, renderNginx, renderNginxSnippet, type ServerConfigParams } from "../render/server-config.js";
 import { hasParent } from "../ca/parent.js";
 import { rfc2253Dn } from "../core/dn-format.js";
-import { readAllowListSetting, writeAllowListSetting, writeAllowMap } from "../ca/revocation.js";
-import { withLock } from "../store/lock.js";
-import { CaDir, TEMPLATES_DIR } from "../store/ca-dir.js";
+import { enableAllowList, readAllowListSetting } from "../ca/revocation.js";
+import { TEMPLATES_DIR } from "../store/ca-dir.js";
+import { parseIndex } from "../core/index-format.js";
+import { DOC, type CaStore } from "../store/store.js";
 import { choiceOption } from "./options.js";
 
 export interface ServerConfigOpts {
@@ -43,31 +44,30 @@ export interface ServerConfigOpts {
  * client certificate. 1 for a root CA; for an intermediate (an imported CA
  * whose ca.crt is not self-issued) one more per certificate up to the root.
  */
-export function verifyDepth(ca: Authority): number {
-  const blocks = parsePemBlocks(fs.readFileSync(ca.store.caCertPath, "utf8")).filter((b) => b.label === "CERTIFICATE");
+export async function verifyDepth(ca: Authority): Promise<number> {
+  const blocks = parsePemBlocks((await ca.store.read(DOC.caCert))?.toString("utf8") ?? ca.certPem).filter((b) => b.label === "CERTIFICATE");
   const last = blocks.length ? parseCertificate(blocks[blocks.length - 1]!.der) : ca.cert;
   const selfIssued = Buffer.from(last.issuerRaw).equals(Buffer.from(last.subjectRaw));
   return Math.max(1, blocks.length) + (selfIssued ? 0 : 1);
 }
 
 /** The server pair: --cert/--key, else the issued name (or the valid certificate whose CN) equal to --server-name. */
-function serverPair(store: CaDir, serverName: string | undefined, o: ServerConfigOpts): { cert: string; key: string } {
+async function serverPair(store: CaStore, serverName: string | undefined, o: ServerConfigOpts): Promise<{ cert: string; key: string }> {
   if (o.cert && o.key) return { cert: path.resolve(o.cert), key: path.resolve(o.key) };
   if (o.cert || o.key) throw usage("--cert and --key go together: pass both");
   if (!serverName) throw usage("pass --server-name NAME (a name of `pki issue server NAME`) or --cert FILE --key FILE");
   let name: string | undefined;
-  if (fs.existsSync(store.p("issued", `${serverName}.chain.crt`))) name = serverName;
+  if ((await store.read(DOC.issuedChain(serverName)).catch(() => null)) !== null) name = serverName;
   else {
-    const meta = store.readMeta();
+    const meta = await store.meta();
     const cnSuffix = `/CN=${serverName}`;
-    const hit = store
-      .readIndex()
+    const hit = parseIndex((await store.indexText()).toString("utf8"))
       .filter((e) => e.status === "V" && e.subject.endsWith(cnSuffix) && meta.get(e.serial)?.name)
       .pop();
     name = hit ? meta.get(hit.serial)!.name : undefined;
   }
   if (!name) throw new PkiError("NOT_FOUND", `no issued server certificate named or with CN ${JSON.stringify(serverName)}: run \`pki issue server ${serverName}\`, or pass --cert FILE --key FILE`);
-  return { cert: store.p("issued", `${name}.chain.crt`), key: store.p("private", `${name}.key`) };
+  return { cert: docWhere(store, DOC.issuedChain(name)), key: docWhere(store, DOC.issuedKey(name)) };
 }
 
 export function upstreamOption(v: string | undefined): string {
@@ -120,12 +120,12 @@ function listenOption(v: string | undefined): string {
 }
 
 export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind: "nginx" | "apache"): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const verify = choiceOption(o.verify, "--verify", VERIFY_MODES) ?? "on";
   const upstream = upstreamOption(o.upstream);
   const listen = listenOption(o.listen);
   if (o.serverName !== undefined && !/^[A-Za-z0-9_*.-]+$/.test(o.serverName)) throw usage(`--server-name takes a host name, not ${JSON.stringify(o.serverName)}`);
-  const ca = openAuthority(store);
+  const ca = await openAuthority(store);
   if (o.ocsp !== undefined && kind !== "nginx") throw usage("--ocsp is for nginx-config");
   if (o.ocsp !== undefined && o.snippet) throw usage("--ocsp goes into the server block: leave out --snippet");
   const ocsp = ocspOption(o.ocsp, ca.settings.ocspUrl);
@@ -136,28 +136,23 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
   if (o.allowList !== undefined && o.allowList !== false) {
     if (kind !== "nginx") throw usage("--allow-list is for nginx-config");
     const include: true | string = o.allowList;
-    if (typeof include === "string") store.profile(include); // PROFILE_INVALID before anything is written
-    const count = await withLock(store.dir, () => {
-      const index = store.readIndex();
-      if (allow !== include) writeAllowListSetting(ca, include);
-      writeAllowMap(ca, index, include, ctx.now());
-      return index.length;
-    });
+    if (typeof include === "string") await profileOf(store, include); // PROFILE_INVALID before anything is written
+    const count = await enableAllowList(ca, include, ctx.now());
     allow = include;
-    store.audit({ command: "nginx-config", action: "allow-list", include, outcome: "ok" });
-    messages.push(`pki: note: wrote ${store.allowMapPath} (${count} index line(s) considered); pki keeps it current from now on (pki.json "allowList")`);
+    await store.audit([{ command: "nginx-config", action: "allow-list", include, outcome: "ok" }]);
+    messages.push(`pki: note: wrote ${docWhere(store, DOC.allowMap)} (${count} index line(s) considered); pki keeps it current from now on (pki.json "allowList")`);
   }
   const tdir = path.join(TEMPLATES_DIR, kind);
   const read = (f: string) => fs.readFileSync(path.join(tdir, f), "utf8");
   const rawSnippet = read("client-auth.conf");
   // an issuing CA (two tiers): the root trusted but not advertised, crl-chain.pem, depth 2, the issuer pinned
-  const issuing = hasParent(store)
-    ? { root: path.resolve(store.parentCertPath), issuerDn: rfc2253Dn(ca.cert.subject), advertised: path.resolve(store.caCertPath) }
+  const issuing = hasParent(ca)
+    ? { root: path.resolve(docWhere(store, DOC.parentCert)), issuerDn: rfc2253Dn(ca.cert.subject), advertised: path.resolve(docWhere(store, DOC.caCert)) }
     : undefined;
   const snippet = issuing && kind === "apache" ? apacheIssuerPin(rawSnippet, issuing.issuerDn) : rawSnippet;
   if (o.snippet) return { data: { config: snippet }, stdout: kind === "nginx" ? renderNginxSnippet(snippet) + (issuing ? nginxIssuerPin(issuing.issuerDn) : "") : snippet };
 
-  const pair = serverPair(store, o.serverName === "_" ? undefined : o.serverName, o);
+  const pair = await serverPair(store, o.serverName === "_" ? undefined : o.serverName, o);
   const params: ServerConfigParams = {
     caSubject: formatDn(ca.cert.subject),
     serverName: o.serverName ?? (kind === "nginx" ? "_" : "localhost"),
@@ -166,14 +161,14 @@ export async function renderServerConfig(ctx: Context, o: ServerConfigOpts, kind
     key: pair.key,
     // Apache reads every trusted CA from SSLCACertificateFile (ca-chain.crt: issuing CA + root)
     // and names only SSLCADNRequestFile's to clients; nginx keeps the root apart (ssl_trusted_certificate)
-    bundle: path.resolve(issuing && kind === "apache" ? store.caChainPath : store.bundlePath),
-    crl: path.resolve(issuing ? store.crlChainPath : store.crlPath),
+    bundle: path.resolve(docWhere(store, issuing && kind === "apache" ? DOC.caChain : DOC.bundle)),
+    crl: path.resolve(docWhere(store, issuing ? DOC.crlChain : DOC.crl)),
     upstream,
     verify,
-    depth: issuing ? 2 : verifyDepth(ca),
+    depth: issuing ? 2 : await verifyDepth(ca),
     ocsp: ocsp && { ...ocsp, template: read("ocsp.conf") },
     issuing,
-    allowMap: allow !== false ? path.resolve(store.allowMapPath) : undefined,
+    allowMap: allow !== false ? path.resolve(docWhere(store, DOC.allowMap)) : undefined,
   };
   const config = kind === "nginx" ? renderNginx(read("server.conf"), rawSnippet, params) : renderApache(read("vhost.conf"), rawSnippet, params);
   for (const f of [pair.cert, pair.key, params.bundle, params.crl, ...(issuing ? [issuing.root] : [])]) if (!fs.existsSync(f)) messages.push(`pki: warning: ${f} does not exist yet`);

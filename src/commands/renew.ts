@@ -14,23 +14,21 @@
  *   reason it was revoked.
  */
 import { chainPem } from "../ca/parent.js";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { keyAccess, readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { OID } from "../core/certificate.js";
 import { PkiError, usage } from "../core/errors.js";
-import { formatIndex } from "../core/index-format.js";
+import { parseIndex } from "../core/index-format.js";
 import { formatDn, type San } from "../core/names.js";
 import { decodeSans, findExtension } from "../core/parse.js";
 import { encryptPrivateKey, generateKeyPair, isEncryptedPem, keyKindOf, privateKeyPem, publicKeyFromSpki, spkiDer, type KeyPair, type KeyType } from "../crypto/keys.js";
-import { issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest, type SigningAuthority } from "../ca/authority.js";
+import { docWhere, issue, issuedJson, noCa, openAuthority, openSigningAuthority, profileOf, type IssueRequest, type SigningAuthority } from "../ca/authority.js";
 import { assertNoLiveDrops, refreshCrl } from "../ca/revocation.js";
-import type { FileWrite } from "../store/atomic.js";
-import { CaDir, MODE } from "../store/ca-dir.js";
+import { confinedPathsFor, issuedWrites } from "../ca/issued.js";
+import { DOC, type CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
 import { resolveCertificate } from "./target.js";
-import { confinedPathsFor, pathsFor } from "./issue.js";
 import { withSpinner } from "../ui/progress.js";
 
 interface Opts {
@@ -64,15 +62,15 @@ function keyTypeOf(spki: Uint8Array): KeyType {
  * issuing CAs (profile `ca`) and the OCSP responder certificate, which
  * `pki serve` renews itself.
  */
-export function dueNames(store: CaDir, now: Date, days: number): string[] {
+export async function dueNames(store: CaStore, now: Date, days: number): Promise<string[]> {
   const horizon = now.getTime() + days * 86_400_000;
-  const index = new Map(store.readIndex().map((e) => [e.serial, e]));
+  const index = new Map(parseIndex((await store.indexText()).toString("utf8")).map((e) => [e.serial, e]));
   const current = new Map<string, string>();
-  for (const m of store.readMeta().values()) {
+  for (const m of (await store.meta()).values()) {
     if (!m.name || m.profile === "ca" || m.name === "ocsp-responder") continue;
     const e = index.get(m.serial);
     if (!e || e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
-    if (!fs.existsSync(pathsFor(store, m.name).cert)) continue;
+    if ((await store.read(DOC.issuedCert(m.name))) === null) continue;
     // the newest valid certificate of a name is its current one
     const prev = current.get(m.name);
     if (!prev || index.get(prev)!.expires.getTime() <= e.expires.getTime()) current.set(m.name, m.serial);
@@ -81,7 +79,7 @@ export function dueNames(store: CaDir, now: Date, days: number): string[] {
 }
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   if (o.due === undefined) {
     if (args[0] === undefined) throw usage("give the certificate to renew (serial, file or issued name), or --due <days> to renew every issued name expiring within that many days");
     let signing: Promise<SigningAuthority> | undefined;
@@ -90,8 +88,8 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (args[0] !== undefined) throw usage("--due renews every issued name that is due: give no target with it");
   if (o.rekey || o.keyPassphraseFile) throw usage("--due renews with the same keys: --rekey goes with one target");
   const within = intOption(o.due, "--due", 0, 36500)!;
-  store.requireCa();
-  const names = dueNames(store, ctx.now(), within);
+  if (!(await store.exists())) throw noCa(store);
+  const names = await dueNames(store, ctx.now(), within);
   let signing: Promise<SigningAuthority> | undefined;
   const renewed: Record<string, unknown>[] = [];
   const messages: string[] = [];
@@ -105,13 +103,13 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   return { data: { renewed, due: within }, messages };
 }
 
-async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, openSigning: () => Promise<SigningAuthority>): Promise<Result> {
+async function renewOne(ctx: Context, store: CaStore, target: string, o: Opts, openSigning: () => Promise<SigningAuthority>): Promise<Result> {
   const args = [target];
   const days = intOption(o.days, "--days", 1, 36500);
   if (o.keyPassphraseFile && !o.rekey) throw usage("--key-passphrase-file goes with --rekey (without it the key is not touched)");
-  const ca = openAuthority(store);
+  const ca = await openAuthority(store);
   const now = ctx.now();
-  const old = resolveCertificate(store, args[0]!, now, { recordedOnly: true });
+  const old = await resolveCertificate(store, args[0]!, now, { recordedOnly: true });
   ctx.auditInfo.target = args[0];
   if (!old.entry || !Buffer.from(old.cert.issuerRaw).equals(Buffer.from(ca.cert.subjectRaw))) {
     throw new PkiError("NOT_FOUND", `${args[0]} is not a certificate in this CA's index: only certificates this CA issued can be renewed`);
@@ -119,9 +117,9 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   if (!old.meta) throw new PkiError("PROFILE_INVALID", `serial ${old.entry.serial} has no profile in index.meta (it was not issued by pki): issue a new certificate instead`);
   if (old.meta.profile === "ca") {
     // an issuing CA gets a successor (new key, new directory), not a renewal: its clients move over, then it is revoked
-    throw new PkiError("POLICY_DENIED", `${args[0]} is an issuing CA (profile ca): make its successor with \`pki -d <new dir> init --parent ${store.dir} --parent-name <new name>\`, move its clients over, then \`pki -d ${store.dir} revoke ${old.meta.name ?? old.entry.serial} --reason superseded\``);
+    throw new PkiError("POLICY_DENIED", `${args[0]} is an issuing CA (profile ca): make its successor with \`pki -d <new dir> init --parent ${store.location} --parent-name <new name>\`, move its clients over, then \`pki -d ${store.location} revoke ${old.meta.name ?? old.entry.serial} --reason superseded\``);
   }
-  const profile = store.profile(old.meta.profile);
+  const profile = await profileOf(store, old.meta.profile);
   const name = old.meta.name;
   if (o.rekey && !name) throw usage(`--rekey is for names issued with \`pki issue\`; serial ${old.entry.serial} was signed from a CSR, whose key pki never holds: sign a new CSR instead`);
   const wasRevoked = old.entry.status === "R";
@@ -136,8 +134,9 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   const sanExt = findExtension(old.cert.extensions, OID.subjectAltName);
   const sans: San[] = sanExt ? decodeSans(sanExt.value).filter((s): s is San => s.type !== "other") : [];
   const paths = name ? confinedPathsFor(store, name) : undefined;
+  const oldKey = name ? await store.read(DOC.issuedKey(name)) : null;
   // a name given by `sign-csr --name` has no key here: the agent holds it
-  if (o.rekey && paths && !fs.existsSync(paths.key)) {
+  if (o.rekey && paths && oldKey === null) {
     throw usage(`--rekey makes a new key for a name whose key the CA directory holds; "${name}" was signed from a CSR (no ${paths.key}): sign a new CSR with \`pki sign-csr --name ${name} --replace\``);
   }
 
@@ -145,7 +144,7 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
   let keyPass: string | undefined;
   if (o.rekey) {
     if (o.keyPassphraseFile) keyPass = readSecretFile(o.keyPassphraseFile, secretFileOf("--key-passphrase-file"));
-    else if (fs.existsSync(paths!.key) && isEncryptedPem(fs.readFileSync(paths!.key, "utf8"))) {
+    else if (oldKey !== null && isEncryptedPem(oldKey.toString("utf8"))) {
       throw usage(`the current key of "${name}" is encrypted: pass --key-passphrase-file FILE to encrypt the new one too`);
     }
   }
@@ -167,37 +166,32 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
     keyKind: keyKindOf(publicKeyFromSpki(spki)),
     days: effDays,
     name,
-    files: paths
-      ? (certPem: string): FileWrite[] => [
-          ...(keyPem ? [{ path: paths.key, data: keyPem, mode: MODE.key }] : []),
-          { path: paths.cert, data: certPem, mode: MODE.file },
-          { path: paths.chain, data: chainPem(signing, certPem), mode: MODE.file },
-        ]
-      : undefined,
+    files: name ? (certPem: string) => issuedWrites(store, name, undefined, { key: keyPem, cert: certPem, chain: chainPem(signing, certPem) }) : undefined,
   };
   const revoke = !o.keepOld && !wasRevoked ? [{ serial: old.entry.serial, reason: "superseded" as const }] : [];
   const [c] = await issue(signing, [req], {
     now: ctx.now,
     revoke,
     // the CRL is re-signed after the index commit: refuse before it if that CRL would un-revoke anyone
-    check: () => {
-      if (revoke.length) assertNoLiveDrops(signing, store.readIndexBuffer(), now);
+    check: async (_index, tx) => {
+      if (revoke.length) await assertNoLiveDrops(signing, tx, await tx.indexText(), now);
     },
-    after: async (index) => {
+    after: async (_index, tx) => {
       if (!revoke.length) return;
-      const text = formatIndex(index);
-      await refreshCrl(signing, text, now); // issue() itself refreshes a bundle that lists issued certificates
+      await refreshCrl(signing, tx, now); // issue() itself refreshes a bundle that lists issued certificates
     },
   });
-  store.audit({ command: "renew", profile: c!.profile, serial: c!.serial, previousSerial: old.entry.serial, subject: c!.subject, name, rekey: !!o.rekey, outcome: "ok" });
-  if (revoke.length) store.audit({ command: "renew", serial: old.entry.serial, subject: formatDn(old.cert.subject), reason: "superseded", outcome: "revoked" });
+  await store.audit([
+    { command: "renew", profile: c!.profile, serial: c!.serial, previousSerial: old.entry.serial, subject: c!.subject, name, rekey: !!o.rekey, outcome: "ok" },
+    ...(revoke.length ? [{ command: "renew", serial: old.entry.serial, subject: formatDn(old.cert.subject), reason: "superseded", outcome: "revoked" }] : []),
+  ]);
 
   const messages = [
     `Renewed ${formatDn(old.cert.subject)} (${profile.name}): serial ${c!.serial}, until ${c!.notAfter.toISOString()}${o.rekey ? ", new key" : ", same key"}`,
     revoke.length ? `  old serial ${old.entry.serial} revoked (superseded); crl.pem re-signed` : `  old serial ${old.entry.serial} left ${wasRevoked ? "revoked" : "valid (--keep-old)"}`,
   ];
   if (paths) messages.push(`  certificate ${paths.cert}`, `  chain       ${paths.chain}`, ...(keyPem ? [`  key         ${paths.key}`] : []));
-  if (paths && fs.existsSync(paths.p12)) messages.push(`pki: note: ${paths.p12} still holds the old certificate: run \`pki export p12 ${name}\``);
+  if (name && paths && (await store.read(`issued/${name}.p12`).catch(() => null)) !== null) messages.push(`pki: note: ${paths.p12} still holds the old certificate: run \`pki export p12 ${name}\``);
   if (!paths) messages.push("Hand the new certificate to its holder: `pki show " + c!.serial + "`, or certs/" + c!.serial + ".pem");
   return {
     data: {
@@ -207,8 +201,8 @@ async function renewOne(ctx: Context, store: CaDir, target: string, o: Opts, ope
       notAfter: c!.notAfter.toISOString(),
       name: name ?? null,
       revokedPrevious: revoke.length > 0,
-      cert: paths ? path.resolve(paths.cert) : path.resolve(store.certPath(c!.serial)),
-      path: paths ? path.resolve(paths.cert) : path.resolve(store.certPath(c!.serial)),
+      cert: paths ? path.resolve(paths.cert) : path.resolve(docWhere(store, `certs/${c!.serial}.pem`)),
+      path: paths ? path.resolve(paths.cert) : path.resolve(docWhere(store, `certs/${c!.serial}.pem`)),
       certificate: c!.pem,
       key: paths && keyPem ? path.resolve(paths.key) : null,
       chain: paths ? path.resolve(paths.chain) : null,

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import { PkiError, usage } from "../core/errors.js";
-import { parseIndex, parseReason, REASON_NAMES, REASONS, type IndexEntry, type Reason } from "../core/index-format.js";
+import { parseIndex, parseReason, REASON_NAMES, REASONS, type IndexEntry, type MetaEntry, type Reason } from "../core/index-format.js";
 import { parseOnelineDn } from "../core/dn-format.js";
 import { entriesOfName, liveMatching, parseSubjectQuery } from "../core/subject-match.js";
 import { formatDn } from "../core/names.js";
@@ -20,7 +20,7 @@ import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
 import { findIndexEntry, revokeSerials } from "../ca/revocation.js";
 import { requireIssuedHere } from "../ca/provenance.js";
-import { CaDir, readInputFile } from "../store/ca-dir.js";
+import { readInputFile } from "../store/ca-dir.js";
 
 interface Opts {
   reason?: string;
@@ -37,7 +37,7 @@ export function reasonOption(v: string | undefined): Reason {
 }
 
 /** The serial of a certificate file, checked to be this CA's own certificate (ca/provenance.ts). */
-function serialFromFile(ca: Authority, file: string): string {
+async function serialFromFile(ca: Authority, file: string): Promise<string> {
   const data = readInputFile(file, "certificate file");
   let der: Uint8Array = data;
   if (looksLikePem(data)) {
@@ -52,7 +52,7 @@ function serialFromFile(ca: Authority, file: string): string {
     throw new PkiError("BAD_INPUT", `${file} is not a readable certificate: ${(e as Error).message}`);
   }
   // signed with this CA's key and identical to certs/<SERIAL>.pem: a forged file carrying someone else's serial revokes nobody
-  requireIssuedHere(ca, cert, der, file);
+  await requireIssuedHere(ca, cert, der, file);
   return cert.serial;
 }
 
@@ -62,17 +62,17 @@ function serialFromFile(ca: Authority, file: string): string {
  * The index is searched, not parsed: revoking one serial in a 100,000-line
  * index reads only that line.
  */
-export function resolveTarget(ca: Authority, target: string, indexBuf: Buffer, now: Date): IndexEntry {
+export async function resolveTarget(ca: Authority, target: string, indexBuf: Buffer, now: Date, meta?: Map<string, MetaEntry>): Promise<IndexEntry> {
   const lookup = (serial: string) => findIndexEntry(indexBuf, serial);
   if (target.includes("/") || (fs.existsSync(target) && fs.statSync(target).isFile())) {
-    const serial = serialFromFile(ca, target);
+    const serial = await serialFromFile(ca, target);
     const e = lookup(serial);
     if (!e) throw new PkiError("NOT_FOUND", `${target} (serial ${serial}) is not in this CA's index: check \`pki list\` or run \`pki doctor\``);
     return e;
   }
   // an issued name first, then a serial: the order show, renew and export use too
   const named: IndexEntry[] = [];
-  for (const m of ca.store.readMeta().values()) {
+  for (const m of (meta ?? (await ca.store.meta())).values()) {
     if (m.name !== target) continue;
     const e = lookup(m.serial);
     if (e) named.push(e);
@@ -102,11 +102,12 @@ export function resolveTarget(ca: Authority, target: string, indexBuf: Buffer, n
  * revoked target fails the run. The same certificate named twice (its name
  * and its serial, say) is revoked once.
  */
-export function resolveAll(ca: Authority, targets: readonly string[], o: { subject?: string; allOf?: string }, now: Date): IndexEntry[] {
+export async function resolveAll(ca: Authority, targets: readonly string[], o: { subject?: string; allOf?: string }, now: Date): Promise<IndexEntry[]> {
   const out = new Map<string, IndexEntry>();
-  const indexBuf = ca.store.readIndexBuffer();
+  const indexBuf = await ca.store.indexText();
+  let meta: Map<string, MetaEntry> | undefined;
   for (const t of targets) {
-    const e = resolveTarget(ca, t, indexBuf, now);
+    const e = await resolveTarget(ca, t, indexBuf, now, (meta ??= await ca.store.meta()));
     if (e.status === "R") throw new PkiError("ALREADY_REVOKED", `${t}: serial ${e.serial} (${e.subject}) was already revoked on ${e.revokedAt?.toISOString()}`);
     out.set(e.serial, e);
   }
@@ -121,8 +122,8 @@ export function resolveAll(ca: Authority, targets: readonly string[], o: { subje
     for (const e of hits) out.set(e.serial, e);
   }
   if (o.allOf !== undefined) {
-    const meta = ca.store.readMeta();
-    const of = entriesOfName(index, (s) => meta.get(s)?.name, o.allOf, now);
+    const m = meta ?? (await ca.store.meta());
+    const of = entriesOfName(index, (s) => m.get(s)?.name, o.allOf, now);
     if (of.live.length + of.revoked.length + of.expired.length === 0) {
       throw new PkiError("NOT_FOUND", `no certificate was ever issued under the name ${JSON.stringify(o.allOf)}: check \`pki list\``);
     }
@@ -135,7 +136,7 @@ export function resolveAll(ca: Authority, targets: readonly string[], o: { subje
 }
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   if (args.length === 0 && o.subject === undefined && o.allOf === undefined) {
     throw usage("missing target: pki revoke <serial|certificate file|name>... (or --subject DN, --all-of NAME)");
   }
@@ -145,15 +146,15 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (o.subject !== undefined) ctx.auditInfo.subjectQuery = o.subject;
   if (o.allOf !== undefined) ctx.auditInfo.allOf = o.allOf;
   ctx.auditInfo.reason = reason;
-  const ca = openAuthority(store);
+  const ca = await openAuthority(store);
   // resolve and refuse before the key is decrypted; revokeSerials checks again under the lock
-  const entries = resolveAll(ca, args, o, ctx.now());
+  const entries = await resolveAll(ca, args, o, ctx.now());
   ctx.auditInfo.serial = entries.length === 1 ? entries[0]!.serial : entries.map((e) => e.serial);
   // the passphrase first (a prompt must not run under the lock), then the key
   // decrypts on the thread pool while revokeSerials rewrites the index and
   // builds the CRL
   const access = await keyAccessNow(ctx, ca, o.key);
-  const signing = openSigningAuthority(store, access);
+  const signing = openSigningAuthority(ca, access);
   signing.catch(() => {}); // handled where it is awaited
   const { revoked, crl } = await revokeSerials(
     ca,
@@ -161,11 +162,12 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     entries.map((e) => ({ serial: e.serial, reason })),
     ctx.now(),
   );
-  const meta = store.readMeta();
-  const list = revoked.map((r) => {
+  const meta = await store.meta();
+  const pems = await Promise.all(revoked.map((r) => store.certPem(r.serial)));
+  const list = revoked.map((r, i) => {
     let subject = formatDn(parseOnelineDn(r.subject));
     try {
-      const blocks = parsePemBlocks(fs.readFileSync(store.certPath(r.serial), "utf8"));
+      const blocks = parsePemBlocks(pems[i] ?? "");
       if (blocks[0]) subject = formatDn(parseCertificate(blocks[0].der).subject);
     } catch {
       // keep the index form of the subject
@@ -173,7 +175,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     return { serial: r.serial, subject, name: meta.get(r.serial)?.name ?? null, reason, revokedAt: r.revokedAt.toISOString() };
   });
   // one audit line per certificate
-  store.auditMany(list.map((r) => ({ command: "revoke", serial: r.serial, subject: r.subject, name: r.name ?? undefined, reason, crlNumber: Number(crl.crlNumber), outcome: "ok" })));
+  await store.audit(list.map((r) => ({ command: "revoke", serial: r.serial, subject: r.subject, name: r.name ?? undefined, reason, crlNumber: Number(crl.crlNumber), outcome: "ok" })));
   const first = list[0]!;
   const why = reason === "unspecified" ? "" : `, reason ${REASONS[reason].openssl}`;
   return {

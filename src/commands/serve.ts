@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
 import { caPassphrase, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { CaDir } from "../store/ca-dir.js";
+import type { CaStore } from "../store/store.js";
+import { noCa } from "../ca/authority.js";
 import { intOption } from "./options.js";
 import { ServeState } from "../serve/state.js";
 import { issueResponder, needsRenewal } from "../serve/responder.js";
@@ -31,13 +32,13 @@ export function parseListen(v: string | undefined): { host: string; port: number
   return { host: m[1] || m[2] || "127.0.0.1", port };
 }
 
-function readyFilePath(store: CaDir, p: string | undefined): string | undefined {
+function readyFilePath(store: CaStore, p: string | undefined): string | undefined {
   if (p === undefined) return undefined;
   if (p.trim() === "") throw usage("--ready-file needs a file name");
   confineOutput(store, p, { label: "--ready-file" }); // never a CA file, a device, FIFO or symlink (store/output.ts)
   const abs = path.resolve(p);
-  const rel = path.relative(store.dir, abs);
-  if (!rel.startsWith("..") && !path.isAbsolute(rel)) throw new PkiError("BAD_INPUT", `--ready-file ${p} is inside the CA directory: choose a path outside ${store.dir}`);
+  const rel = store.kind === "dir" ? path.relative(store.location, abs) : "..";
+  if (!rel.startsWith("..") && !path.isAbsolute(rel)) throw new PkiError("BAD_INPUT", `--ready-file ${p} is inside the CA directory: choose a path outside ${store.location}`);
   try {
     const st = fs.lstatSync(abs);
     if (!st.isFile()) throw new PkiError("BAD_INPUT", `--ready-file ${p} exists and is not a regular file`);
@@ -48,11 +49,11 @@ function readyFilePath(store: CaDir, p: string | undefined): string | undefined 
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const { host, port } = parseListen(o.listen);
   const nextUpdateMinutes = intOption(o.nextUpdate, "--next-update", 1, 7 * 24 * 60) ?? 5;
   const readyFile = readyFilePath(store, o.readyFile);
-  store.requireCa();
+  if (!(await store.exists())) throw noCa(store);
 
   const state = new ServeState(store, ctx.now);
   await state.load(true);
@@ -122,7 +123,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const r = state.responder;
   ctx.info(`pki serve: listening on http://${addr}/ (OCSP: /ocsp, CRL: /crl and /crl.pem, CA: /ca.crt, health: /healthz)`);
   ctx.info(`pki serve: OCSP responder certificate ${r.cert.serial}, valid until ${r.cert.notAfter.toISOString()}; nextUpdate ${nextUpdateMinutes} min; stop with SIGTERM`);
-  store.audit({ command: "serve", listen: addr, outcome: "started" });
+  await store.audit([{ command: "serve", listen: addr, outcome: "started" }]);
 
   const signal = await stopped;
   clearInterval(renewTimer);
@@ -137,6 +138,6 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     }, 2000).unref();
   });
   if (readyFile) fs.rmSync(readyFile, { force: true });
-  store.audit({ command: "serve", listen: addr, signal, outcome: "stopped" });
+  await store.audit([{ command: "serve", listen: addr, signal, outcome: "stopped" }]);
   return { data: { stopped: true, signal, listen: addr }, messages: [`pki serve: stopped (${signal})`] };
 }

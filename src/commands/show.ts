@@ -11,10 +11,11 @@ import { formatDn } from "../core/names.js";
 import { describeExtensions, findExtension, type ParsedCertificate, type RawExtension } from "../core/parse.js";
 import type { ParsedCrl } from "../core/crl-parse.js";
 import { describeSpki, verifySignature } from "../crypto/keys.js";
-import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
+import { caPresent, issuedBy, openAuthority, type Authority } from "../ca/authority.js";
 import { inspectElsewhereHint, provenance, requireIssuedHere } from "../ca/provenance.js";
 import { PkiError } from "../core/errors.js";
-import { CaDir } from "../store/ca-dir.js";
+import type { CaStore } from "../store/store.js";
+import { parseIndex } from "../core/index-format.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
 import { resolveDocument } from "./target.js";
 import { readParent, verifyParentLink } from "../ca/parent.js";
@@ -42,9 +43,9 @@ export function timeLeft(until: Date, now: Date): string {
   return ms >= 0 ? span : `expired ${span} ago`;
 }
 
-function tryAuthority(store: CaDir): Authority | undefined {
+async function tryAuthority(store: CaStore): Promise<Authority | undefined> {
   try {
-    return store.hasCa() ? openAuthority(store) : undefined;
+    return (await caPresent(store)) ? await openAuthority(store) : undefined;
   } catch {
     return undefined;
   }
@@ -61,18 +62,18 @@ function csrSignatureOk(spki: Uint8Array, alg: string, info: Uint8Array, sig: Ui
   }
 }
 
-function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca: Authority | undefined, now: Date): Record<string, unknown> {
+async function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaStore, ca: Authority | undefined, now: Date): Promise<Record<string, unknown>> {
   const ext = describeExtensions(c.extensions);
   const isCa = ca !== undefined && sameBytes(c.der, ca.cert.der);
   // this CA's record is attached only to its own certificate: signed with its key and identical to
   // certs/<SERIAL>.pem (ca/provenance.ts), never to a file that merely carries one of its serials
-  const fromThisCa = ca !== undefined && (isCa || provenance(ca, c, der).ok);
+  const fromThisCa = ca !== undefined && (isCa || (await provenance(ca, c, der)).ok);
   let revocation: Record<string, unknown> = { status: "unknown", revokedAt: null, reason: null };
   let profile: string | null = null;
   let name: string | null = null;
   if (fromThisCa) {
-    const entry = store.readIndex().find((e) => e.serial === c.serial);
-    const m = store.readMeta().get(c.serial);
+    const entry = parseIndex((await store.indexText()).toString("utf8")).find((e) => e.serial === c.serial);
+    const m = (await store.meta()).get(c.serial);
     profile = m?.profile ?? null;
     name = m?.name ?? null;
     if (entry) {
@@ -85,10 +86,10 @@ function certificateData(c: ParsedCertificate, der: Uint8Array, store: CaDir, ca
   }
   if (isCa) revocation = { status: "CA certificate", revokedAt: null, reason: null };
   // the CAs above it, up to the root (an issuing CA has parent.crt)
-  const parent = ca ? safe(() => readParent(store)) : null;
+  const parent = ca ? safe(() => readParent(ca)) : null;
   const chain = fromThisCa ? [formatDn(ca!.cert.subject), ...(parent ? [formatDn(parent.cert.subject)] : [])] : isCa && parent ? [formatDn(parent.cert.subject)] : [];
   if (isCa && parent) {
-    const up = verifyParentLink(ca!, now);
+    const up = await verifyParentLink(ca!, now);
     if (up?.revokedByParent) revocation = { status: "revoked by the parent CA", revokedAt: null, reason: null };
   }
   const ncExt = findExtension(c.extensions, OID_NAME_CONSTRAINTS);
@@ -140,7 +141,7 @@ function urlsOf(exts: readonly RawExtension[]): string[] {
 function crlData(c: ParsedCrl, ca: Authority | undefined, now: Date): Record<string, unknown> {
   const fromThisCa = ca !== undefined && sameBytes(c.issuerRaw, ca.cert.subjectRaw);
   // an issuing CA also shows its parent's CRL (parent-crl.pem) with the signature checked
-  const parent = ca && !fromThisCa ? safe(() => readParent(ca.store)) : null;
+  const parent = ca && !fromThisCa ? safe(() => readParent(ca)) : null;
   const fromParent = parent !== null && sameBytes(c.issuerRaw, parent.cert.subjectRaw);
   return {
     issuerRole: fromThisCa ? "this CA" : fromParent ? "parent CA" : null,
@@ -241,24 +242,24 @@ function render(p: Palette, d: Record<string, unknown>): string {
  * is NOT_ISSUED_HERE (contract: "What every command refuses"); openssl x509
  * inspects a certificate from elsewhere. CSRs and CRLs are shown as before.
  */
-function requireOwnCertificate(store: CaDir, ca: Authority | undefined, cert: ParsedCertificate, der: Uint8Array, file: string): void {
+async function requireOwnCertificate(store: CaStore, ca: Authority | undefined, cert: ParsedCertificate, der: Uint8Array, file: string): Promise<void> {
   const hint = inspectElsewhereHint(file);
-  if (!store.hasCa()) throw new PkiError("NOT_ISSUED_HERE", `${file}: there is no CA in ${store.dir} to check it against: refused; ${hint}`);
-  if (!ca) openAuthority(store); // a damaged CA directory: its own error says what to repair
+  if (!(await caPresent(store))) throw new PkiError("NOT_ISSUED_HERE", `${file}: there is no CA in ${store.location} to check it against: refused; ${hint}`);
+  if (!ca) await openAuthority(store); // a damaged CA directory: its own error says what to repair
   if (sameBytes(der, ca!.cert.der)) return;
-  const parent = safe(() => readParent(store));
+  const parent = safe(() => readParent(ca!));
   if (parent && sameBytes(der, parent.cert.der)) return;
-  requireIssuedHere(ca!, cert, der, file, hint);
+  await requireIssuedHere(ca!, cert, der, file, hint);
 }
 
 export async function run(ctx: Context, args: string[]): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const now = ctx.now();
-  const { doc, serial } = resolveDocument(store, args[0]!, now);
-  const ca = tryAuthority(store);
-  if (doc.kind === "certificate" && serial === undefined) requireOwnCertificate(store, ca, doc.cert, doc.der, args[0]!);
+  const { doc, serial } = await resolveDocument(store, args[0]!, now);
+  const ca = await tryAuthority(store);
+  if (doc.kind === "certificate" && serial === undefined) await requireOwnCertificate(store, ca, doc.cert, doc.der, args[0]!);
   let data: Record<string, unknown>;
-  if (doc.kind === "certificate") data = certificateData(doc.cert, doc.der, store, ca, now);
+  if (doc.kind === "certificate") data = await certificateData(doc.cert, doc.der, store, ca, now);
   else if (doc.kind === "crl") data = crlData(doc.crl, ca, now);
   else {
     const c = doc.csr;

@@ -10,17 +10,17 @@ import { PkiError, usage } from "../core/errors.js";
 import { templateFromCsr, type IssuanceTemplate } from "../core/csr-policy.js";
 import { commonName, formatDn, formatSan, parseSanList } from "../core/names.js";
 import { parseOnelineDn } from "../core/dn-format.js";
-import { formatIndex, REASONS, type IndexEntry } from "../core/index-format.js";
+import { REASONS, type IndexEntry } from "../core/index-format.js";
 import { isLive, sameCommonName } from "../core/subject-match.js";
 import { describeExtensions } from "../core/parse.js";
 import type { Profile } from "../core/profiles.js";
 import { keyAccess, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkCsr, type CheckedCsr } from "../ca/csr.js";
-import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, type IssueRequest } from "../ca/authority.js";
+import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, profileOf, type IssueRequest } from "../ca/authority.js";
 import { refreshCrl, staleCrlWarning } from "../ca/revocation.js";
-import { confinedPathsFor, pathsFor } from "./issue.js";
-import { CaDir, MODE, readInputFile, readStdin } from "../store/ca-dir.js";
+import { confinedPathsFor, issuedWrites, pathsFor } from "../ca/issued.js";
+import { readInputFile, readStdin } from "../store/ca-dir.js";
 import { intOption } from "./options.js";
 import { confineOutDir, confineOutput } from "../store/output.js";
 import { sha256Hex } from "../crypto/keys.js";
@@ -95,7 +95,7 @@ export function planNames(
 }
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   if (!o.profile) throw usage("--profile is required: code-signing, ssl, server, client, or a custom profile");
   if (args.length > 1 && !o.outDir && !o.dryRun && !o.nameFromCn) throw usage("several CSRs need --out-dir DIR (one certificate file per CSR) or --name-from-cn (issued/<CN>.crt)");
   if (args.length > 1 && o.out) throw usage("--out names one file: with several CSRs use --out-dir");
@@ -108,7 +108,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const days = intOption(o.days, "--days", 1, 36500);
   const overrideSans = o.san !== undefined ? parseSanList(o.san) : undefined;
 
-  const ca = openAuthority(store);
+  const ca = await openAuthority(store);
   let profile: Profile | undefined;
   const items: Item[] = [];
   // audit: the SHA-256 of each CSR as received (what `sha256sum file.csr` prints), on refusal lines and ok lines alike
@@ -119,7 +119,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   ctx.auditInfo.csrSha256 = args.length === 1 ? undefined : hashes;
   if (args.length !== 1) ctx.auditInfo.subject = subjects;
   {
-    profile = store.profile(o.profile);
+    profile = await profileOf(store, o.profile);
     if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
       throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
     }
@@ -189,7 +189,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     return { data: { dryRun: true, requests: plans }, stdout: text };
   }
 
-  const signing = await openSigningAuthority(store, keyAccess(ctx, o.key));
+  const signing = await openSigningAuthority(ca, keyAccess(ctx, o.key));
   const reqs: IssueRequest[] = items.map((it) => ({
     profile: profile!,
     subject: it.template.subject,
@@ -201,23 +201,18 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     name: it.name,
     files:
       it.out || it.name !== undefined
-        ? (pem) => [
-            ...(it.out ? [{ path: it.out, data: o.chain ? chainPem(signing, pem) : pem, mode: MODE.file }] : []),
+        ? (pem) => ({
             // a named certificate is found where `pki issue` puts one (no key: the agent keeps its own)
-            ...(it.name !== undefined
-              ? [
-                  { path: pathsFor(store, it.name).cert, data: pem, mode: MODE.file },
-                  { path: pathsFor(store, it.name).chain, data: chainPem(signing, pem), mode: MODE.file },
-                ]
-              : []),
-          ]
+            docs: it.name !== undefined ? issuedWrites(store, it.name, undefined, { cert: pem, chain: chainPem(signing, pem) }).docs : [],
+            outputs: it.out ? [{ path: it.out, data: o.chain ? chainPem(signing, pem) : pem, mode: 0o644 }] : [],
+          })
         : undefined,
   }));
   let plan: ReturnType<typeof planNames> = { supersede: [], duplicates: [] };
   const issued = await issue(signing, reqs, {
     now: ctx.now,
-    supersede: (index) => {
-      const meta = store.readMeta();
+    supersede: async (index, tx) => {
+      const meta = await tx.meta();
       plan = planNames(
         items.map((i) => ({ name: i.name, subject: i.template.subject })),
         index,
@@ -227,12 +222,12 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
       );
       return plan.supersede.map((e) => ({ serial: e.serial, reason: "superseded" as const }));
     },
-    after: async (index) => {
-      if (plan.supersede.length) await refreshCrl(signing, formatIndex(index), ctx.now());
+    after: async (_index, tx) => {
+      if (plan.supersede.length) await refreshCrl(signing, tx, ctx.now());
     },
   });
-  const metaNow = plan.supersede.length || plan.duplicates.length ? store.readMeta() : undefined;
-  store.auditMany([
+  const metaNow = plan.supersede.length || plan.duplicates.length ? await store.meta() : undefined;
+  await store.audit([
     ...issued.map((c, i) => ({ command: "sign-csr", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, csrSha256: hashes[i], outcome: "ok" })),
     ...plan.supersede.map((e) => ({ command: "sign-csr", serial: e.serial, subject: formatDn(parseOnelineDn(e.subject)), name: metaNow?.get(e.serial)?.name, reason: "superseded", outcome: "revoked" })),
   ]);
@@ -246,7 +241,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const ignoredAll = [...new Set(items.flatMap((i) => i.template.ignoredExtensions))];
   if (ignoredAll.length && !ctx.json) warnings.push(`pki: note: requested extensions ignored (the profile decides): ${ignoredAll.join(", ")}`);
 
-  const crlWarning = staleCrlWarning(signing, ctx.now());
+  const crlWarning = await staleCrlWarning(signing, ctx.now());
   if (crlWarning) dupWarnings.push(crlWarning);
   const replacedBy = (i: number) => (items[i]!.name === undefined ? [] : plan.supersede.filter((e) => metaNow?.get(e.serial)?.name === items[i]!.name).map((e) => e.serial));
   const one = (i: number) => ({

@@ -14,7 +14,6 @@
  * atomically (a temporary file renamed over it: node_exporter never reads
  * half a file; it ignores the dot-named temporary).
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
@@ -22,12 +21,12 @@ import { PkiError } from "../core/errors.js";
 import { formatDn } from "../core/names.js";
 import { parseOnelineDn } from "../core/dn-format.js";
 import { assess, crlMarginDays, renderMetrics, type StatusItem } from "../core/status.js";
-import { openAuthority, readCertificatePem } from "../ca/authority.js";
-import { readCurrentCrl } from "../ca/revocation.js";
+import { docWhere, noCa, openAuthority, readCertificatePem } from "../ca/authority.js";
+import { crlFromBytes } from "../ca/revocation.js";
 import { parentCrlAdvice } from "../ca/parent.js";
-import { writeFilesAtomic } from "../store/atomic.js";
-import { confineOutput } from "../store/output.js";
-import { CaDir, MODE } from "../store/ca-dir.js";
+import { confineOutput, writeOutputs } from "../store/output.js";
+import { parseIndex } from "../core/index-format.js";
+import { DOC, type CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
 import { statusOf } from "./list.js";
 import { palette, statusColour } from "../ui/colors.js";
@@ -42,24 +41,24 @@ export const RESPONDER_NAME = "ocsp-responder";
 
 /** A --metrics path must be a regular file (or a new one) and never a file of the CA's own state. */
 /** --metrics is an output the user names: confined like every other (store/output.ts). */
-function checkMetricsPath(store: CaDir, p: string): string {
+function checkMetricsPath(store: CaStore, p: string): string {
   return confineOutput(store, p, { label: "--metrics" });
 }
 
-export function gather(store: CaDir, now: Date): StatusItem[] {
-  const ca = openAuthority(store);
+export async function gather(store: CaStore, now: Date): Promise<StatusItem[]> {
+  const ca = await openAuthority(store);
   const items: StatusItem[] = [{ kind: "ca", name: "ca", serial: ca.cert.serial, subject: formatDn(ca.cert.subject), profile: null, status: ca.cert.notAfter.getTime() > now.getTime() ? "valid" : "expired", notAfter: ca.cert.notAfter }];
-  const parentPath = store.p("parent.crt");
-  if (fs.existsSync(parentPath)) {
-    const { cert } = readCertificatePem(store.readText(parentPath, "parent.crt"), "parent.crt");
+  if (ca.parentPem !== null) {
+    const { cert } = readCertificatePem(ca.parentPem, "parent.crt");
     items.push({ kind: "ca", name: "parent", serial: cert.serial, subject: formatDn(cert.subject), profile: null, status: cert.notAfter.getTime() > now.getTime() ? "valid" : "expired", notAfter: cert.notAfter });
   }
-  for (const [name, file] of [["crl", store.crlPath], ["parent-crl", store.p("parent-crl.pem")]] as const) {
-    const cur = readCurrentCrl(ca, file);
+  for (const [name, doc] of [["crl", DOC.crl], ["parent-crl", DOC.parentCrl]] as const) {
+    const bytes = await store.read(doc);
+    const cur = bytes === null ? null : crlFromBytes(ca, bytes, docWhere(store, doc));
     if (!cur) {
       // no CRL at all is as bad as an expired one: nginx with ssl_crl will not start
       // (in an issuing CA the parent's CRL too: nginx's crl-chain.pem needs both)
-      if (name === "crl" || fs.existsSync(parentPath)) items.push({ kind: "crl", name, serial: null, subject: null, profile: null, status: "expired", notAfter: new Date(0) });
+      if (name === "crl" || ca.parentPem !== null) items.push({ kind: "crl", name, serial: null, subject: null, profile: null, status: "expired", notAfter: new Date(0) });
       continue;
     }
     const next = cur.info.nextUpdate ?? new Date(0);
@@ -76,8 +75,8 @@ export function gather(store: CaDir, now: Date): StatusItem[] {
       ...(name === "crl" ? { marginDays: crlMarginDays(cur.info.thisUpdate, next) } : {}),
     });
   }
-  const meta = store.readMeta();
-  for (const e of store.readIndex()) {
+  const meta = await store.meta();
+  for (const e of parseIndex((await store.indexText()).toString("utf8"))) {
     const m = meta.get(e.serial);
     items.push({
       kind: m?.name === RESPONDER_NAME ? "responder" : "certificate",
@@ -93,13 +92,13 @@ export function gather(store: CaDir, now: Date): StatusItem[] {
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const within = intOption(o.failWithin, "--fail-within", 0, 36500);
-  store.requireCa();
+  if (!(await store.exists())) throw noCa(store);
   const metricsPath = o.metrics === undefined ? undefined : checkMetricsPath(store, o.metrics);
   const now = ctx.now();
-  const report = assess(gather(store, now), now, within);
-  if (metricsPath) writeFilesAtomic([{ path: metricsPath, data: renderMetrics(report, path.resolve(store.dir), now), mode: MODE.file }]);
+  const report = assess(await gather(store, now), now, within);
+  if (metricsPath) writeOutputs(store, [{ path: metricsPath, data: renderMetrics(report, store.location, now), mode: 0o644 }], { label: "--metrics" });
 
   const items = report.items.map((i) => ({
     kind: i.kind,

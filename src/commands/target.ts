@@ -6,13 +6,14 @@
 import * as fs from "node:fs";
 import { DerError } from "../core/der.js";
 import { PkiError } from "../core/errors.js";
-import type { IndexEntry, MetaEntry } from "../core/index-format.js";
+import { parseIndex, type IndexEntry, type MetaEntry } from "../core/index-format.js";
 import { parseCertificate, parseCsr, type ParsedCertificate, type ParsedCsr } from "../core/parse.js";
 import { parseCrl, type ParsedCrl } from "../core/crl-parse.js";
 import { looksLikePem, parsePemBlocks, toPem } from "../core/pem.js";
 import { normaliseSerial } from "../core/serial.js";
-import { CaDir, readInputFile } from "../store/ca-dir.js";
-import { openAuthority, type Authority } from "../ca/authority.js";
+import { readInputFile } from "../store/ca-dir.js";
+import type { CaStore } from "../store/store.js";
+import { noCa, openAuthority, type Authority } from "../ca/authority.js";
 import { provenance, requireIssuedHere, type Provenance } from "../ca/provenance.js";
 
 export type Document =
@@ -79,8 +80,8 @@ export interface ResolveOptions {
 }
 
 /** The serial an issued name refers to: its valid certificate, else the last one issued. */
-export function serialOfName(store: CaDir, name: string, index: IndexEntry[], now: Date): string | undefined {
-  const meta = store.readMeta();
+export async function serialOfName(store: CaStore, name: string, index: IndexEntry[], now: Date): Promise<string | undefined> {
+  const meta = await store.meta();
   const serials = new Set([...meta.values()].filter((m) => m.name === name).map((m) => m.serial));
   if (serials.size === 0) return undefined;
   const lines = index.filter((e) => serials.has(e.serial));
@@ -100,14 +101,15 @@ function isFile(p: string): boolean {
  * A file path, an issued name or a serial, resolved to any document. Names
  * and serials need the CA directory; a plain file does not.
  */
-export function resolveDocument(store: CaDir, target: string, now: Date): { doc: Document; source: string; serial?: string } {
+export async function resolveDocument(store: CaStore, target: string, now: Date): Promise<{ doc: Document; source: string; serial?: string }> {
   if (isFile(target)) return { doc: readDocument(readInputFile(target, "file"), target), source: target };
-  const c = resolveCertificate(store, target, now);
+  const c = await resolveCertificate(store, target, now);
   return { doc: { kind: "certificate", der: c.der, cert: c.cert }, source: c.source, serial: c.entry?.serial };
 }
 
 /** A certificate given as a file, an issued name or a serial of this CA. */
-export function resolveCertificate(store: CaDir, target: string, now: Date, opts: ResolveOptions = {}): CertTarget {
+export async function resolveCertificate(store: CaStore, target: string, now: Date, opts: ResolveOptions = {}): Promise<CertTarget> {
+  const readIndex = async () => parseIndex((await store.indexText()).toString("utf8"));
   let der: Uint8Array;
   let source = target;
   // the index, once: read here for a name or serial, or below for a file
@@ -117,20 +119,18 @@ export function resolveCertificate(store: CaDir, target: string, now: Date, opts
     if (doc.kind !== "certificate") throw new PkiError("BAD_INPUT", `${target} is a ${doc.kind === "csr" ? "certificate signing request" : "CRL"}, not a certificate`);
     der = doc.der;
   } else {
-    store.requireCa();
-    index = store.readIndex();
-    let serial = serialOfName(store, target, index, now);
+    if (!(await store.exists())) throw noCa(store);
+    index = await readIndex();
+    let serial = await serialOfName(store, target, index, now);
     if (serial === undefined) {
       const s = normaliseSerial(target);
-      if (s !== null && (index.some((e) => e.serial === s) || fs.existsSync(store.certPath(s)))) serial = s;
+      if (s !== null && (index.some((e) => e.serial === s) || (await store.certPem(s)) !== null)) serial = s;
     } else source = `${target} (serial ${serial})`;
     if (serial === undefined) {
       throw new PkiError("NOT_FOUND", `"${target}" is neither a file, an issued name nor a serial of this CA: check \`pki list\``);
     }
-    let text: string;
-    try {
-      text = fs.readFileSync(store.certPath(serial), "utf8");
-    } catch {
+    const text = await store.certPem(serial);
+    if (text === null) {
       throw new PkiError("CA_INVALID", `certs/${serial}.pem is missing although the index lists it; run \`pki doctor\``);
     }
     const block = parsePemBlocks(text).find((b) => b.label === "CERTIFICATE");
@@ -149,23 +149,23 @@ export function resolveCertificate(store: CaDir, target: string, now: Date, opts
   if (index === undefined) {
     // a file: trusted as this CA's certificate only after the provenance check
     if (opts.recordedOnly) {
-      store.requireCa();
-      const ca = openAuthority(store);
-      requireIssuedHere(ca, cert, der, target, opts.hint);
+      if (!(await store.exists())) throw noCa(store);
+      const ca = await openAuthority(store);
+      await requireIssuedHere(ca, cert, der, target, opts.hint);
       prov = { ok: true };
-    } else if (store.hasCa()) {
+    } else if (await store.exists()) {
       let ca: Authority | undefined;
       try {
-        ca = openAuthority(store);
+        ca = await openAuthority(store);
       } catch {
         ca = undefined; // a damaged CA directory: show still shows the file, with no record attached
       }
-      prov = ca ? provenance(ca, cert, der) : { ok: false, why: "foreign" };
+      prov = ca ? await provenance(ca, cert, der) : { ok: false, why: "foreign" };
     }
   }
-  if (store.hasCa() && (index !== undefined || prov?.ok)) {
-    entry = (index ?? store.readIndex()).find((e) => e.serial === cert.serial);
-    meta = store.readMeta().get(cert.serial);
+  if ((index !== undefined || prov?.ok) && (await store.exists())) {
+    entry = (index ?? (await readIndex())).find((e) => e.serial === cert.serial);
+    meta = (await store.meta()).get(cert.serial);
   }
   return { der, pem: toPem("CERTIFICATE", der), cert, entry, meta, source, provenance: prov };
 }

@@ -17,7 +17,6 @@
  * Exit 0 only when every check passes; otherwise 1, with the same JSON
  * fields and ok:false plus an error (VERIFY_FAILED).
  */
-import * as fs from "node:fs";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { PURPOSES } from "../cli/program.js";
@@ -29,7 +28,7 @@ import { issuedBy, openAuthority, type Authority } from "../ca/authority.js";
 import { readCurrentCrl } from "../ca/revocation.js";
 import { inspectElsewhereHint, provenanceMessage } from "../ca/provenance.js";
 import { verifyParentLink } from "../ca/parent.js";
-import { CaDir } from "../store/ca-dir.js";
+import { parseIndex } from "../core/index-format.js";
 import { choiceOption } from "./options.js";
 import { resolveCertificate } from "./target.js";
 import { palette } from "../ui/colors.js";
@@ -55,12 +54,12 @@ const ekuOf = (c: ParsedCertificate): string[] | null => {
 };
 
 export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
-  const store = new CaDir(ctx.dir);
+  const store = await ctx.openStore();
   const purpose = choiceOption(o.purpose, "--purpose", PURPOSES);
-  const ca = openAuthority(store);
+  const ca = await openAuthority(store);
   const now = ctx.now();
   // a file must be this CA's own certificate, else NOT_ISSUED_HERE (contract: "What every command refuses")
-  const t = resolveCertificate(store, args[0]!, now, { recordedOnly: true, hint: inspectElsewhereHint(args[0]!) });
+  const t = await resolveCertificate(store, args[0]!, now, { recordedOnly: true, hint: inspectElsewhereHint(args[0]!) });
   const c = t.cert;
   const checks: Check[] = [];
 
@@ -71,7 +70,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const issued = signed && recorded;
   const caValid = now >= ca.cert.notBefore && now <= ca.cert.notAfter;
   // an issuing CA: the link up to the root, and the root's CRL about this CA
-  const up = verifyParentLink(ca, now);
+  const up = await verifyParentLink(ca, now);
   const chain = issued && caValid && (up?.chainOk ?? true);
   checks.push({
     name: "chain",
@@ -99,14 +98,22 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   let revoked = false;
   const revocation: Record<string, unknown> = { index: null, crl: null };
   if (issued) {
-    const entry = store.readIndex().find((e) => e.serial === c.serial);
+    const entry = parseIndex((await store.indexText()).toString("utf8")).find((e) => e.serial === c.serial);
     revocation.index = entry ? (entry.status === "R" ? "revoked" : "not revoked") : "not in the index";
     if (entry?.status === "R") revoked = true;
     let crlProblem: string | undefined;
-    if (!fs.existsSync(store.crlPath)) crlProblem = "crl.pem is missing: run `pki crl`";
+    let cur: Awaited<ReturnType<typeof readCurrentCrl>> | undefined;
+    let readError: unknown;
+    try {
+      cur = await readCurrentCrl(ca);
+    } catch (e) {
+      readError = e;
+    }
+    if (cur === null) crlProblem = "crl.pem is missing: run `pki crl`";
     else {
       try {
-        const cur = readCurrentCrl(ca, store.crlPath)!;
+        if (readError !== undefined) throw readError;
+        cur = cur!;
         const crl = cur.info;
         if (!cur.signedByCa) {
           crlProblem = "crl.pem is not signed by this CA: run `pki crl`";

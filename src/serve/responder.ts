@@ -16,17 +16,16 @@
  */
 import { chainPem } from "../ca/parent.js";
 import type { KeyObject } from "node:crypto";
-import * as fs from "node:fs";
-import { issuedBy, issue, openSigningAuthority, type Authority } from "../ca/authority.js";
+import { docWhere, issuedBy, issue, openSigningAuthority, profileOf, type Authority } from "../ca/authority.js";
 import { refreshCrl } from "../ca/revocation.js";
 import { PkiError } from "../core/errors.js";
-import { formatIndex, type IndexEntry } from "../core/index-format.js";
+import type { IndexEntry } from "../core/index-format.js";
 import { OID_CN, type Rdn } from "../core/names.js";
 import { decodeEku, findExtension, parseCertificate, type ParsedCertificate } from "../core/parse.js";
 import { parsePemBlocks } from "../core/pem.js";
 import { generateKeyPairEncoded, keyIdentifier, keyMatches, loadPrivateKey, signerFor } from "../crypto/keys.js";
 import type { SignatureAlgorithm, Signer } from "../core/certificate.js";
-import { MODE, type CaDir } from "../store/ca-dir.js";
+import { DOC, type CaStore } from "../store/store.js";
 
 export const RESPONDER_NAME = "ocsp-responder";
 export const RESPONDER_PROFILE = "ocsp";
@@ -43,10 +42,13 @@ export interface Responder {
   keyHash: Uint8Array;
 }
 
-export const responderPaths = (store: CaDir) => ({
-  cert: store.p("issued", `${RESPONDER_NAME}.crt`),
-  chain: store.p("issued", `${RESPONDER_NAME}.chain.crt`),
-  key: store.p("private", `${RESPONDER_NAME}.key`),
+export const RESPONDER_DOCS = { cert: DOC.issuedCert(RESPONDER_NAME), chain: DOC.issuedChain(RESPONDER_NAME), key: DOC.issuedKey(RESPONDER_NAME) } as const;
+
+/** Where the responder's files are (for messages). */
+export const responderPaths = (store: CaStore) => ({
+  cert: docWhere(store, RESPONDER_DOCS.cert),
+  chain: docWhere(store, RESPONDER_DOCS.chain),
+  key: docWhere(store, RESPONDER_DOCS.key),
 });
 
 /**
@@ -56,11 +58,20 @@ export const responderPaths = (store: CaDir) => ({
  */
 export async function loadResponder(ca: Authority, index: ReadonlyMap<string, { status: string }>, now: Date): Promise<{ responder?: Responder; problem?: string; foreign?: boolean }> {
   const paths = responderPaths(ca.store);
-  if (!fs.existsSync(paths.cert) || !fs.existsSync(paths.key)) return { problem: "no responder certificate yet" };
+  let certBytes: Buffer | null;
+  let keyBytes: Buffer | null;
+  try {
+    certBytes = await ca.store.read(RESPONDER_DOCS.cert);
+    keyBytes = await ca.store.read(RESPONDER_DOCS.key);
+  } catch (e) {
+    // a key readable by others (KEY_MODE) or an unreadable file
+    return { problem: (e as Error).message };
+  }
+  if (certBytes === null || keyBytes === null) return { problem: "no responder certificate yet" };
   let cert: ParsedCertificate;
   let certDer: Uint8Array;
   try {
-    const block = parsePemBlocks(fs.readFileSync(paths.cert, "utf8")).find((b) => b.label === "CERTIFICATE");
+    const block = parsePemBlocks(certBytes.toString("utf8")).find((b) => b.label === "CERTIFICATE");
     if (!block) return { problem: `${paths.cert} holds no certificate` };
     certDer = block.der;
     cert = parseCertificate(certDer);
@@ -79,8 +90,7 @@ export async function loadResponder(ca: Authority, index: ReadonlyMap<string, { 
   if (cert.notAfter.getTime() <= now.getTime() || cert.notBefore.getTime() > now.getTime()) return { problem: `responder certificate ${cert.serial} is outside its validity` };
   let key: KeyObject;
   try {
-    ca.store.checkKeyMode(paths.key);
-    key = await loadPrivateKey(fs.readFileSync(paths.key, "utf8"), "the responder key", async () => {
+    key = await loadPrivateKey(keyBytes.toString("utf8"), "the responder key", async () => {
       throw new PkiError("CA_INVALID", `${paths.key} is encrypted: pki serve needs it unencrypted (0600)`);
     });
   } catch (e) {
@@ -99,12 +109,11 @@ export const needsRenewal = (r: Responder | undefined, now: Date): boolean => !r
  */
 export async function issueResponder(ca: Authority, getPassphrase: () => Promise<string>, previous: string | undefined, now: () => Date): Promise<string> {
   const store = ca.store;
-  const signing = await openSigningAuthority(store, getPassphrase);
-  const profile = store.profile(RESPONDER_PROFILE);
+  const signing = await openSigningAuthority(ca, getPassphrase);
+  const profile = await profileOf(store, RESPONDER_PROFILE);
   const pair = await generateKeyPairEncoded("ec-p256");
   const caCn = signing.cert.subject.find((r) => r.type === OID_CN)?.value ?? "CA";
   const subject: Rdn[] = [{ type: OID_CN, value: `${caCn} OCSP Responder`.slice(0, 64) }];
-  const paths = responderPaths(store);
   const revoke: Array<{ serial: string; reason: "superseded" }> = [];
   const [c] = await issue(
     signing,
@@ -117,11 +126,14 @@ export async function issueResponder(ca: Authority, getPassphrase: () => Promise
         keyKind: "ec-p256",
         days: profile.days ?? 30,
         name: RESPONDER_NAME,
-        files: (certPem) => [
-          { path: paths.key, data: pair.pkcs8Pem, mode: MODE.key },
-          { path: paths.cert, data: certPem, mode: MODE.file },
-          { path: paths.chain, data: chainPem(signing, certPem), mode: MODE.file },
-        ],
+        files: (certPem) => ({
+          docs: [
+            { name: RESPONDER_DOCS.key, data: pair.pkcs8Pem, mode: 0o600 },
+            { name: RESPONDER_DOCS.cert, data: certPem },
+            { name: RESPONDER_DOCS.chain, data: chainPem(signing, certPem) },
+          ],
+          outputs: [],
+        }),
       },
     ],
     {
@@ -133,11 +145,11 @@ export async function issueResponder(ca: Authority, getPassphrase: () => Promise
       get revoke() {
         return revoke;
       },
-      after: async (index) => {
-        if (revoke.length) await refreshCrl(signing, formatIndex(index), now());
+      after: async (_index, tx) => {
+        if (revoke.length) await refreshCrl(signing, tx, now());
       },
     },
   );
-  store.audit({ command: "serve", name: RESPONDER_NAME, profile: RESPONDER_PROFILE, serial: c!.serial, subject: c!.subject, previousSerial: revoke[0]?.serial, outcome: "ok" });
+  await store.audit([{ command: "serve", name: RESPONDER_NAME, profile: RESPONDER_PROFILE, serial: c!.serial, subject: c!.subject, previousSerial: revoke[0]?.serial, outcome: "ok" }]);
   return c!.serial;
 }

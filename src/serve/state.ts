@@ -1,26 +1,24 @@
 /**
  * What `pki serve` answers from: the CA certificate, a snapshot of index.txt
  * (serial -> status), the current CRL and the responder. Kept fresh without a
- * restart: the CA directory is watched (fs.watch: index.txt is replaced by a
- * rename, which inotify reports at once) and, because fs.watch can miss
- * events (network file systems, a replaced directory), the files are also
- * stat'ed every 500 ms. A revocation committed by any `pki` process is
- * therefore answered within about 0.5 s, at most 1 s.
+ * restart: the store's generation() (the directory: a stat of index.txt,
+ * crl.pem and ca.crt) is polled every 250 ms, and what changed is read
+ * again. A revocation committed by any `pki` process is therefore answered
+ * within about 0.25 s, at most 0.5 s.
  *
  * A file that cannot be read during a reload (a half-repaired directory)
  * keeps the previous snapshot and is reported by /healthz; serve never
  * answers from a partial read: index.txt is only ever replaced whole.
  */
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
 import { openAuthority, type Authority } from "../ca/authority.js";
 import { readCrlInfo } from "../core/crl.js";
 import * as der from "../core/der.js";
 import { parseReason, parseTime, type Reason } from "../core/index-format.js";
 import { parseSpki } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
-import type { CaDir } from "../store/ca-dir.js";
-import { loadResponder, responderPaths, type Responder } from "./responder.js";
+import { DOC, type CaStore } from "../store/store.js";
+import { loadResponder, RESPONDER_DOCS, type Responder } from "./responder.js";
 
 export interface IndexRecord {
   status: "V" | "R" | "E";
@@ -82,43 +80,47 @@ export class ServeState {
   version = 0;
   /** issuer hashes per CertID hash algorithm: nameHash|keyHash in hex */
   private issuerIds = new Map<HashName, string>();
-  private stamps = new Map<string, string>();
-  private watcher?: fs.FSWatcher;
+  /** what was loaded last: the generation and each part's bytes */
+  private generation: string | undefined;
+  private seen = new Map<string, Buffer | null>();
   private timer?: NodeJS.Timeout;
   private reloading = false;
   private again = false;
   onChange?: (what: string[]) => void;
 
-  constructor(readonly store: CaDir, readonly now: () => Date = () => new Date()) {}
-
-  private files() {
-    const r = responderPaths(this.store);
-    return { ca: this.store.caCertPath, index: this.store.indexPath, crl: this.store.crlPath, responder: r.cert, responderKey: r.key };
-  }
-
-  private stamp(p: string): string {
-    try {
-      const st = fs.statSync(p);
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return "-";
-    }
-  }
+  constructor(readonly store: CaStore, readonly now: () => Date = () => new Date()) {}
 
   /** Load everything (start-up) or what changed since the last load. */
   async load(force = false): Promise<string[]> {
-    const f = this.files();
     const changed: string[] = [];
-    for (const [k, p] of Object.entries(f)) {
-      const s = this.stamp(p);
-      if (force || this.stamps.get(k) !== s) changed.push(k);
-      this.stamps.set(k, s);
+    let bytes: Map<string, Buffer | null>;
+    try {
+      const gen = await this.store.generation();
+      if (!force && gen === this.generation) return changed;
+      this.generation = gen;
+      const [ca, index, crl, responder, responderKey] = await Promise.all([
+        this.store.read(DOC.caCert),
+        this.store.indexText(),
+        this.store.read(DOC.crl),
+        this.store.read(RESPONDER_DOCS.cert),
+        this.store.read(RESPONDER_DOCS.key).catch(() => null),
+      ]);
+      bytes = new Map<string, Buffer | null>([["ca", ca], ["index", index], ["crl", crl], ["responder", responder], ["responderKey", responderKey]]);
+    } catch (e) {
+      this.problem = (e as Error).message;
+      this.generation = undefined;
+      return changed;
+    }
+    for (const [k, b] of bytes) {
+      const was = this.seen.get(k);
+      if (force || was === undefined || (was === null ? b !== null : b === null || !was.equals(b))) changed.push(k);
+      this.seen.set(k, b);
     }
     if (!changed.length) return changed;
     try {
       if (changed.includes("ca") || !this.ca) {
-        this.ca = openAuthority(this.store);
-        const block = parsePemBlocks(fs.readFileSync(f.ca, "utf8")).find((b) => b.label === "CERTIFICATE")!;
+        this.ca = await openAuthority(this.store);
+        const block = parsePemBlocks(bytes.get("ca")!.toString("utf8")).find((b) => b.label === "CERTIFICATE")!;
         this.caPem = toPem("CERTIFICATE", block.der);
         this.issuerIds.clear();
         const keyBits = parseSpki(this.ca.cert.spki.raw, der.read(this.ca.cert.spki.raw)).keyBits;
@@ -128,8 +130,8 @@ export class ServeState {
           this.issuerIds.set(h, nh + "|" + kh);
         }
       }
-      if (changed.includes("index") || changed.includes("ca")) this.index = indexSnapshot(this.store.readIndexBuffer());
-      if (changed.includes("crl") || changed.includes("ca")) this.crl = this.readCrl();
+      if (changed.includes("index") || changed.includes("ca")) this.index = indexSnapshot(bytes.get("index")!);
+      if (changed.includes("crl") || changed.includes("ca")) this.crl = this.readCrl(bytes.get("crl") ?? null);
       if (changed.some((c) => c !== "crl")) {
         const r = await loadResponder(this.ca, this.index, this.now());
         this.responder = r.responder;
@@ -140,20 +142,16 @@ export class ServeState {
     } catch (e) {
       this.problem = (e as Error).message;
       // read again on the next tick: the failure may be a file caught mid-repair
-      for (const c of changed) this.stamps.delete(c);
+      this.generation = undefined;
+      for (const c of changed) this.seen.delete(c);
     }
     this.version++;
     this.onChange?.(changed);
     return changed;
   }
 
-  private readCrl(): Crl | undefined {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(this.store.crlPath);
-    } catch {
-      return undefined;
-    }
+  private readCrl(bytes: Buffer | null): Crl | undefined {
+    if (bytes === null) return undefined;
     let d: Uint8Array = bytes;
     if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN")) {
       const b = parsePemBlocks(bytes.toString("latin1")).find((x) => x.label === "X509 CRL");
@@ -171,19 +169,10 @@ export class ServeState {
     return want === Buffer.from(nameHash).toString("hex") + "|" + Buffer.from(keyHash).toString("hex");
   }
 
-  /** Start watching: fs.watch on the directory, plus a 500 ms stat poll. */
+  /** Start watching: poll the store's generation every 250 ms. */
   watch(): void {
     const kick = () => void this.reload();
-    try {
-      this.watcher = fs.watch(this.store.dir, { persistent: false }, kick);
-      this.watcher.on("error", () => {
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch {
-      // the poll below still sees every change
-    }
-    this.timer = setInterval(kick, 500);
+    this.timer = setInterval(kick, 250);
     this.timer.unref();
   }
 
@@ -205,7 +194,6 @@ export class ServeState {
   }
 
   close(): void {
-    this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
   }
 }

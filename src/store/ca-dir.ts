@@ -56,6 +56,79 @@ export const MAX_CRL_NUMBER = (1n << 159n) - 1n;
 
 export { MAX_INPUT };
 
+/** pki.json's text, checked: the settings every command relies on (CA_INVALID when wrong). */
+export function parseSettings(text: string): Settings {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    if (e instanceof PkiError) throw e;
+    throw new PkiError("CA_INVALID", `pki.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const s = raw as Partial<Settings>;
+  if (typeof s !== "object" || s === null || s.version !== 1) throw new PkiError("CA_INVALID", "pki.json: missing or unknown \"version\" (expected 1)");
+  const days = (v: unknown, name: string, dflt?: number) => {
+    if (v === undefined) return dflt;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 36500) throw new PkiError("CA_INVALID", `pki.json: "${name}" must be a whole number of days`);
+    return v;
+  };
+  for (const k of ["crlUrl", "ocspUrl", "caIssuersUrl"] as const) {
+    const v = s[k];
+    if (v === undefined || v === null) continue;
+    // embedded as an IA5String in every certificate: ASCII, no spaces or control characters, a scheme
+    if (typeof v !== "string" || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[\x21-\x7e]+$/.test(v) || v.length > 2048) {
+      throw new PkiError("CA_INVALID", `pki.json: "${k}" must be an ASCII URL such as http://pki.example.lan/crl.pem, without spaces or control characters; fix pki.json`);
+    }
+  }
+  return {
+    version: 1,
+    subject: String(s.subject ?? ""),
+    keyType: String(s.keyType ?? ""),
+    defaultDays: days(s.defaultDays, "defaultDays"),
+    crlDays: days(s.crlDays, "crlDays", 7)!,
+    crlUrl: s.crlUrl ?? undefined,
+    ocspUrl: s.ocspUrl ?? undefined,
+    caIssuersUrl: s.caIssuersUrl ?? undefined,
+    codeSigning: s.codeSigning === true,
+    pathLen: s.pathLen,
+    encrypted: s.encrypted !== false,
+    policy: validateNamePolicy(s.policy),
+    key: keySetting(s.key),
+  };
+}
+
+function loadProfileDir(out: Map<string, Profile>, dir: string, label: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith(".json")).sort();
+  } catch {
+    return;
+  }
+  for (const file of names) out.set(file.slice(0, -5), profileFromText(file, fs.readFileSync(path.join(dir, file), "utf8"), `${label}/${file}`));
+}
+
+/** One profile file's text, validated (PROFILE_INVALID). */
+export function profileFromText(file: string, text: string, src: string): Profile {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new PkiError("PROFILE_INVALID", `profile ${src}: not valid JSON (${(e as Error).message})`);
+  }
+  return validateProfile(file.replace(/^.*\//, "").slice(0, -5), data, src);
+}
+
+let builtins: Map<string, Profile> | undefined;
+/** The built-in profiles (templates/profiles: program data, not CA state). */
+export function builtinProfiles(): ReadonlyMap<string, Profile> {
+  if (!builtins) {
+    const m = new Map<string, Profile>();
+    loadProfileDir(m, path.join(TEMPLATES_DIR, "profiles"), "templates/profiles");
+    builtins = m;
+  }
+  return builtins;
+}
+
 export class CaDir {
   constructor(readonly dir: string) {}
 
@@ -103,43 +176,7 @@ export class CaDir {
 
   readSettings(): Settings {
     this.requireCa();
-    let raw: unknown;
-    try {
-      raw = JSON.parse(this.readText(this.settingsPath, "pki.json"));
-    } catch (e) {
-      if (e instanceof PkiError) throw e;
-      throw new PkiError("CA_INVALID", `pki.json is not valid JSON: ${(e as Error).message}`);
-    }
-    const s = raw as Partial<Settings>;
-    if (typeof s !== "object" || s === null || s.version !== 1) throw new PkiError("CA_INVALID", "pki.json: missing or unknown \"version\" (expected 1)");
-    const days = (v: unknown, name: string, dflt?: number) => {
-      if (v === undefined) return dflt;
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 36500) throw new PkiError("CA_INVALID", `pki.json: "${name}" must be a whole number of days`);
-      return v;
-    };
-    for (const k of ["crlUrl", "ocspUrl", "caIssuersUrl"] as const) {
-      const v = s[k];
-      if (v === undefined || v === null) continue;
-      // embedded as an IA5String in every certificate: ASCII, no spaces or control characters, a scheme
-      if (typeof v !== "string" || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[\x21-\x7e]+$/.test(v) || v.length > 2048) {
-        throw new PkiError("CA_INVALID", `pki.json: "${k}" must be an ASCII URL such as http://pki.example.lan/crl.pem, without spaces or control characters; fix pki.json`);
-      }
-    }
-    return {
-      version: 1,
-      subject: String(s.subject ?? ""),
-      keyType: String(s.keyType ?? ""),
-      defaultDays: days(s.defaultDays, "defaultDays"),
-      crlDays: days(s.crlDays, "crlDays", 7)!,
-      crlUrl: s.crlUrl ?? undefined,
-      ocspUrl: s.ocspUrl ?? undefined,
-      caIssuersUrl: s.caIssuersUrl ?? undefined,
-      codeSigning: s.codeSigning === true,
-      pathLen: s.pathLen,
-      encrypted: s.encrypted !== false,
-      policy: validateNamePolicy(s.policy),
-      key: keySetting(s.key),
-    };
+    return parseSettings(this.readText(this.settingsPath, "pki.json"));
   }
 
   /** Refuse a private key file that group or others can read (as ssh does). */
@@ -196,28 +233,8 @@ export class CaDir {
 
   /** Built-in profiles from templates/profiles, then the CA's own from <dir>/profiles (they override). */
   loadProfiles(): Map<string, Profile> {
-    const out = new Map<string, Profile>();
-    const load = (dir: string, label: string) => {
-      let names: string[];
-      try {
-        names = fs.readdirSync(dir).filter((n) => n.endsWith(".json")).sort();
-      } catch {
-        return;
-      }
-      for (const file of names) {
-        const src = `${label}/${file}`;
-        let data: unknown;
-        try {
-          data = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8"));
-        } catch (e) {
-          throw new PkiError("PROFILE_INVALID", `profile ${src}: not valid JSON (${(e as Error).message})`);
-        }
-        const name = file.slice(0, -5);
-        out.set(name, validateProfile(name, data, src));
-      }
-    };
-    load(path.join(TEMPLATES_DIR, "profiles"), "templates/profiles");
-    load(this.p("profiles"), path.join(this.dir, "profiles"));
+    const out = new Map(builtinProfiles());
+    loadProfileDir(out, this.p("profiles"), path.join(this.dir, "profiles"));
     return out;
   }
 

@@ -20,8 +20,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
-import { writeFilesAtomic, type FileWrite } from "./atomic.js";
-import type { CaDir } from "./ca-dir.js";
+import { stageFilesBatch, writeFilesAtomic, type FileWrite, type StagedBatch } from "./atomic.js";
+import type { CaStore } from "./store.js";
+
+/** The CA directory whose files an output must never replace (none for a database store). */
+const caDirOf = (store: Pick<CaStore, "kind" | "location">): string | null => (store.kind === "dir" ? store.location : null);
 
 /** Subdirectories of the CA directory whose every file is CA state. */
 const STATE_DIRS = new Set(["private", "certs", "issued", "profiles", "newcerts"]);
@@ -104,13 +107,14 @@ export interface ConfineOptions {
  * UNSAFE_PATH when it resolves to a file of the CA's own state (other than
  * the command's own default) or to anything but a regular file or a new one.
  */
-export function confineOutput(store: CaDir, p: string, opts: ConfineOptions = {}): string {
+export function confineOutput(store: Pick<CaStore, "kind" | "location">, p: string, opts: ConfineOptions = {}): string {
   const label = opts.label ?? "output";
   if (p.trim() === "") throw new PkiError("USAGE", `${label} needs a file name`, { exitCode: 2 });
   const real = realTarget(p, label);
   requireRegularOrNew(real, label);
-  const caDir = realOrResolved(store.dir);
-  if (isCaState(caDir, real)) {
+  const dir = caDirOf(store);
+  const caDir = dir === null ? null : realOrResolved(dir);
+  if (caDir !== null && isCaState(caDir, real)) {
     const own = (opts.own ?? []).some((o) => {
       try {
         return realTarget(o, label) === real;
@@ -119,14 +123,14 @@ export function confineOutput(store: CaDir, p: string, opts: ConfineOptions = {}
       }
     });
     if (!own) {
-      throw unsafe(`${label} ${p} is ${path.relative(caDir, real) || "the CA directory itself"} of the CA in ${store.dir}: pki never writes an output over the CA's own files; ${opts.hint ?? "choose a path outside them"}`);
+      throw unsafe(`${label} ${p} is ${path.relative(caDir, real) || "the CA directory itself"} of the CA in ${dir}: pki never writes an output over the CA's own files; ${opts.hint ?? "choose a path outside them"}`);
     }
   }
   return path.resolve(p);
 }
 
 /** An --out-dir: an existing directory, not one of the CA's state directories. Returns its absolute path. */
-export function confineOutDir(store: CaDir, dir: string, label = "--out-dir"): string {
+export function confineOutDir(store: Pick<CaStore, "kind" | "location">, dir: string, label = "--out-dir"): string {
   let real: string;
   try {
     real = fs.realpathSync.native(dir);
@@ -134,16 +138,24 @@ export function confineOutDir(store: CaDir, dir: string, label = "--out-dir"): s
     throw new PkiError("NOT_FOUND", `output directory ${dir} does not exist: create it first`);
   }
   if (!fs.statSync(real).isDirectory()) throw new PkiError("NOT_FOUND", `output directory ${dir} is not a directory`);
-  const caDir = realOrResolved(store.dir);
+  const own = caDirOf(store);
+  if (own === null) return path.resolve(dir);
+  const caDir = realOrResolved(own);
   const rel = path.relative(caDir, real);
   if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) && isCaState(caDir, real)) {
-    throw unsafe(`${label} ${dir} is ${rel}/ of the CA in ${store.dir}: pki keeps its own files there; choose another directory`);
+    throw unsafe(`${label} ${dir} is ${rel}/ of the CA in ${own}: pki keeps its own files there; choose another directory`);
   }
   return path.resolve(dir);
 }
 
-/** Confine every write, then write them all atomically. */
-export function writeOutputs(store: CaDir, writes: readonly FileWrite[], opts: ConfineOptions = {}): void {
+/** Confine every write, then write them all atomically: the one writer of outputs a user asked for. */
+export function writeOutputs(store: Pick<CaStore, "kind" | "location">, writes: readonly FileWrite[], opts: ConfineOptions = {}): void {
   for (const w of writes) confineOutput(store, w.path, opts);
   writeFilesAtomic(writes);
+}
+
+/** Outputs of a batch (bulk issuance into --out-dir), confined and staged on the thread pool; the caller renames them into place once its records are committed. */
+export async function stageOutputs(store: Pick<CaStore, "kind" | "location">, writes: readonly FileWrite[], opts: ConfineOptions = {}): Promise<StagedBatch> {
+  for (const w of writes) confineOutput(store, w.path, opts);
+  return stageFilesBatch(writes);
 }

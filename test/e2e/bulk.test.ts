@@ -9,6 +9,7 @@ import { json, makeCa, openssl, PASSPHRASE, snapshot } from "../helpers.js";
 import { openSigningAuthority } from "../../src/ca/authority.js";
 import { buildCrl, revokeSerials } from "../../src/ca/revocation.js";
 import { CaDir } from "../../src/store/ca-dir.js";
+import { DirStore } from "../../src/store/dir-store.js";
 
 const verifyAll = (caCrt: string, files: string[]) => {
   const v = openssl(["verify", "-CAfile", caCrt, "-purpose", "sslclient", ...files]);
@@ -141,7 +142,7 @@ describe("a CRL with 100,000 revoked entries (core/ca functions)", () => {
   it("is accepted by openssl crl -CAfile and lists every entry with its reason", async () => {
     const ca = makeCa();
     fs.writeFileSync(path.join(ca.dir, "index.txt"), revokedLines(100_000));
-    const authority = await openSigningAuthority(new CaDir(ca.dir), async () => PASSPHRASE);
+    const authority = await openSigningAuthority(new DirStore(ca.dir), async () => PASSPHRASE);
     const crl = await buildCrl(authority, new CaDir(ca.dir).readIndexBuffer(), 7, new Date());
     expect(crl.revoked).toBe(100_000);
     const file = path.join(ca.root, "big.pem");
@@ -168,7 +169,7 @@ describe("revokeSerials in a large index", () => {
     const filler = revokedLines(20_000).split("\n").filter(Boolean);
     fs.writeFileSync(indexPath, [...filler.slice(0, 10_000), victimLine.trimEnd(), ...filler.slice(10_000)].join("\n") + "\n");
     const before = fs.readFileSync(indexPath, "utf8").split("\n");
-    const authority = await openSigningAuthority(new CaDir(ca.dir), async () => PASSPHRASE);
+    const authority = await openSigningAuthority(new DirStore(ca.dir), async () => PASSPHRASE);
 
     const snap = snapshot(ca.dir);
     await expect(revokeSerials(authority, authority, [{ serial: "0123ABCD", reason: "keyCompromise" }], new Date())).rejects.toMatchObject({ code: "NOT_FOUND" });

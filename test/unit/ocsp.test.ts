@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { errorResponse, OcspMalformed, parseOcspRequest, readOcspResponse } from "../../src/core/ocsp.js";
 import { ServeState } from "../../src/serve/state.js";
 import { OcspService } from "../../src/serve/server.js";
-import { CaDir } from "../../src/store/ca-dir.js";
+import { DirStore } from "../../src/store/dir-store.js";
 import { issueResponder } from "../../src/serve/responder.js";
 import { json, makeCa, openssl, PASSPHRASE } from "../helpers.js";
 
@@ -43,7 +43,7 @@ beforeAll(async () => {
   for (const n of ["good", "gone", "held"]) serials[n] = json(ca.run(["issue", "client", n, "--json"])).serial;
   expect(ca.run(["revoke", "gone", "--reason", "keyCompromise"]).code).toBe(0);
   expect(ca.run(["revoke", "held", "--reason", "certificateHold"]).code).toBe(0);
-  const store = new CaDir(ca.dir);
+  const store = new DirStore(ca.dir);
   state = new ServeState(store);
   await state.load(true);
   await issueResponder(state.ca, async () => PASSPHRASE, undefined, () => new Date());

@@ -1,0 +1,82 @@
+/**
+ * The files of an issued name: issued/<name>.crt, its chain, the key in
+ * private/<name>.key and an optional PKCS#12 in the store, or the same four
+ * in an --out-dir the user named. Where they go is decided here once for
+ * issue, renew, sign-csr and init --parent.
+ */
+import * as path from "node:path";
+import { PkiError } from "../core/errors.js";
+import type { IndexEntry } from "../core/index-format.js";
+import { checkIssuedName } from "../core/issued-name.js";
+import type { FileWrite } from "../store/atomic.js";
+import { confineOutput, requireRegularOrNew } from "../store/output.js";
+import { DOC, type CaStore, type DocWrite, type StoreReader } from "../store/store.js";
+import { docWhere } from "./authority.js";
+
+export interface IssuedPaths {
+  cert: string;
+  key: string;
+  chain: string;
+  p12: string;
+}
+
+const p12Doc = (name: string) => `issued/${name}.p12`;
+
+/** Where the files of `name` are (absolute paths in a CA directory or --out-dir; names in a database). */
+export function pathsFor(store: CaStore, name: string, outDir?: string): IssuedPaths {
+  if (outDir) return { cert: path.join(outDir, `${name}.crt`), chain: path.join(outDir, `${name}.chain.crt`), key: path.join(outDir, `${name}.key`), p12: path.join(outDir, `${name}.p12`) };
+  return { cert: docWhere(store, DOC.issuedCert(name)), chain: docWhere(store, DOC.issuedChain(name)), key: docWhere(store, DOC.issuedKey(name)), p12: docWhere(store, p12Doc(name)) };
+}
+
+/**
+ * pathsFor, checked before anything is done: the name is an issued name that
+ * collides with no other file (core/issued-name.ts); with --out-dir every file
+ * is confined (store/output.ts: never a CA file, never a non-regular file);
+ * in the CA directory (issued/, private/) each is a regular file or a new one.
+ */
+export function confinedPathsFor(store: CaStore, name: string, outDir?: string): IssuedPaths {
+  checkIssuedName(name);
+  const paths = pathsFor(store, name, outDir);
+  for (const p of [paths.cert, paths.chain, paths.key, paths.p12]) {
+    if (outDir) confineOutput(store, p, { label: `--out-dir file` });
+    else if (store.kind === "dir") requireRegularOrNew(p, `the file`);
+  }
+  return paths;
+}
+
+/** What to write for an issued name: documents of the store, or files in an --out-dir (written once the certificate is recorded). */
+export interface IssuedWrites {
+  docs: DocWrite[];
+  outputs: FileWrite[];
+}
+
+export function issuedWrites(store: CaStore, name: string, outDir: string | undefined, f: { cert: string; chain?: string; key?: string; p12?: Uint8Array }): IssuedWrites {
+  if (outDir) {
+    const p = pathsFor(store, name, outDir);
+    const outputs: FileWrite[] = [];
+    if (f.key !== undefined) outputs.push({ path: p.key, data: f.key, mode: 0o600 });
+    outputs.push({ path: p.cert, data: f.cert, mode: 0o644 });
+    if (f.chain !== undefined) outputs.push({ path: p.chain, data: f.chain, mode: 0o644 });
+    if (f.p12 !== undefined) outputs.push({ path: p.p12, data: f.p12, mode: 0o600 });
+    return { docs: [], outputs };
+  }
+  const docs: DocWrite[] = [];
+  if (f.key !== undefined) docs.push({ name: DOC.issuedKey(name), data: f.key, mode: 0o600 });
+  docs.push({ name: DOC.issuedCert(name), data: f.cert });
+  if (f.chain !== undefined) docs.push({ name: DOC.issuedChain(name), data: f.chain });
+  if (f.p12 !== undefined) docs.push({ name: p12Doc(name), data: f.p12, mode: 0o600 });
+  return { docs, outputs: [] };
+}
+
+/** Refuse names that already hold a valid (unrevoked, unexpired) certificate. */
+export async function refuseTakenNames(reader: StoreReader, names: readonly string[], index: IndexEntry[], now: Date): Promise<void> {
+  const meta = await reader.meta();
+  const wanted = new Set(names);
+  for (const e of index) {
+    if (e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
+    const n = meta.get(e.serial)?.name;
+    if (n !== undefined && wanted.has(n)) {
+      throw new PkiError("NAME_EXISTS", `"${n}" already holds a valid certificate (serial ${e.serial}): use \`pki renew ${n}\`, or \`pki revoke ${n}\` first`);
+    }
+  }
+}
