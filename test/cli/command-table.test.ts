@@ -73,7 +73,7 @@ describe("the command table", () => {
     expect(clashes).toEqual([]);
     const globals = longNames(GLOBAL_OPTIONS);
     for (const { path: p, spec } of specs()) expect(longNames(spec.options ?? []).filter((n) => globals.includes(n)), p.join(" ")).toEqual([]);
-    expect(GLOBAL_KEYS).toEqual(["dir", "json", "passphraseFile", "yes", "color", "quiet"]);
+    expect(GLOBAL_KEYS).toEqual(["dir", "store", "json", "passphraseFile", "yes", "color", "quiet"]);
   });
 
   it("lists every fixed choice of an option in its help text", () => {
