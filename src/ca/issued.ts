@@ -50,22 +50,37 @@ export interface IssuedWrites {
   outputs: FileWrite[];
 }
 
+/**
+ * On a PostgreSQL store the documents are always written (so that export p12,
+ * renew and nginx-config work from any host: README "Shared store:
+ * PostgreSQL"), and the files too when there is an --out-dir (pki issue
+ * gives the current directory by default there: see defaultOutDir).
+ */
 export function issuedWrites(store: CaStore, name: string, outDir: string | undefined, f: { cert: string; chain?: string; key?: string; p12?: Uint8Array }): IssuedWrites {
+  const outputs: FileWrite[] = [];
   if (outDir) {
     const p = pathsFor(store, name, outDir);
-    const outputs: FileWrite[] = [];
     if (f.key !== undefined) outputs.push({ path: p.key, data: f.key, mode: 0o600 });
     outputs.push({ path: p.cert, data: f.cert, mode: 0o644 });
     if (f.chain !== undefined) outputs.push({ path: p.chain, data: f.chain, mode: 0o644 });
     if (f.p12 !== undefined) outputs.push({ path: p.p12, data: f.p12, mode: 0o600 });
-    return { docs: [], outputs };
+    if (store.kind === "dir") return { docs: [], outputs };
   }
   const docs: DocWrite[] = [];
   if (f.key !== undefined) docs.push({ name: DOC.issuedKey(name), data: f.key, mode: 0o600 });
   docs.push({ name: DOC.issuedCert(name), data: f.cert });
   if (f.chain !== undefined) docs.push({ name: DOC.issuedChain(name), data: f.chain });
   if (f.p12 !== undefined) docs.push({ name: p12Doc(name), data: f.p12, mode: 0o600 });
-  return { docs, outputs: [] };
+  return { docs, outputs };
+}
+
+/**
+ * Where `pki issue` writes the pair when no --out-dir is given: nowhere
+ * outside a CA directory (issued/ and private/ are the files), the current
+ * directory for a database store (the pair is also kept in the store).
+ */
+export function defaultOutDir(store: CaStore, outDir: string | undefined): string | undefined {
+  return outDir ?? (store.kind === "postgres" ? path.resolve(".") : undefined);
 }
 
 /** Refuse names that already hold a valid (unrevoked, unexpired) certificate. */

@@ -224,6 +224,32 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "store",
+    summary: "move a CA between a directory and a PostgreSQL database (README \"Shared store: PostgreSQL\")",
+    module: "store-migrate",
+    examples: ["pki store migrate --from /etc/pki/acme --to postgres://pki@db.acme.lan/pki_acme", "pki --store postgres://pki@db.acme.lan/pki_acme store export --to /srv/backup/pki-acme"],
+    sub: [
+      {
+        name: "migrate",
+        summary: "copy a CA directory into an empty PostgreSQL database, all or nothing (the directory is only read)",
+        module: "store-migrate",
+        options: [
+          ["--from <dir>", "the CA directory to copy"],
+          ["--to <url>", "the database: postgres://user@host:port/database (the password from PGPASSWORD or ~/.pgpass, never here)"],
+        ],
+        examples: ["pki store migrate --from /etc/pki/acme --to postgres://pki@db.acme.lan/pki_acme"],
+      },
+      {
+        name: "export",
+        summary: "write the CA of the store (--store, PKI_STORE) to a new CA directory that pki and `openssl ca` use as it is",
+        module: "store-export",
+        audited: true,
+        options: [["--to <dir>", "the new CA directory"]],
+        examples: ["pki --store postgres://pki@db.acme.lan/pki_acme store export --to /srv/backup/pki-acme-2026-12-02"],
+      },
+    ],
+  },
+  {
     name: "revoke",
     args: "[target...]",
     summary: "revoke certificates (serials, certificate files, issued names) and re-sign the CRL, all or nothing",

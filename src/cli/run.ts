@@ -57,7 +57,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       exitCode = printResult(sink, result);
     } catch (e) {
       // audit.log: one line per refusal of a command that changes CA state (`audited` in the command table)
-      if (spec.audited && e instanceof PkiError && e.code !== "USAGE") {
+      // (not when the store itself failed: a second attempt at a database that is gone would only add its timeout)
+      if (spec.audited && e instanceof PkiError && e.code !== "USAGE" && !e.code.startsWith("STORE_")) {
         const command = cmd.parent && cmd.parent.parent ? `${cmd.parent.name()} ${spec.name}` : spec.name;
         try {
           await (await ctx.openStore()).audit([{ command, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message }]);

@@ -37,8 +37,10 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   // the CA's own crl.pem is what plain `pki crl` writes), never a device or FIFO. crl.der is not state: --der's default.
   const crlDer = docWhere(store, "crl.der");
   const crlPath = docWhere(store, DOC.crl);
-  const out = o.out !== undefined ? confineOutput(store, o.out, { own: [crlDer], label: "--out", hint: "plain `pki crl` (no --out) re-signs the CA's crl.pem; otherwise choose a path outside them" }) : path.resolve(o.der ? crlDer : crlPath);
-  const own = out === path.resolve(crlPath) && !o.der;
+  const confined = o.out !== undefined ? confineOutput(store, o.out, { own: [crlDer], label: "--out", hint: "plain `pki crl` (no --out) re-signs the CA's crl.pem; otherwise choose a path outside them" }) : undefined;
+  // in a database the CA's own crl.pem is a document, never a file of the current directory: --out there is a plain output
+  const own = !o.der && (confined === undefined || (store.kind === "dir" && confined === path.resolve(crlPath)));
+  const out = confined ?? (store.kind === "dir" || o.der ? path.resolve(o.der ? crlDer : crlPath) : crlPath);
   const ca = await openAuthority(store);
   const effDays = days ?? ca.settings.crlDays;
   if (within !== undefined && within >= effDays) {

@@ -128,7 +128,7 @@ function listDir(d: string): string[] {
 /** The CA directory behind the authority: doctor's checks are of a directory (temporary files, the lock, modes). */
 function dirOfCa(ca: Authority): CaDir {
   const d = dirOf(ca.store);
-  if (!d) throw usage(`pki doctor checks a CA directory; ${ca.store.location} is not one`);
+  if (!d) throw usage(`pki doctor checks a CA directory (files, modes, the lock); ${ca.store.location} is a database, which has none: use \`pki status\` for what expires, or \`pki store export --to <dir>\` and run doctor on that copy`);
   return d.dir;
 }
 

@@ -15,7 +15,7 @@ import { keyAccess, readSecretFile, secretFileOf, type Context } from "../cli/co
 import type { Result } from "../cli/output.js";
 import { P12_FORMATS } from "../cli/program.js";
 import { issue, issuedJson, openAuthority, openSigningAuthority, profileOf, type IssueRequest } from "../ca/authority.js";
-import { confinedPathsFor, issuedWrites, pathsFor, refuseTakenNames } from "../ca/issued.js";
+import { confinedPathsFor, defaultOutDir, issuedWrites, pathsFor, refuseTakenNames } from "../ca/issued.js";
 import { MAX_INPUT, readInputFile, readStdin } from "../store/ca-dir.js";
 import { confineOutDir } from "../store/output.js";
 import { checkIssuedName } from "../core/issued-name.js";
@@ -55,8 +55,10 @@ async function readNames(src: string): Promise<string[]> {
   return names;
 }
 
-export async function run(ctx: Context, args: string[], o: Opts): Promise<Result> {
+export async function run(ctx: Context, args: string[], opts: Opts): Promise<Result> {
   const store = await ctx.openStore();
+  // a database store keeps the pair and also writes it to the current directory (ca/issued.ts defaultOutDir)
+  const o: Opts = { ...opts, outDir: defaultOutDir(store, opts.outDir) };
   const [profileName, single] = args as [string, string | undefined];
   if (single !== undefined && o.namesFrom !== undefined) throw usage("give either a name or --names-from, not both");
   if (single === undefined && o.namesFrom === undefined) throw usage("missing name: pki issue <profile> <name> (or --names-from FILE)");

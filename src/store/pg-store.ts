@@ -340,6 +340,8 @@ export class PgStore extends PgReader implements CaStore {
     private readonly pool: pg.Pool,
     private readonly password: string | undefined,
     location: string,
+    /** every connection made, to cut what is left when the store closes */
+    private readonly clients: Set<pg.Client>,
   ) {
     let self: PgStore | undefined;
     super(
@@ -371,19 +373,28 @@ export class PgStore extends PgReader implements CaStore {
       statement_timeout: BULK_QUERY_TIMEOUT_MS,
       idle_in_transaction_session_timeout: 60_000,
       application_name: "pki",
+      // the index is read in seq order as one text: sort it in memory (the default 4 MB spills 100,000 lines to disk);
+      // an options= parameter in the URL (search_path of a second CA) replaces this
+      options: "-c work_mem=64MB",
+    };
+    // every connection made, also one whose login failed half-way (pg leaves the socket of a refused
+    // SCRAM exchange open, which would keep the process alive): close() cuts them all
+    const clients = new Set<pg.Client>();
+    config.Client = class extends pg.Client {
+      constructor(c?: string | pg.ClientConfig) {
+        super(c);
+        clients.add(this);
+      }
     };
     const pool = new pg.Pool(config);
     // an idle connection that the server closes (restart, pg_terminate_backend): the next query reports it
     pool.on("error", () => undefined);
     // the index is read in seq order as one text: sort it in memory (the default 4 MB spills 100,000 lines to disk)
-    pool.on("connect", (client) => {
-      client.query("SET work_mem = '64MB'").catch(() => undefined);
-    });
-    const store = new PgStore(pool, password, location);
+    const store = new PgStore(pool, password, location, clients);
     try {
       await store.migrate();
     } catch (e) {
-      await pool.end().catch(() => undefined);
+      await store.close();
       throw e;
     }
     return store;
@@ -509,7 +520,20 @@ export class PgStore extends PgReader implements CaStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end().catch(() => undefined);
+    // a server that stopped answering never acknowledges the goodbye: after 2 s the sockets are cut
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([
+      this.pool.end().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), 2_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    void ended;
+    for (const c of this.clients) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   }
 
   /** Any failure of the database as one line, without the password. */
