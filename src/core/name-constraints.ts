@@ -23,7 +23,7 @@
  */
 import * as der from "./der.js";
 import { PkiError, usage } from "./errors.js";
-import { bytesToIp, checkDnsName, ipToBytes, type San, type SanType } from "./names.js";
+import { bytesToIp, checkDnsName, ipInCidr, ipToBytes, parseCidr, type San, type SanType } from "./names.js";
 import type { Extension } from "./certificate.js";
 
 export const OID_NAME_CONSTRAINTS = "2.5.29.30";
@@ -42,19 +42,6 @@ export const hasConstraints = (c: NameConstraints): boolean => c.dns.length + c.
 
 export function formatConstraints(c: NameConstraints): string[] {
   return [...c.dns.map((v) => `dns:${v}`), ...c.ip.map((v) => `ip:${v}`), ...c.email.map((v) => `email:${v}`), ...c.uri.map((v) => `uri:${v}`)];
-}
-
-function cidr(v: string): { net: Uint8Array; bits: number } | null {
-  const [addr, len, extra] = v.split("/");
-  if (extra !== undefined) return null;
-  const net = ipToBytes(addr ?? "");
-  if (!net) return null;
-  const bits = len === undefined ? net.length * 8 : /^\d{1,3}$/.test(len) ? Number(len) : NaN;
-  if (!Number.isInteger(bits) || bits < 0 || bits > net.length * 8) return null;
-  // the network address itself: host bits cleared
-  const out = Uint8Array.from(net);
-  for (let i = bits; i < out.length * 8; i++) out[i >> 3]! &= ~(0x80 >> (i & 7));
-  return { net: out, bits };
 }
 
 const hostLike = (v: string): boolean => /^\.?[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(v) && !v.includes("..");
@@ -83,7 +70,7 @@ export function parseConstraintList(list: string): NameConstraints {
         break;
       }
       case "ip": {
-        const c = cidr(v);
+        const c = parseCidr(v);
         if (!c || !v.includes("/")) throw bad("not a CIDR range such as 10.0.0.0/8 or fd00::/8");
         out.ip.push(`${bytesToIp(c.net)}/${c.bits}`);
         break;
@@ -113,7 +100,7 @@ export function nameConstraintsExtension(c: NameConstraints): Extension {
     ...c.dns.map((v) => subtree(der.ctxPrim(2, der.utf8(v)))),
     ...c.uri.map((v) => subtree(der.ctxPrim(6, der.utf8(v)))),
     ...c.ip.map((v) => {
-      const r = cidr(v)!;
+      const r = parseCidr(v)!;
       const mask = new Uint8Array(r.net.length);
       for (let i = 0; i < r.bits; i++) mask[i >> 3]! |= 0x80 >> (i & 7);
       const both = new Uint8Array(r.net.length * 2);
@@ -188,17 +175,6 @@ export function uriWithin(uri: string, base: string): boolean {
   return hostWithin(host, base);
 }
 
-export function ipWithin(ip: string, range: string): boolean {
-  const a = ipToBytes(ip);
-  const r = cidr(range);
-  if (!a || !r || a.length !== r.net.length) return false;
-  for (let i = 0; i < r.bits; i++) {
-    const m = 0x80 >> (i & 7);
-    if ((a[i >> 3]! & m) !== (r.net[i >> 3]! & m)) return false;
-  }
-  return true;
-}
-
 const looksLikeHost = (s: string) => /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\.?$/.test(s);
 
 /**
@@ -214,7 +190,7 @@ export function checkNameConstraints(c: NameConstraints, cn: string | undefined,
     if (list.length === 0) throw deny(`${s.type}:${s.value}`, `no ${s.type} subtree is permitted`);
     const ok =
       s.type === "dns" ? list.some((b) => dnsWithin(s.value, b))
-      : s.type === "ip" ? list.some((b) => ipWithin(s.value, b))
+      : s.type === "ip" ? list.some((b) => ipInCidr(s.value, b))
       : s.type === "email" ? list.some((b) => emailWithin(s.value, b))
       : list.some((b) => uriWithin(s.value, b));
     if (!ok) throw deny(`${s.type}:${s.value}`, `not within ${list.join(", ")}`);

@@ -265,6 +265,34 @@ export function ipToBytes(ip: string): Uint8Array | null {
   return out;
 }
 
+/**
+ * "10.0.0.0/8", "fd00::/8" or a bare address (all its bits): the network with
+ * its host bits cleared, and the prefix length; null for anything else.
+ */
+export function parseCidr(v: string): { net: Uint8Array; bits: number } | null {
+  const [addr, len, extra] = v.split("/");
+  if (extra !== undefined) return null;
+  const net = ipToBytes(addr ?? "");
+  if (!net) return null;
+  const bits = len === undefined ? net.length * 8 : /^\d{1,3}$/.test(len) ? Number(len) : NaN;
+  if (!Number.isInteger(bits) || bits < 0 || bits > net.length * 8) return null;
+  const out = Uint8Array.from(net);
+  for (let i = bits; i < out.length * 8; i++) out[i >> 3]! &= ~(0x80 >> (i & 7));
+  return { net: out, bits };
+}
+
+/** Is the address in the range? An IPv4 address is never in an IPv6 range (nor the reverse, mapped addresses included). */
+export function ipInCidr(ip: string, range: string): boolean {
+  const a = ipToBytes(ip);
+  const r = parseCidr(range);
+  if (!a || !r || a.length !== r.net.length) return false;
+  for (let i = 0; i < r.bits; i++) {
+    const m = 0x80 >> (i & 7);
+    if ((a[i >> 3]! & m) !== (r.net[i >> 3]! & m)) return false;
+  }
+  return true;
+}
+
 export function bytesToIp(b: Uint8Array): string {
   if (b.length === 4) return [...b].join(".");
   if (b.length === 16) {
