@@ -24,7 +24,7 @@ import { defaultPin, fileSigner, thenSign, tokenSigner, type CaSigner, type PinS
 import { builtinProfiles, parseSettings, profileFromText, type Settings } from "../store/ca-dir.js";
 import type { FileWrite } from "../store/atomic.js";
 import { stageOutputs } from "../store/output.js";
-import { DOC, type CaStore, type CertRecord, type DocName, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
+import { DOC, withRecords, type CaStore, type CertRecord, type DocName, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
 import { derivedDocs } from "./revocation.js";
 import { enforceConstraints } from "./parent.js";
 
@@ -349,7 +349,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     // the index as this commit leaves it, written after the release
     let next: Buffer | undefined;
     const newIndex = () => (next ??= appendIndexLines(update.length ? applyIndexUpdates(buf, update) : buf, add.map((a) => a.entry)));
-    const docs = await derivedDocs(ca, tx, newIndex, now);
+    const docs = await derivedDocs(ca, withRecords(tx, add), newIndex, now);
     // files in an --out-dir the user named: staged before the commit (a
     // directory that cannot take them fails the batch before anything is
     // recorded), released like the store's own once the records are committed

@@ -147,3 +147,26 @@ export interface CaStore extends StoreReader {
   generation(): Promise<string>;
   close(): Promise<void>;
 }
+
+/**
+ * A reader that also sees records not committed yet (an issuance about to
+ * commit): what is derived from the index as the commit will leave it (the
+ * bundle, the nginx allow-list) must list the new certificates too.
+ */
+export function withRecords(reader: StoreReader, add: readonly CertRecord[]): StoreReader {
+  if (add.length === 0) return reader;
+  const pems = new Map(add.map((r) => [r.entry.serial, r.pem]));
+  return {
+    read: (name) => reader.read(name),
+    list: (dir) => reader.list(dir),
+    indexText: () => reader.indexText(),
+    async meta() {
+      const m = new Map(await reader.meta());
+      for (const r of add) if (r.profile !== undefined) m.set(r.entry.serial, { serial: r.entry.serial, profile: r.profile, ...(r.name !== undefined ? { name: r.name } : {}) });
+      return m;
+    },
+    async certPem(serial) {
+      return pems.get(serial) ?? reader.certPem(serial);
+    },
+  };
+}
