@@ -122,3 +122,20 @@ export async function copyStore(from: CaStore, to: CaStore): Promise<CopyResult>
 export function copyAuditRecord(command: string, r: CopyResult, now: Date): Record<string, unknown> {
   return { time: now.toISOString(), command, from: r.from, to: r.to, certificates: r.certificates, revoked: r.revoked, outcome: "ok" };
 }
+
+/**
+ * `pki store migrate` and `pki store export`: copy, then append the same
+ * audit record to both stores (the copy's own audit lines come first), and
+ * close the destination.
+ */
+export async function copyAndAudit(command: string, from: CaStore, to: CaStore, now: Date): Promise<CopyResult> {
+  try {
+    const r = await copyStore(from, to);
+    const rec = copyAuditRecord(command, r, now);
+    await to.audit([rec]);
+    await from.audit([rec]);
+    return r;
+  } finally {
+    await to.close();
+  }
+}

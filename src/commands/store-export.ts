@@ -9,7 +9,7 @@
 import * as path from "node:path";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { copyAuditRecord, copyStore } from "../ca/store-copy.js";
+import { copyAndAudit } from "../ca/store-copy.js";
 import { missingInput, usage } from "../core/errors.js";
 import { isDatabaseUrl, openStore } from "../store/open.js";
 
@@ -24,17 +24,9 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   ctx.auditInfo.to = dest;
   const from = await ctx.openStore();
   if (from.kind === "dir" && path.resolve(from.location) === dest) throw usage("--to is the CA directory itself");
-  const to = await openStore(dest);
-  try {
-    const r = await copyStore(from, to);
-    const rec = copyAuditRecord("store export", r, ctx.now());
-    await to.audit([rec]);
-    await from.audit([rec]);
-    return {
-      data: { ...r },
-      messages: [`Wrote the CA of ${r.from} to ${r.to}: ${r.certificates} certificate(s) (${r.revoked} revoked), ${r.documents} document(s), ${r.auditRecords} audit record(s); \`openssl ca\` reads it`],
-    };
-  } finally {
-    await to.close();
-  }
+  const r = await copyAndAudit("store export", from, await openStore(dest), ctx.now());
+  return {
+    data: { ...r },
+    messages: [`Wrote the CA of ${r.from} to ${r.to}: ${r.certificates} certificate(s) (${r.revoked} revoked), ${r.documents} document(s), ${r.auditRecords} audit record(s); \`openssl ca\` reads it`],
+  };
 }

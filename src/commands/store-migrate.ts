@@ -8,7 +8,7 @@
 import * as path from "node:path";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { copyAuditRecord, copyStore } from "../ca/store-copy.js";
+import { copyAndAudit } from "../ca/store-copy.js";
 import { missingInput, usage } from "../core/errors.js";
 import { isDatabaseUrl, openStore } from "../store/open.js";
 import { redactUrl, urlHasPassword } from "../store/pg-store.js";
@@ -27,22 +27,14 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   ctx.auditInfo.to = redactUrl(o.to);
   const from = await openStore(path.resolve(o.from));
   try {
-    const to = await openStore(o.to);
-    try {
-      const r = await copyStore(from, to);
-      const rec = copyAuditRecord("store migrate", r, ctx.now());
-      await to.audit([rec]);
-      await from.audit([rec]);
-      return {
-        data: { ...r },
-        messages: [
-          `Copied the CA in ${r.from} into ${r.to}: ${r.certificates} certificate(s) (${r.revoked} revoked), ${r.documents} document(s), ${r.auditRecords} audit record(s)`,
-          `Use it with --store ${r.to} or PKI_STORE; ${r.from} was left as it was (keep it as a backup, and stop using it for changes)`,
-        ],
-      };
-    } finally {
-      await to.close();
-    }
+    const r = await copyAndAudit("store migrate", from, await openStore(o.to), ctx.now());
+    return {
+      data: { ...r },
+      messages: [
+        `Copied the CA in ${r.from} into ${r.to}: ${r.certificates} certificate(s) (${r.revoked} revoked), ${r.documents} document(s), ${r.auditRecords} audit record(s)`,
+        `Use it with --store ${r.to} or PKI_STORE; ${r.from} was left as it was (keep it as a backup, and stop using it for changes)`,
+      ],
+    };
   } finally {
     await from.close();
   }

@@ -531,11 +531,7 @@ export interface CrlInfo {
  * only counted (no per-entry objects), so a CRL of 10^5 entries reads fast.
  */
 export function readCrlInfo(buf: Uint8Array): CrlInfo {
-  const top = der.read(buf);
-  if (top.tag !== der.TAG.SEQUENCE || top.end !== buf.length) throw new der.DerError("not a DER CRL");
-  const [tbsN, algN, sigN] = der.children(buf, top);
-  if (!tbsN || !algN || !sigN || tbsN.tag !== der.TAG.SEQUENCE || sigN.tag !== der.TAG.BIT_STRING) throw new der.DerError("not a CRL");
-  const t = der.children(buf, tbsN);
+  const { tbs: tbsN, alg: algN, sig: sigN, fields: t } = der.signedParts(buf, "CRL");
   let i = 0;
   if (t[0]?.tag === der.TAG.INTEGER) i++; // version
   const issuerN = t[i + 1];

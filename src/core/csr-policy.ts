@@ -212,6 +212,15 @@ export function applySanRules(profile: Profile, subject: readonly Rdn[], sansIn:
   return sans;
 }
 
+/** An extension of the request decoded, or the one-line error that it is malformed. */
+function decodeRequested<T>(decode: (v: Uint8Array) => T, value: Uint8Array, name: string): T {
+  try {
+    return decode(value);
+  } catch {
+    throw new PkiError("BAD_INPUT", `the CSR's ${name} extension is malformed`);
+  }
+}
+
 /**
  * Turn a (signature-verified) request into the names to certify. The caller
  * has checked the CSR signature and key before calling this.
@@ -227,26 +236,14 @@ export function templateFromCsr(
   const droppedSans: string[] = [];
   for (const e of req.extensions) {
     if (e.oid === OID.subjectAltName) {
-      let decoded;
-      try {
-        decoded = decodeSans(e.value);
-      } catch {
-        throw new PkiError("BAD_INPUT", "the CSR's subjectAltName extension is malformed");
-      }
-      for (const s of decoded) {
+      for (const s of decodeRequested(decodeSans, e.value, "subjectAltName")) {
         if (s.type === "other") droppedSans.push(`[${s.tag & 0x1f}]`);
         else requestedSans.push(classifySan(`${s.type}:${s.value}`));
       }
       continue;
     }
     if (e.oid === OID.basicConstraints) {
-      let bc;
-      try {
-        bc = decodeBasicConstraints(e.value);
-      } catch {
-        throw new PkiError("BAD_INPUT", "the CSR's basicConstraints extension is malformed");
-      }
-      if (bc.ca) {
+      if (decodeRequested(decodeBasicConstraints, e.value, "basicConstraints").ca) {
         throw new PkiError("POLICY_DENIED", "the CSR asks to be a CA (basicConstraints CA:TRUE); pki never signs a CA certificate from a request");
       }
     }

@@ -202,6 +202,19 @@ export function children(buf: Bytes, node: Node): Node[] {
   return out;
 }
 
+/**
+ * The three parts of a signed X.509 structure (certificate, CRL, PKCS#10
+ * request): SEQUENCE { tbs SEQUENCE, algorithm, signature BIT STRING }
+ * spanning all of buf, and the children of tbs. `what` names it in errors.
+ */
+export function signedParts(buf: Bytes, what: string): { tbs: Node; alg: Node; sig: Node; fields: Node[] } {
+  const top = read(buf);
+  if (top.tag !== TAG.SEQUENCE || top.end !== buf.length) throw new DerError(`not a DER ${what}`);
+  const [tbs, alg, sig] = children(buf, top);
+  if (!tbs || !alg || !sig || tbs.tag !== TAG.SEQUENCE || sig.tag !== TAG.BIT_STRING) throw new DerError(`not a ${what}`);
+  return { tbs, alg, sig, fields: children(buf, tbs) };
+}
+
 export const raw = (buf: Bytes, n: Node): Bytes => buf.subarray(n.start, n.end);
 export const content = (buf: Bytes, n: Node): Bytes => buf.subarray(n.contentStart, n.end);
 

@@ -86,11 +86,7 @@ export interface ParsedCertificate {
 }
 
 export function parseCertificate(buf: der.Bytes): ParsedCertificate {
-  const top = der.read(buf);
-  if (top.tag !== der.TAG.SEQUENCE || top.end !== buf.length) throw new der.DerError("not a DER certificate");
-  const [tbsN, algN, sigN] = der.children(buf, top);
-  if (!tbsN || !algN || !sigN || tbsN.tag !== der.TAG.SEQUENCE || sigN.tag !== der.TAG.BIT_STRING) throw new der.DerError("not a certificate");
-  const t = der.children(buf, tbsN);
+  const { tbs: tbsN, alg: algN, sig: sigN, fields: t } = der.signedParts(buf, "certificate");
   let i = 0;
   if (t[0]?.tag === 0xa0) i++; // version
   const [serialN, , issuerN, validityN, subjectN, spkiN] = t.slice(i);
