@@ -26,7 +26,7 @@ import { formatDn, type San } from "../core/names.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import { verifySignature } from "../crypto/keys.js";
 import { DOC, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
-import { docWhere, type Authority } from "./authority.js";
+import { docWhere, type Authority } from "./open-ca.js";
 
 export interface ParentInfo {
   certPem: string;

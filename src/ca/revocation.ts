@@ -12,7 +12,7 @@ import { parsePemBlocks, toPemBytes } from "../core/pem.js";
 import { MAX_CRL_NUMBER } from "../store/ca-dir.js";
 import { writeOutputs } from "../store/output.js";
 import { DOC, type Change, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
-import { docWhere, issuedBy, settingsObject, type Authority, type SigningAuthority } from "./authority.js";
+import { docWhere, issuedBy, settingsObject, type Authority, type SigningAuthority } from "./open-ca.js";
 import { thenSign } from "./signer.js";
 import { crlChainDocs } from "./parent.js";
 
