@@ -19,6 +19,7 @@ import { confinedPathsFor, defaultOutDir, issuedWrites, pathsFor, refuseTakenNam
 import { MAX_INPUT, readInputFile, readStdin } from "../store/ca-dir.js";
 import { confineOutDir } from "../store/output.js";
 import { checkIssuedName } from "../core/issued-name.js";
+import { leafDays } from "../core/profiles.js";
 import { choiceOption, intOption } from "./options.js";
 import { staleCrlWarning } from "../ca/revocation.js";
 import { progressBar, withSpinner, type Progress } from "../ui/progress.js";
@@ -76,10 +77,7 @@ export async function run(ctx: Context, args: string[], opts: Opts): Promise<Res
   for (const n of names) confinedPathsFor(store, n, o.outDir);
   const ca = await openAuthority(store);
   const profile = await profileOf(store, profileName);
-  if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
-    throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
-  }
-  const effDays = days ?? profile.days ?? ca.settings.defaultDays ?? 365;
+  const effDays = leafDays(profile, days, ca.settings.defaultDays);
   const extraSans: San[] = parseSanList(o.san);
   const plans = names.map((name) => {
     const subject = withCn([], o.cn ?? name);

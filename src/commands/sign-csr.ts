@@ -13,7 +13,7 @@ import { parseOnelineDn } from "../core/dn-format.js";
 import { REASONS, type IndexEntry } from "../core/index-format.js";
 import { isLive, sameCommonName } from "../core/subject-match.js";
 import { describeExtensions } from "../core/parse.js";
-import type { Profile } from "../core/profiles.js";
+import { leafDays, type Profile } from "../core/profiles.js";
 import { keyAccess, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { checkCsr, type CheckedCsr } from "../ca/csr.js";
@@ -110,6 +110,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
 
   const ca = await openAuthority(store);
   let profile: Profile | undefined;
+  let effDays: number;
   const items: Item[] = [];
   // audit: the SHA-256 of each CSR as received (what `sha256sum file.csr` prints), on refusal lines and ok lines alike
   const hashes: string[] = [];
@@ -120,9 +121,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   if (args.length !== 1) ctx.auditInfo.subject = subjects;
   {
     profile = await profileOf(store, o.profile);
-    if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
-      throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
-    }
+    effDays = leafDays(profile, days, ca.settings.defaultDays);
     if (o.outDir) confineOutDir(store, o.outDir);
     if (o.out !== undefined) confineOutput(store, o.out, { label: "--out" });
     const names = new Set<string>();
@@ -151,7 +150,6 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     }
   }
 
-  const effDays = days ?? profile.days ?? ca.settings.defaultDays ?? 365;
 
   if (o.dryRun) {
     const plans = items.map((it) => ({

@@ -133,3 +133,17 @@ export function validateProfile(name: string, data: unknown, source: string): Pr
 }
 
 export const ekuOid = (e: string): string => (Object.hasOwn(EKU_OIDS, e) ? (EKU_OIDS as Record<string, string>)[e]! : e);
+
+/**
+ * The validity of a leaf, in days: --days when given (refused above the
+ * profile's maxDays: POLICY_DENIED), else the profile's days, else pki.json's
+ * defaultDays, else 365 (CONTRACT "Built-in profiles"). The CA's notAfter
+ * still caps the result when the certificate is built (core/certificate.ts
+ * validity). One rule for issue, sign-csr and renew (#9).
+ */
+export function leafDays(profile: Pick<Profile, "name" | "days" | "maxDays">, days: number | undefined, caDefaultDays: number | undefined): number {
+  if (days !== undefined && profile.maxDays !== undefined && days > profile.maxDays) {
+    throw new PkiError("POLICY_DENIED", `profile "${profile.name}" allows at most ${profile.maxDays} days, not ${days}`);
+  }
+  return days ?? profile.days ?? caDefaultDays ?? 365;
+}
