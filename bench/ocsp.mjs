@@ -145,7 +145,8 @@ async function earlyCloseSpin(port, pid) {
 }
 
 /**
- * @param {{ tmp: string, ca0: string, passFile: string, env: NodeJS.ProcessEnv, quick: boolean, log: (s: string) => void }} o
+ * @param {{ tmp: string, ca0: string, passFile: string, env: NodeJS.ProcessEnv, quick: boolean, log: (s: string) => void, verdict?: (v: object) => void }} o
+ *   verdict, when given, receives issue 17's target-3 verdicts (see bench/run.mjs)
  * @returns {Promise<string[]>} report lines (markdown)
  */
 export async function ocspBench(o) {
@@ -227,7 +228,15 @@ export async function ocspBench(o) {
         results[k].push(await ab(`http://127.0.0.1:${port}${urlPath}`, N, env));
       }
     }
-    const sum = (k) => ({ rps: median(results[k].map((r) => r.rps)), p99: median(results[k].map((r) => r.p99)), note: results[k].map((r) => r.note).filter(Boolean).join("; ") });
+    // medians of the runs that finished; a run ab could not finish (a responder
+    // that stopped answering: openssl's did once here) is reported, not averaged in
+    const sum = (k) => {
+      const ok = results[k].filter((r) => r.rps > 0);
+      const notes = results[k].map((r) => r.note).filter(Boolean);
+      const failed = results[k].length - ok.length;
+      if (failed) notes.unshift(`${failed} of ${results[k].length} run(s) did not finish`);
+      return ok.length ? { rps: median(ok.map((r) => r.rps)), p99: median(ok.map((r) => r.p99)), note: notes.join("; ") } : { rps: 0, p99: Infinity, note: notes.join("; ") };
+    };
     const P = sum("pki");
     const Q = sum("ossl");
 
@@ -260,19 +269,28 @@ export async function ocspBench(o) {
     serve.kill("SIGTERM");
     const exit = await Promise.race([new Promise((r) => serve.on("exit", (c) => r(c))), sleep(10_000).then(() => "hung")]);
 
-    const ratio = P.rps / Q.rps;
-    const fmt = (r) => `${Math.round(r.rps).toLocaleString("en")}/s, p99 ${r.p99} ms${r.note ? ` (${r.note})` : ""}`;
-    const verdict = [ratio >= 1 ? null : "rate", P.p99 <= 10 ? null : "p99", latency <= 1000 ? null : "revocation"].filter(Boolean);
+    const ratio = Q.rps > 0 ? P.rps / Q.rps : NaN;
+    const fmt = (r) => (r.rps > 0 ? `${Math.round(r.rps).toLocaleString("en")}/s, p99 ${r.p99} ms${r.note ? ` (${r.note})` : ""}` : `no figure: ${r.note}`);
+    // the rate target: >= openssl's; an openssl that could not finish any run counts as beaten only when pki finished its own
+    const rateOk = P.rps > 0 && (Q.rps === 0 || ratio >= 1);
+    const verdict = [rateOk ? null : "rate", P.p99 <= 10 ? null : "p99", latency <= 1000 ? null : "revocation"].filter(Boolean);
+    const stuckOk = spinP < 20 && pAnswers;
+    if (o.verdict) {
+      o.verdict({ n: "3a", name: "OCSP responses/s, 100,000-certificate CA", figure: P.rps > 0 ? `${Math.round(P.rps).toLocaleString("en")}/s` : `no figure (${P.note})`, peer: `openssl ocsp ${Q.rps > 0 ? `${Math.round(Q.rps).toLocaleString("en")}/s` : `did not finish (${Q.note})`}`, ratio: Number.isNaN(ratio) ? undefined : ratio, target: ">= 1x", ok: rateOk, note: Q.rps > 0 && Q.note ? `openssl: ${Q.note}` : undefined });
+      o.verdict({ n: "3b", name: "OCSP p99 latency", figure: P.rps > 0 ? `${P.p99} ms` : "no figure", peer: `openssl ocsp ${Q.rps > 0 ? `${Q.p99} ms` : "no figure"}`, target: "<= 10 ms", ok: P.p99 <= 10 });
+      o.verdict({ n: "3c", name: "OCSP after 200 early closes", figure: `${spinP.toFixed(0)}% of a core over 2 idle s, ${pAnswers ? "answers" : "NO ANSWER"}`, peer: `openssl ocsp ${qAlive ? `${spinQ.toFixed(0)}% of a core, ${qAnswers ? "answers" : "no answer"}` : "exited"}`, target: "no stuck worker (< 20% CPU idle, answers)", ok: stuckOk });
+      o.verdict({ n: "3d", name: "revoked answered after pki revoke", figure: Number.isNaN(latency) ? "not within 10 s" : `${latency} ms`, peer: "", target: "<= 1000 ms", ok: latency <= 1000 });
+    }
     return [
       "",
       `OCSP responders, ${N_CERTS.toLocaleString("en")}-certificate CA, one GET request (SHA-1 CertID, no nonce): ab -n ${N.toLocaleString("en")} -c 8, no keep-alive, loopback; medians of ${REPS} run(s)`,
       "",
       "| work | pki | result | peer | result | pki/peer (rate) | target | |",
       "|---|---|---:|---|---:|---:|---|---|",
-      `| OCSP responses | pki serve | ${fmt(P)} | openssl ocsp -index -port | ${fmt(Q)} | ${ratio.toFixed(2)} | >= 1, p99 <= 10 ms | ${verdict.filter((v) => v !== "revocation").length ? `missed (${verdict.filter((v) => v !== "revocation").join(", ")})` : "met"} |`,
-      `| revoke -> answered revoked | pki revoke, then pki serve | ${Number.isNaN(latency) ? "not within 10 s" : `${latency} ms`} | openssl ocsp | reloads index.txt when it changes | | <= 1000 ms | ${latency <= 1000 ? "met" : "missed"} |`,
-      `| after 200 early closes: CPU over 2 idle s, then a request | pki serve | ${spinP.toFixed(0)}% of a core, ${pAnswers ? "answers" : "NO ANSWER"} | openssl ocsp | ${qAlive ? `${spinQ.toFixed(0)}% of a core, ${qAnswers ? "answers" : "no answer within 5 s"}` : "exited"} | | no stuck worker | ${spinP < 20 && pAnswers ? "met" : "missed"} |`,
-      `| SIGTERM | pki serve | exit ${exit} | | | | exit 0 | ${exit === 0 ? "met" : "missed"} |`,
+      `| OCSP responses | pki serve | ${fmt(P)} | openssl ocsp -index -port | ${fmt(Q)} | ${Number.isNaN(ratio) ? "-" : ratio.toFixed(2)} | >= 1, p99 <= 10 ms | ${verdict.filter((v) => v !== "revocation").length ? `MISSED (${verdict.filter((v) => v !== "revocation").join(", ")})` : "met"} |`,
+      `| revoke -> answered revoked | pki revoke, then pki serve | ${Number.isNaN(latency) ? "not within 10 s" : `${latency} ms`} | openssl ocsp | reloads index.txt when it changes | | <= 1000 ms | ${latency <= 1000 ? "met" : "MISSED"} |`,
+      `| after 200 early closes: CPU over 2 idle s, then a request | pki serve | ${spinP.toFixed(0)}% of a core, ${pAnswers ? "answers" : "NO ANSWER"} | openssl ocsp | ${qAlive ? `${spinQ.toFixed(0)}% of a core, ${qAnswers ? "answers" : "no answer within 5 s"}` : "exited"} | | no stuck worker | ${stuckOk ? "met" : "MISSED"} |`,
+      `| SIGTERM | pki serve | exit ${exit} | | | | exit 0 | ${exit === 0 ? "met" : "MISSED"} |`,
       "",
       "ab counts responses whose length differs from the first as 'failed' (ECDSA signatures vary in length by a byte): they are valid answers and are counted in responses/s.",
     ];
