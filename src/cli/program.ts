@@ -204,7 +204,7 @@ export const COMMANDS: CommandSpec[] = [
         name: "easyrsa",
         args: "<dir>",
         summary: "import an easy-rsa 3 PKI directory (ca.crt, private/ca.key, index.txt, issued/, revoked/)",
-        module: "import-easyrsa",
+        module: "import",
     audited: true,
         options: IMPORT_OPTIONS(true),
         examples: [
@@ -216,7 +216,7 @@ export const COMMANDS: CommandSpec[] = [
         name: "openssl-ca",
         args: "<dir>",
         summary: "import an `openssl ca` directory (cacert.pem or ca.crt, private/cakey.pem, index.txt, newcerts/ or certs/, crlnumber, crl.pem)",
-        module: "import-openssl-ca",
+        module: "import",
     audited: true,
         options: IMPORT_OPTIONS(false),
         examples: ["pki import openssl-ca /etc/ssl/demoCA --dir /etc/pki/legacy --source-passphrase-file old.pass --passphrase-file new.pass"],

@@ -9,7 +9,8 @@ import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
 import { VERSION } from "./version.js";
 
-export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<Result> };
+/** A command module: its run() gets the table entry too (one module may serve several entries: import easyrsa | openssl-ca). */
+export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>, spec: CommandSpec): Promise<Result> };
 
 /** Global options may come before or after the command: take each from wherever it was given. */
 function globalsOf(cmd: Command): GlobalOptions {
@@ -53,7 +54,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       throw e;
     }
     try {
-      const result = await mod.run(ctx, args, commandOpts(cmd));
+      const result = await mod.run(ctx, args, commandOpts(cmd), spec);
       exitCode = printResult(sink, result);
     } catch (e) {
       // audit.log: one line per refusal of a command that changes CA state (`audited` in the command table)
