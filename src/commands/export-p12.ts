@@ -17,7 +17,7 @@ import { docWhere, openAuthority } from "../ca/authority.js";
 import { DOC } from "../store/store.js";
 import { choiceOption } from "./options.js";
 import { confineOutput, writeOutputs } from "../store/output.js";
-import { resolveCertificate } from "./target.js";
+import { resolveCertificate } from "../ca/target.js";
 
 interface Opts {
   out?: string;

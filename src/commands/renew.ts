@@ -28,7 +28,7 @@ import { assertNoLiveDrops, refreshCrl } from "../ca/revocation.js";
 import { confinedPathsFor, issuedWrites } from "../ca/issued.js";
 import { DOC, type CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
-import { resolveCertificate } from "./target.js";
+import { resolveCertificate } from "../ca/target.js";
 import { withSpinner } from "../ui/progress.js";
 
 interface Opts {

@@ -17,7 +17,7 @@ import { PkiError } from "../core/errors.js";
 import type { CaStore } from "../store/store.js";
 import { parseIndex } from "../core/index-format.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
-import { resolveDocument } from "./target.js";
+import { resolveDocument } from "../ca/target.js";
 import { readParent, verifyParentLink } from "../ca/parent.js";
 import { decodeNameConstraints, formatConstraints, OID_NAME_CONSTRAINTS } from "../core/name-constraints.js";
 

@@ -30,7 +30,7 @@ import { inspectElsewhereHint, provenanceMessage } from "../ca/provenance.js";
 import { verifyParentLink } from "../ca/parent.js";
 import { parseIndex } from "../core/index-format.js";
 import { choiceOption } from "./options.js";
-import { resolveCertificate } from "./target.js";
+import { resolveCertificate } from "../ca/target.js";
 import { palette } from "../ui/colors.js";
 
 interface Opts {
