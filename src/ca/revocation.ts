@@ -2,7 +2,8 @@
  * CRL and client bundle generation on a CA store. Writers run inside
  * store.locked() and commit through its StoreTx.
  */
-import { encodeRevoked, parseCrlNumber, prepareCrlFromIndex, readCrlInfo, revokedFromIndexText, revokedSerials, type CrlInfo, type PreparedCrl } from "../core/crl.js";
+import { parseCrlNumber, prepareCrlFromIndex, readCrlInfo, type CrlInfo, type PreparedCrl } from "../core/crl.js";
+import { compareCrlWithIndex } from "../core/crl-match.js";
 import { parseCertificate } from "../core/parse.js";
 import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
@@ -155,26 +156,6 @@ export async function resignCrl<T>(
 
 // ---------------------------------------------------------------- never un-revoke
 
-/** Serials of the revoked ("R") lines of index bytes, leading zeros dropped (to compare with a CRL's). */
-function revokedSerialsOfIndex(buf: Uint8Array): Set<string> {
-  const out = new Set<string>();
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (let p = 0; p < b.length; ) {
-    let eol = b.indexOf(10, p);
-    if (eol < 0) eol = b.length;
-    if (b[p] === 82 /* R */) {
-      let t = p;
-      for (let k = 0; k < 3 && t >= 0 && t < eol; k++) t = b.indexOf(9, t + 1);
-      const t4 = t >= 0 ? b.indexOf(9, t + 1) : -1;
-      if (t >= 0 && t4 > t && t4 < eol) out.add(stripZeros(b.toString("latin1", t + 1, t4).toUpperCase()));
-    }
-    p = eol + 1;
-  }
-  return out;
-}
-
-const stripZeros = (hex: string): string => hex.replace(/^0+(?=.)/, "");
-
 export interface LiveDrop {
   serial: string;
   /** the certificate's notAfter when known (index line or certs/<SERIAL>.pem); unknown counts as live */
@@ -199,18 +180,12 @@ export async function liveDrops(ca: Authority, reader: StoreReader, index: Index
   if (!cur || !cur.signedByCa || cur.info.revoked === 0) return [];
   const bytes = indexBytes(index);
   const now_ = now.getTime();
-  const revoked = revokedSerialsOfIndex(bytes);
   const drops: LiveDrop[] = [];
-  for (const raw of revokedSerials(cur.info.revokedDer)) {
-    const serial = stripZeros(raw);
-    if (revoked.has(serial)) continue;
-    let notAfter: Date | undefined;
-    const hex = serial.length % 2 ? "0" + serial : serial;
-    const e = findIndexEntry(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), hex);
-    if (e) notAfter = e.expires;
-    else notAfter = await certNotAfter(reader, hex);
+  for (const serial of compareCrlWithIndex(bytes, cur.info.revokedDer, { serialsOnly: true }).extra) {
+    const e = findIndexEntry(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), serial);
+    const notAfter = e ? e.expires : await certNotAfter(reader, serial);
     if (notAfter && notAfter.getTime() <= now_) continue;
-    drops.push({ serial: hex, notAfter });
+    drops.push({ serial, notAfter });
   }
   return drops;
 }
@@ -305,9 +280,8 @@ export function crlResignReason(cur: CurrentCrl | null, indexText: string, now: 
   if (next.getTime() - now.getTime() <= withinDays * 86_400_000) {
     return next.getTime() <= now.getTime() ? `the CRL expired on ${next.toISOString()}` : `the CRL expires on ${next.toISOString()}, within ${withinDays} day(s)`;
   }
-  // a revocation the CRL does not carry yet (e.g. a crash between index and CRL)
-  const expected = encodeRevoked(revokedFromIndexText(indexText));
-  if (!Buffer.from(expected).equals(Buffer.from(cur.info.revokedDer))) return "the CRL does not list exactly the revoked certificates of the index";
+  // a revocation the CRL does not carry yet (e.g. a crash between index and CRL): the one rule, core/crl-match.ts
+  if (!compareCrlWithIndex(indexText, cur.info.revokedDer).matches) return "the CRL does not list exactly the revoked certificates of the index";
   return null;
 }
 

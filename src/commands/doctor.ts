@@ -44,7 +44,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { formatCrlNumber, revokedSerials } from "../core/crl.js";
+import { formatCrlNumber } from "../core/crl.js";
+import { compareCrlWithIndex, differingRevocations } from "../core/crl-match.js";
 import { parseCrl } from "../core/crl-parse.js";
 import * as der from "../core/der.js";
 import { PkiError } from "../core/errors.js";
@@ -177,7 +178,7 @@ async function examine(ca: Authority, now: Date): Promise<Findings> {
     } else {
       const next = cur.info.nextUpdate;
       f.drops = index ? await liveDrops(ca, ca.store, indexText, now) : [];
-      const missing = index ? missingFromCrl(index, revokedSerials(cur.info.revokedDer)) : 0;
+      const missing = index ? differingRevocations(compareCrlWithIndex(indexText, cur.info.revokedDer)) : 0;
       let number: bigint | null = null;
       try {
         number = await nextCrlNumber(ca.store);
@@ -385,16 +386,6 @@ async function examine(ca: Authority, now: Date): Promise<Findings> {
   else if (lock.kind === "dead") add("lock", "warn", `${lockPath} was left by a process that is gone (pid ${lock.holder.pid}): the next pki command takes it over; \`pki doctor --repair\` removes it`);
   else add("lock", "warn", `${lockPath} is ${lock.what}: the next pki command removes it; \`pki doctor --repair\` removes it now`);
   return f;
-}
-
-/** Revoked serials of the index that the CRL lacks, plus CRL entries the index does not mark revoked. */
-function missingFromCrl(index: IndexEntry[], crlSerials: string[]): number {
-  const inCrl = new Set(crlSerials);
-  const revoked = new Set(index.filter((e) => e.status === "R").map((e) => e.serial));
-  let n = 0;
-  for (const s of revoked) if (!inCrl.has(s)) n++;
-  for (const s of inCrl) if (!revoked.has(s)) n++;
-  return n;
 }
 
 /**

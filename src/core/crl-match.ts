@@ -1,0 +1,106 @@
+/**
+ * The one rule "the CRL matches the index" (#9). Pure.
+ *
+ * A CRL matches the index when its revokedCertificates are exactly what a
+ * CRL built from the index now would carry (core/crl.ts encodeRevoked over
+ * the index's revoked lines): the same serials, in the same order, with the
+ * same time, reason, hold instruction and invalidity date. Everything that
+ * asks the question uses this one function:
+ *
+ * - `pki crl --if-expiring-within` re-signs a CRL that does not match
+ *   (ca/revocation.ts crlResignReason);
+ * - `pki doctor` reports a CRL that does not match as out of step, and
+ *   --repair re-signs it (core/diagnosis.ts);
+ * - a new CRL must never drop a live revocation of the current one: the
+ *   CRL's `extra` serials (listed by the CRL, not revoked in the index) are
+ *   the candidates (ca/revocation.ts liveDrops keeps those not yet expired).
+ *
+ * Serials are compared without leading zeros (a CRL's INTEGER and an index
+ * line may pad differently); they are reported as upper-case hex of even
+ * length.
+ */
+import * as der from "./der.js";
+import { encodeRevoked, revokedFromIndexText, revokedSerials } from "./crl.js";
+
+export interface CrlIndexDiff {
+  /** revoked in the index, absent from the CRL (a revocation not published yet: a crash between index and CRL) */
+  missing: string[];
+  /** listed by the CRL, not revoked in the index (the index lost a revocation: an older index.txt restored) */
+  extra: string[];
+  /** on both, but the CRL's entry says something else (time, reason, hold instruction, invalidity date) */
+  changed: string[];
+  /** the CRL's entries are exactly those of a CRL built from the index */
+  matches: boolean;
+}
+
+const stripZeros = (hex: string): string => hex.replace(/^0+(?=.)/, "");
+const even = (hex: string): string => (hex.length % 2 ? "0" + hex : hex);
+/** The form a serial is reported in: upper-case hex, even length, no extra leading zero byte. */
+export const serialKey = (hex: string): string => even(stripZeros(hex.toUpperCase()));
+
+/**
+ * Serials of the revoked ("R") lines of index.txt bytes (serialKey form), in
+ * order: a byte scan, no line is parsed (indexes of 10^6 lines).
+ */
+export function revokedSerialsOfIndex(index: Uint8Array): string[] {
+  const out: string[] = [];
+  const b = Buffer.from(index.buffer, index.byteOffset, index.byteLength);
+  for (let p = 0; p < b.length; ) {
+    let eol = b.indexOf(10, p);
+    if (eol < 0) eol = b.length;
+    if (b[p] === 82 /* R */) {
+      let t = p;
+      for (let k = 0; k < 3 && t >= 0 && t < eol; k++) t = b.indexOf(9, t + 1);
+      const t4 = t >= 0 ? b.indexOf(9, t + 1) : -1;
+      if (t >= 0 && t4 > t && t4 < eol) out.push(serialKey(b.toString("latin1", t + 1, t4)));
+    }
+    p = eol + 1;
+  }
+  return out;
+}
+
+/** Each entry of a revokedCertificates DER by serial (serialKey form): its bytes as hex. */
+function entriesBySerial(revokedDer: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  if (revokedDer.length === 0) return out;
+  const top = der.read(revokedDer);
+  const serials = revokedSerials(revokedDer);
+  let i = 0;
+  for (let p = top.contentStart; p < top.end; i++) {
+    const entry = der.read(revokedDer, p, top.end);
+    out.set(serialKey(serials[i]!), der.toHex(der.raw(revokedDer, entry)));
+    p = entry.end;
+  }
+  return out;
+}
+
+/**
+ * Compare a CRL's revokedCertificates DER (CrlInfo.revokedDer) with index.txt.
+ * `serialsOnly`: compare the serials alone (missing and extra; changed stays
+ * empty and matches says whether the serials agree): the check of every
+ * revocation, which must not encode the whole index a second time.
+ */
+export function compareCrlWithIndex(index: Uint8Array | string, crlRevokedDer: Uint8Array, o: { serialsOnly?: boolean } = {}): CrlIndexDiff {
+  const bytes = typeof index === "string" ? Buffer.from(index, "utf8") : index;
+  const inIndex = revokedSerialsOfIndex(bytes);
+  const inCrl = revokedSerials(crlRevokedDer).map(serialKey);
+  const indexSet = new Set(inIndex);
+  const crlSet = new Set(inCrl);
+  const missing = inIndex.filter((s) => !crlSet.has(s));
+  const extra = inCrl.filter((s) => !indexSet.has(s));
+  if (missing.length || extra.length || o.serialsOnly) return { missing, extra, changed: [], matches: missing.length === 0 && extra.length === 0 };
+  const text = typeof index === "string" ? index : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const expected = encodeRevoked(revokedFromIndexText(text));
+  if (Buffer.from(expected).equals(Buffer.from(crlRevokedDer))) return { missing, extra, changed: [], matches: true };
+  // the same serials, said differently (or in another order)
+  const want = entriesBySerial(expected);
+  const have = entriesBySerial(crlRevokedDer);
+  const changed = [...want].filter(([s, e]) => have.get(s) !== e).map(([s]) => s);
+  return { missing, extra, changed, matches: false };
+}
+
+/** How many revocations differ between a CRL and the index (at least 1 when they do not match). */
+export function differingRevocations(d: CrlIndexDiff): number {
+  if (d.matches) return 0;
+  return Math.max(1, d.missing.length + d.extra.length + d.changed.length);
+}
