@@ -16,7 +16,7 @@ import type { Result } from "../cli/output.js";
 import { LIST_FORMATS, LIST_STATUSES } from "../cli/program.js";
 import { formatDn } from "../core/names.js";
 import { parseOnelineDn, rfc2253Dn } from "../core/dn-format.js";
-import type { IndexEntry } from "../core/index-format.js";
+import { statusOf } from "../core/status.js";
 import { choiceOption, intOption } from "./options.js";
 import { palette, statusColour } from "../ui/colors.js";
 
@@ -26,15 +26,6 @@ interface Opts {
   profile?: string;
   name?: string;
   format?: string;
-}
-
-export type CertStatus = "valid" | "revoked" | "expired";
-
-/** "expired": past notAfter while still V in the index, or marked E (openssl ca -updatedb). */
-export function statusOf(e: IndexEntry, now: Date): CertStatus {
-  if (e.status === "R") return "revoked";
-  if (e.status === "E" || e.expires.getTime() <= now.getTime()) return "expired";
-  return "valid";
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {

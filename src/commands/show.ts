@@ -16,6 +16,7 @@ import { inspectElsewhereHint, provenance, requireIssuedHere } from "../ca/prove
 import { PkiError } from "../core/errors.js";
 import type { CaStore } from "../store/store.js";
 import { parseIndex } from "../core/index-format.js";
+import { statusOf } from "../core/status.js";
 import { palette, statusColour, type Palette } from "../ui/colors.js";
 import { resolveDocument } from "../ca/target.js";
 import { readParent, verifyParentLink } from "../ca/parent.js";
@@ -28,7 +29,6 @@ function safe<T>(f: () => T): T | null {
     return null;
   }
 }
-import { statusOf } from "./list.js";
 
 const hex = (alg: string, der: Uint8Array) => crypto.createHash(alg).update(der).digest("hex");
 const colons = (h: string) => h.toUpperCase().match(/../g)!.join(":");

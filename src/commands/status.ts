@@ -20,7 +20,7 @@ import type { Result } from "../cli/output.js";
 import { PkiError } from "../core/errors.js";
 import { formatDn } from "../core/names.js";
 import { parseOnelineDn } from "../core/dn-format.js";
-import { assess, crlMarginDays, renderMetrics, type StatusItem } from "../core/status.js";
+import { assess, crlMarginDays, renderMetrics, statusOf, type StatusItem } from "../core/status.js";
 import { docWhere, noCa, openAuthority, readCertificatePem } from "../ca/authority.js";
 import { crlFromBytes } from "../ca/revocation.js";
 import { parentCrlAdvice } from "../ca/parent.js";
@@ -28,7 +28,6 @@ import { confineOutput, writeOutputs } from "../store/output.js";
 import { parseIndex } from "../core/index-format.js";
 import { DOC, type CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
-import { statusOf } from "./list.js";
 import { palette, statusColour } from "../ui/colors.js";
 
 interface Opts {

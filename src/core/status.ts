@@ -4,9 +4,21 @@
  * and renders the Prometheus text format (node_exporter's textfile
  * collector: https://prometheus.io/docs/instrumenting/exposition_formats/).
  */
+import type { IndexEntry } from "./index-format.js";
 
 export type ItemKind = "ca" | "crl" | "responder" | "certificate";
 export type ItemStatus = "valid" | "revoked" | "expired";
+
+/**
+ * The status of a certificate's index line at `now` (list, show, status):
+ * "expired" once past notAfter while still V in the index, or marked E
+ * (openssl ca -updatedb).
+ */
+export function statusOf(e: IndexEntry, now: Date): ItemStatus {
+  if (e.status === "R") return "revoked";
+  if (e.status === "E" || e.expires.getTime() <= now.getTime()) return "expired";
+  return "valid";
+}
 
 export interface StatusItem {
   kind: ItemKind;
