@@ -9,7 +9,7 @@ import { PkiError } from "../core/errors.js";
 import type { IndexEntry } from "../core/index-format.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import type { FileWrite } from "../store/atomic.js";
-import { confineOutput, requireRegularOrNew } from "../store/output.js";
+import { confineOutputs, requireRegularOrNew } from "../store/output.js";
 import { DOC, type CaStore, type DocWrite, type StoreReader } from "../store/store.js";
 import { docWhere } from "./authority.js";
 
@@ -37,10 +37,9 @@ export function pathsFor(store: CaStore, name: string, outDir?: string): IssuedP
 export function confinedPathsFor(store: CaStore, name: string, outDir?: string): IssuedPaths {
   checkIssuedName(name);
   const paths = pathsFor(store, name, outDir);
-  for (const p of [paths.cert, paths.chain, paths.key, paths.p12]) {
-    if (outDir) confineOutput(store, p, { label: `--out-dir file` });
-    else if (store.kind === "dir") requireRegularOrNew(p, `the file`);
-  }
+  const all = [paths.cert, paths.chain, paths.key, paths.p12];
+  if (outDir) confineOutputs(store, all, { label: `--out-dir file` });
+  else if (store.kind === "dir") for (const p of all) requireRegularOrNew(p, `the file`);
   return paths;
 }
 

@@ -163,12 +163,29 @@ export function syncFileSystems(dirs: readonly string[]): boolean {
   return r.status === 0 && !r.error;
 }
 
-/** stage() on the thread pool: open O_EXCL with the final mode, write, fsync (unless the batch syncs its file systems once), close. */
-async function stageAsync(w: FileWrite, tmp: string, fsync: boolean): Promise<void> {
-  const mode = w.mode ?? 0o644;
-  const fd = await cb<number>((d) => fs.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode & 0o600, d));
+/**
+ * The process's umask, read without changing it (/proc/self/status; null
+ * where that is not available), once per batch: a file created with a mode
+ * the umask leaves whole needs no fchmod after its open (one system call
+ * less per file of a batch of 40,000).
+ */
+function currentUmask(): number | null {
   try {
-    await cb<void>((d) => fs.fchmod(fd, mode, d));
+    const m = /^Umask:\s+([0-7]+)$/m.exec(fs.readFileSync("/proc/self/status", "utf8"));
+    return m ? parseInt(m[1]!, 8) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** stage() on the thread pool: open O_EXCL with the final mode, write, fsync (unless the batch syncs its file systems once), close. */
+async function stageAsync(w: FileWrite, tmp: string, fsync: boolean, umask: number | null): Promise<void> {
+  const mode = w.mode ?? 0o644;
+  const exact = umask !== null && (mode & umask) === 0 && (mode & ~0o777) === 0;
+  // opened with its final mode when the umask leaves it whole, else owner-only and fchmod'd
+  const fd = await cb<number>((d) => fs.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, exact ? mode : mode & 0o600, d));
+  try {
+    if (!exact) await cb<void>((d) => fs.fchmod(fd, mode, d));
     const buf = typeof w.data === "string" ? Buffer.from(w.data, "utf8") : w.data;
     let off = 0;
     while (off < buf.length) {
@@ -213,8 +230,9 @@ export interface StagedBatch {
  * decides when each part is released (issue: the CA's own record first, the
  * index commit, then the files handed out).
  */
-export async function stageFilesBatch(writes: readonly FileWrite[], concurrency = 32): Promise<StagedBatch> {
-  checkTargets(writes);
+export async function stageFilesBatch(writes: readonly FileWrite[], concurrency = 32, opts: { checked?: boolean } = {}): Promise<StagedBatch> {
+  // `checked`: the caller has just checked every target more strictly (store/output.ts) and none is exclusive
+  if (!opts.checked) checkTargets(writes);
   const staged = writes.map((w) => tmpName(w.path));
   // a large batch is made durable by one syncfs(2) per file system after
   // staging (`sync -f`, coreutils) instead of one fsync per file: the same
@@ -224,11 +242,12 @@ export async function stageFilesBatch(writes: readonly FileWrite[], concurrency 
   const oneSync = writes.length >= SYNCFS_MIN;
   let next = 0;
   let failure: { w: FileWrite; e: unknown } | undefined;
+  const umask = currentUmask();
   const worker = async (fsync: boolean) => {
     while (failure === undefined && next < writes.length) {
       const i = next++;
       try {
-        await stageAsync(writes[i]!, staged[i]!, fsync);
+        await stageAsync(writes[i]!, staged[i]!, fsync, umask);
       } catch (e) {
         failure ??= { w: writes[i]!, e };
       }

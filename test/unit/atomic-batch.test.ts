@@ -64,4 +64,18 @@ describe("stageFilesBatch", () => {
     (await stageFilesBatch(writes)).commit(0, writes.length);
     expectLanded(dir, writes);
   });
+
+  it("gives every file its exact mode whatever the umask (opened with it when the umask leaves it whole, else fchmod'd)", async () => {
+    for (const mask of [0o022, 0o077, 0o000, 0o027]) {
+      const saved = process.umask(mask);
+      try {
+        const dir = tmp();
+        const writes = batch(dir, SYNCFS_MIN + 1);
+        (await stageFilesBatch(writes)).commit(0, writes.length);
+        expectLanded(dir, writes);
+      } finally {
+        process.umask(saved);
+      }
+    }
+  });
 });
