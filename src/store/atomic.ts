@@ -134,10 +134,11 @@ function checkTargets(writes: readonly FileWrite[]): void {
   for (const w of writes) {
     let st: fs.Stats | undefined;
     try {
-      st = fs.statSync(w.path);
+      st = fs.statSync(w.path, { throwIfNoEntry: false }); // a new file: undefined, no exception built
     } catch {
       continue;
     }
+    if (st === undefined) continue;
     if (w.exclusive) throw new PkiError("IO_ERROR", `${w.path} already exists; pki never overwrites it`);
     if (st.isDirectory()) throw new PkiError("BAD_INPUT", `${w.path} is a directory: give a file name`);
     if (!st.isFile()) throw new PkiError("UNSAFE_PATH", `${w.path} is not a regular file (a device, FIFO or socket): pki writes regular files only`);

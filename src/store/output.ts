@@ -86,13 +86,14 @@ function realTarget(p: string, label: string, cache?: DirCache): string {
 
 /** Refuse an existing target that is not a regular file (symlink, device, FIFO, socket, directory). */
 export function requireRegularOrNew(p: string, label = "output"): void {
-  let st: fs.Stats;
+  let st: fs.Stats | undefined;
   try {
-    st = fs.lstatSync(p);
+    // no exception for the usual case, a new file (building one costs more than the lstat in a batch of 40,000)
+    st = fs.lstatSync(p, { throwIfNoEntry: false });
   } catch {
     return; // a new file
   }
-  if (st.isFile()) return;
+  if (st === undefined || st.isFile()) return;
   const kind = st.isSymbolicLink()
     ? "a symbolic link (it would be replaced, not followed): give the real path"
     : st.isDirectory()
