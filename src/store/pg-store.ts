@@ -47,6 +47,7 @@
  * that a hung client releases the lock. The password is never shown: the
  * location is the URL without it, and messages are scrubbed of it.
  */
+import { createRequire } from "node:module";
 import pg from "pg";
 import { formatCrlNumber } from "../core/crl.js";
 import { PkiError } from "../core/errors.js";
@@ -330,6 +331,13 @@ class PgTx extends PgReader implements StoreTx {
   }
 }
 
+/** The password for a connection from ~/.pgpass or $PGPASSFILE (pg's own dependency, pgpass, as pg would use it), or none. */
+async function passwordFromPgpass(params: unknown): Promise<string | undefined> {
+  const requirePg = createRequire(createRequire(import.meta.url).resolve("pg"));
+  const lookup = requirePg("pgpass") as (conn: unknown, cb: (pass: string | undefined) => void) => void;
+  return new Promise((resolve) => lookup(params, resolve));
+}
+
 /** The PostgreSQL CaStore; open it with openPgStore. */
 export class PgStore extends PgReader implements CaStore {
   readonly kind = "postgres" as const;
@@ -384,6 +392,11 @@ export class PgStore extends PgReader implements CaStore {
       constructor(c?: string | pg.ClientConfig) {
         super(c);
         clients.add(this);
+        // no password in the URL nor $PGPASSWORD: ~/.pgpass (or $PGPASSFILE), read here rather than by pg,
+        // which prints a deprecation warning on stderr whenever it finds the password there (pg calls the
+        // function with the connection's parameters and takes undefined as "no password"; its types say neither)
+        const self = this as unknown as { password: unknown };
+        if (self.password === null || self.password === undefined) self.password = passwordFromPgpass;
       }
     };
     const pool = new pg.Pool(config);
@@ -500,7 +513,9 @@ export class PgStore extends PgReader implements CaStore {
   async audit(records: readonly Record<string, unknown>[]): Promise<void> {
     if (!records.length || this.closed) return;
     try {
-      await this.pool.query({ text: "INSERT INTO pki_audit (line) SELECT unnest($1::text[])", values: [records.map((r) => JSON.stringify(r))], query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
+      // each line carries its time, as audit.log's lines do (a record's own time wins): an exported audit.log reads the same
+      const time = new Date().toISOString();
+      await this.pool.query({ text: "INSERT INTO pki_audit (line) SELECT unnest($1::text[])", values: [records.map((r) => JSON.stringify({ time, ...r }))], query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
     } catch {
       // the audit log never fails a command whose change is committed (the directory store: same)
     }
