@@ -126,11 +126,16 @@ export function copyAuditRecord(command: string, r: CopyResult, now: Date): Reco
 /**
  * `pki store migrate` and `pki store export`: copy, then append the same
  * audit record to both stores (the copy's own audit lines come first), and
- * close the destination.
+ * close the destination. A refused copy is handed to onRefused first, while
+ * both stores are open (store migrate records it there).
  */
-export async function copyAndAudit(command: string, from: CaStore, to: CaStore, now: Date): Promise<CopyResult> {
+export async function copyAndAudit(command: string, from: CaStore, to: CaStore, now: Date, onRefused?: (e: unknown) => Promise<void>): Promise<CopyResult> {
   try {
-    const r = await copyStore(from, to);
+    const r = await copyStore(from, to).catch(async (e: unknown) => {
+      // while both stores are open: the command may record the refusal in them
+      if (onRefused) await onRefused(e);
+      throw e;
+    });
     const rec = copyAuditRecord(command, r, now);
     await to.audit([rec]);
     await from.audit([rec]);

@@ -4,14 +4,21 @@
  * and stays as it was (keep it as the backup until the database has been
  * used for a while); the database receives every document, record and audit
  * line in one transaction (ca/store-copy.ts), or nothing.
+ *
+ * A refused copy (the database already holds a CA, the directory is not
+ * whole) is audited here, in each of the two stores that holds a CA, not by
+ * the command table's `audited` (that writes to --store / PKI_STORE / ./pki,
+ * which this command does not use). Usage errors and a failing database are
+ * not audited, as everywhere.
  */
 import * as path from "node:path";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { copyAndAudit } from "../ca/store-copy.js";
-import { missingInput, usage } from "../core/errors.js";
+import { missingInput, PkiError, usage } from "../core/errors.js";
 import { isDatabaseUrl, openStore } from "../store/open.js";
 import { redactUrl, urlHasPassword } from "../store/pg-store.js";
+import type { CaStore } from "../store/store.js";
 
 interface Opts {
   from?: string;
@@ -27,7 +34,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   ctx.auditInfo.to = redactUrl(o.to);
   const from = await openStore(path.resolve(o.from));
   try {
-    const r = await copyAndAudit("store migrate", from, await openStore(o.to), ctx.now());
+    const to = await openStore(o.to);
+    const r = await copyAndAudit("store migrate", from, to, ctx.now(), (e) => auditRefusal(e, ctx, [from, to]));
     return {
       data: { ...r },
       messages: [
@@ -37,5 +45,18 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     };
   } finally {
     await from.close();
+  }
+}
+
+/** The refusal, in each store that holds a CA (the one copied, the one in the way); never an error of its own. */
+async function auditRefusal(e: unknown, ctx: Context, stores: CaStore[]): Promise<void> {
+  if (!(e instanceof PkiError) || e.code === "USAGE" || e.code.startsWith("STORE_")) return;
+  const rec = { time: ctx.now().toISOString(), command: "store migrate", ...ctx.auditInfo, from: stores[0]!.location, outcome: "refused", error: e.code, message: e.message };
+  for (const s of stores) {
+    try {
+      if (await s.exists()) await s.audit([rec]);
+    } catch {
+      // the audit log must never turn a refusal into another error
+    }
   }
 }
