@@ -72,7 +72,7 @@ async function freePort() {
 }
 
 /** initdb + start in a new temporary directory (its own: the server's user must reach it); { port, url(db), sql(text, db), stop() }. */
-async function startCluster() {
+export async function startCluster() {
   for (const t of ["initdb", "pg_ctl"]) if (spawnSync(pgBin(t), ["--version"]).status !== 0) return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-pg-"));
   fs.chmodSync(dir, 0o755);
