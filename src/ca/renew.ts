@@ -20,6 +20,7 @@ import { formatDn, type San } from "../core/names.js";
 import { decodeSans, findExtension } from "../core/parse.js";
 import { leafDays, type Profile } from "../core/profiles.js";
 import { encryptPrivateKey, isEncryptedPem, keyKindOf, privateKeyPem, publicKeyFromSpki, spkiDer, type KeyPair, type KeyType } from "../crypto/keys.js";
+import { RESPONDER_NAME } from "../serve/responder.js";
 import { DOC, type CaStore } from "../store/store.js";
 import { issue, openAuthority, profileOf, type Authority, type Issued, type IssueRequest, type SigningAuthority } from "./authority.js";
 import { confinedPathsFor, issuedWrites, type IssuedPaths } from "./issued.js";
@@ -160,7 +161,7 @@ export async function dueNames(store: CaStore, now: Date, days: number): Promise
   const index = new Map(parseIndex((await store.indexText()).toString("utf8")).map((e) => [e.serial, e]));
   const current = new Map<string, string>();
   for (const m of (await store.meta()).values()) {
-    if (!m.name || m.profile === "ca" || m.name === "ocsp-responder") continue;
+    if (!m.name || m.profile === "ca" || m.name === RESPONDER_NAME) continue;
     const e = index.get(m.serial);
     if (!e || e.status !== "V" || e.expires.getTime() <= now.getTime()) continue;
     if ((await store.read(DOC.issuedCert(m.name))) === null) continue;

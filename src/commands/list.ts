@@ -7,16 +7,10 @@
  * header (the dn form is nginx's $ssl_client_s_dn spelling, see
  * core/dn-format.ts).
  */
-import { verifyParentLink } from "../ca/parent.js";
-import { noCa, openAuthority } from "../ca/authority.js";
-import { DOC } from "../store/store.js";
-import { parseIndex } from "../core/index-format.js";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { LIST_FORMATS, LIST_STATUSES } from "../cli/program.js";
-import { formatDn } from "../core/names.js";
-import { parseOnelineDn, rfc2253Dn } from "../core/dn-format.js";
-import { statusOf } from "../core/status.js";
+import { listCertificates } from "../ca/list.js";
 import { choiceOption, intOption } from "./options.js";
 import { palette, statusColour } from "../ui/colors.js";
 
@@ -33,38 +27,8 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const wanted = choiceOption(o.status, "--status", LIST_STATUSES) ?? "all";
   const format = choiceOption(o.format, "--format", LIST_FORMATS) ?? "table";
   const expiring = intOption(o.expiring, "--expiring", 0, 36500);
-  if (!(await store.exists())) throw noCa(store);
-  const now = ctx.now();
-  const meta = await store.meta();
-  // an issuing CA revoked by its parent (parent-crl.pem): nothing below it is valid any more,
-  // and an allow-list (--format serial|dn) must not say otherwise
-  const caRevoked = (await store.read(DOC.parentCert)) !== null ? ((await verifyParentLink(await openAuthority(store), now))?.revokedByParent ?? false) : false;
+  const { rows, caRevoked } = await listCertificates(store, ctx.now(), { status: wanted, expiring, profile: o.profile, name: o.name });
   if (caRevoked) ctx.warn("the parent CA has revoked this issuing CA (parent-crl.pem): every certificate it issued is refused and listed as revoked");
-  const horizon = expiring === undefined ? undefined : now.getTime() + expiring * 86_400_000;
-
-  const rows = parseIndex((await store.indexText()).toString("utf8"))
-    .map((e) => {
-      const m = meta.get(e.serial);
-      const rdns = parseOnelineDn(e.subject);
-      return {
-        serial: e.serial,
-        subject: formatDn(rdns),
-        dn: rfc2253Dn(rdns),
-        name: m?.name ?? null,
-        profile: m?.profile ?? null,
-        status: caRevoked && statusOf(e, now) === "valid" ? "revoked" : statusOf(e, now),
-        notAfter: e.expires.toISOString(),
-        revokedAt: e.revokedAt ? e.revokedAt.toISOString() : null,
-        reason: e.status === "R" ? (e.reason ?? "unspecified") : null,
-        expires: e.expires.getTime(),
-      };
-    })
-    .filter((r) => wanted === "all" || r.status === wanted)
-    .filter((r) => o.profile === undefined || r.profile === o.profile)
-    // --name: every certificate ever recorded under that name (its history)
-    .filter((r) => o.name === undefined || r.name === o.name)
-    // --expiring: what needs renewing, so valid certificates only
-    .filter((r) => horizon === undefined || (r.status === "valid" && r.expires > now.getTime() && r.expires <= horizon));
 
   const certificates = rows.map(({ serial, subject, name, profile, status, notAfter, revokedAt, reason }) => ({ serial, subject, name, profile, status, notAfter, revokedAt, reason }));
   if (format === "serial" || format === "dn") {

@@ -13,20 +13,17 @@
  * already has). --metrics <file> writes the same as a Prometheus textfile,
  * atomically (a temporary file renamed over it: node_exporter never reads
  * half a file; it ignores the dot-named temporary).
+ *
+ * What is gathered is ca/status.ts; what is due, core/status.ts.
  */
-import * as path from "node:path";
 import type { Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { PkiError } from "../core/errors.js";
-import { formatDn } from "../core/names.js";
-import { parseOnelineDn } from "../core/dn-format.js";
-import { assess, crlMarginDays, renderMetrics, statusOf, type StatusItem } from "../core/status.js";
-import { docWhere, noCa, openAuthority, readCertificatePem } from "../ca/authority.js";
-import { crlFromBytes } from "../ca/revocation.js";
+import { assess, renderMetrics, type StatusItem } from "../core/status.js";
+import { noCa } from "../ca/authority.js";
 import { parentCrlAdvice } from "../ca/parent.js";
+import { gather } from "../ca/status.js";
 import { confineOutput, writeOutputs } from "../store/output.js";
-import { parseIndex } from "../core/index-format.js";
-import { DOC, type CaStore } from "../store/store.js";
+import type { CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
 import { palette, statusColour } from "../ui/colors.js";
 
@@ -35,59 +32,9 @@ interface Opts {
   metrics?: string;
 }
 
-/** The name the OCSP responder certificate is recorded under (pki serve). */
-export const RESPONDER_NAME = "ocsp-responder";
-
-/** A --metrics path must be a regular file (or a new one) and never a file of the CA's own state. */
 /** --metrics is an output the user names: confined like every other (store/output.ts). */
 function checkMetricsPath(store: CaStore, p: string): string {
   return confineOutput(store, p, { label: "--metrics" });
-}
-
-export async function gather(store: CaStore, now: Date): Promise<StatusItem[]> {
-  const ca = await openAuthority(store);
-  const items: StatusItem[] = [{ kind: "ca", name: "ca", serial: ca.cert.serial, subject: formatDn(ca.cert.subject), profile: null, status: ca.cert.notAfter.getTime() > now.getTime() ? "valid" : "expired", notAfter: ca.cert.notAfter }];
-  if (ca.parentPem !== null) {
-    const { cert } = readCertificatePem(ca.parentPem, "parent.crt");
-    items.push({ kind: "ca", name: "parent", serial: cert.serial, subject: formatDn(cert.subject), profile: null, status: cert.notAfter.getTime() > now.getTime() ? "valid" : "expired", notAfter: cert.notAfter });
-  }
-  for (const [name, doc] of [["crl", DOC.crl], ["parent-crl", DOC.parentCrl]] as const) {
-    const bytes = await store.read(doc);
-    const cur = bytes === null ? null : crlFromBytes(ca, bytes, docWhere(store, doc));
-    if (!cur) {
-      // no CRL at all is as bad as an expired one: nginx with ssl_crl will not start
-      // (in an issuing CA the parent's CRL too: nginx's crl-chain.pem needs both)
-      if (name === "crl" || ca.parentPem !== null) items.push({ kind: "crl", name, serial: null, subject: null, profile: null, status: "expired", notAfter: new Date(0) });
-      continue;
-    }
-    const next = cur.info.nextUpdate ?? new Date(0);
-    items.push({
-      kind: "crl",
-      name,
-      serial: null,
-      crlNumber: cur.info.crlNumber === undefined ? undefined : Number(cur.info.crlNumber),
-      subject: null,
-      profile: null,
-      status: next.getTime() > now.getTime() ? "valid" : "expired",
-      notAfter: next,
-      // the parent's CRL comes from the offline root by hand: the whole window applies
-      ...(name === "crl" ? { marginDays: crlMarginDays(cur.info.thisUpdate, next) } : {}),
-    });
-  }
-  const meta = await store.meta();
-  for (const e of parseIndex((await store.indexText()).toString("utf8"))) {
-    const m = meta.get(e.serial);
-    items.push({
-      kind: m?.name === RESPONDER_NAME ? "responder" : "certificate",
-      name: m?.name ?? null,
-      serial: e.serial,
-      subject: formatDn(parseOnelineDn(e.subject)),
-      profile: m?.profile ?? null,
-      status: statusOf(e, now),
-      notAfter: e.expires,
-    });
-  }
-  return items;
 }
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
