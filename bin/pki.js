@@ -21,6 +21,9 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   const { rootHelp } = await import("../dist/cli/help.js");
   process.stdout.write(rootHelp(process.stdout.isTTY ? process.stdout.columns : undefined));
 } else {
+  // the CA key's PBKDF2 starts now, on the thread pool, while the command's
+  // modules load (a guess from argv that changes nothing: src/cli/prefetch.ts)
+  (await import("../dist/cli/prefetch.js")).prefetchCaKey(argv, process.env);
   const { run } = await import("../dist/cli/run.js");
   process.exitCode = await run(argv);
 }

@@ -12,6 +12,7 @@ import { signatureAlgorithmFor } from "../core/certificate.js";
 import { parseSpki, curveName, algorithmName } from "../core/parse.js";
 import { parsePemBlocks, toPem } from "../core/pem.js";
 import { KEY_TYPES, type KeyType } from "../core/key-types.js";
+import { derivedKey } from "./derive-ahead.js";
 export { KEY_TYPES, type KeyType };
 
 export function parseKeyType(s: string): KeyType {
@@ -265,10 +266,9 @@ export async function loadPrivateKey(pem: string, what: string, getPassphrase: (
   const pbes2 = readPbes2(pem);
   if (pbes2) {
     // PBKDF2 on the thread pool: the 600,000 iterations (~150 ms) run while
-    // the main thread reads the index or builds a CRL (see ca/revocation.ts)
-    const dk = await new Promise<Buffer>((res, rej) =>
-      crypto.pbkdf2(Buffer.from(passphrase, "utf8"), pbes2.salt, pbes2.iterations, pbes2.keyLength, pbes2.prf, (e, k) => (e ? rej(e) : res(k))),
-    );
+    // the main thread reads the index or builds a CRL (see ca/revocation.ts),
+    // or were started before the modules loaded (cli/prefetch.ts)
+    const dk = await derivedKey(passphrase, pbes2);
     let pkcs8: Buffer;
     try {
       const d = crypto.createDecipheriv(pbes2.cipher, dk, pbes2.iv);
