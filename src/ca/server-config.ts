@@ -164,7 +164,7 @@ export async function serverConfig(store: CaStore, o: ServerConfigOpts, kind: Se
     ? { root: path.resolve(docWhere(store, DOC.parentCert)), issuerDn: rfc2253Dn(ca.cert.subject), advertised: path.resolve(docWhere(store, DOC.caCert)) }
     : undefined;
   const snippet = issuing && kind === "apache" ? apacheIssuerPin(rawSnippet, issuing.issuerDn) : rawSnippet;
-  if (o.snippet) return { config: kind === "nginx" ? renderNginxSnippet(snippet) + (issuing ? nginxIssuerPin(issuing.issuerDn) : "") : snippet, data: { config: snippet }, messages: [] };
+  if (o.snippet) return { config: kind === "nginx" ? renderNginxSnippet(snippet) + (issuing ? nginxIssuerPin(issuing.issuerDn) : "") : snippet, data: { config: snippet }, messages };
 
   const pair = await serverPair(store, o.serverName === "_" ? undefined : o.serverName, o);
   const params: ServerConfigParams = {

@@ -29,6 +29,15 @@ describe("review findings", () => {
     expect(r.stderr).toMatch(/unknown option '--passphrase=…'/);
   });
 
+  it("nginx-config --snippet --allow-list says where it wrote the map, as without --snippet", () => {
+    const ca = makeCa();
+    ca.run(["issue", "client", "agent"]);
+    const r = ca.run(["nginx-config", "--snippet", "--allow-list", "client"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`wrote ${path.join(ca.dir, "nginx-allow.map")}`);
+    expect(fs.readFileSync(path.join(ca.dir, "nginx-allow.map"), "utf8")).toMatch(/ 1;/);
+  });
+
   it("list --expiring lists what needs renewing: valid certificates only", () => {
     const ca = makeCa();
     ca.run(["issue", "client", "keep", "--days", "10"]);
