@@ -3,7 +3,7 @@
  * store.locked() and commit through its StoreTx.
  */
 import { parseCrlNumber, prepareCrlFromIndex, readCrlInfo, type CrlInfo, type PreparedCrl } from "../core/crl.js";
-import { compareCrlWithIndex } from "../core/crl-match.js";
+import { CLOCK_SKEW_MS, compareCrlWithIndex } from "../core/crl-match.js";
 import { parseCertificate } from "../core/parse.js";
 import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
@@ -266,8 +266,7 @@ export async function staleCrlWarning(ca: Authority, now: Date): Promise<string 
   return `pki: warning: ${crlPath} expired${next ? ` on ${next.toISOString()}` : ""}: nginx refuses every client certificate of this CA, this one too, until \`pki crl\` re-signs it`;
 }
 
-/** How far in the future a thisUpdate may be before the CRL counts as not yet valid (clock skew between hosts). */
-export const CLOCK_SKEW_MS = 5 * 60_000;
+export { CLOCK_SKEW_MS };
 
 /** Why a CRL must be re-signed now (null: it is fine as it is). */
 export function crlResignReason(cur: CurrentCrl | null, indexText: string, now: Date, withinDays: number): string | null {

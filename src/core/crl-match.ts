@@ -33,6 +33,9 @@ export interface CrlIndexDiff {
   matches: boolean;
 }
 
+/** How far in the future a CRL's thisUpdate may be before it counts as not yet valid (clock skew between hosts). */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
 const stripZeros = (hex: string): string => hex.replace(/^0+(?=.)/, "");
 const even = (hex: string): string => (hex.length % 2 ? "0" + hex : hex);
 /** The form a serial is reported in: upper-case hex, even length, no extra leading zero byte. */
