@@ -4,16 +4,16 @@
  * is close to (or past) its nextUpdate, so cron or a systemd timer can run
  * it daily without churning the CRL number or nginx reloads.
  */
-import * as path from "node:path";
 import { usage } from "../core/errors.js";
+import type { CrlInfo } from "../core/crl.js";
 import { keyAccessNow, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
-import { docWhere, openAuthority, openSigningAuthority, type Authority } from "../ca/authority.js";
-import { crlFromBytes, crlResignReason, readCurrentCrl, resignCrl } from "../ca/revocation.js";
+import { docWhere, openAuthority, openSigningAuthority } from "../ca/authority.js";
+import { crlTarget, crlThatMayStay, type CrlTarget } from "../ca/crl-publish.js";
+import { resignCrl } from "../ca/revocation.js";
 import { readInputFile, readStdin } from "../store/ca-dir.js";
 import { importParentCrl } from "../ca/parent.js";
 import { DOC, type CaStore, type StoreReader } from "../store/store.js";
-import { confineOutput } from "../store/output.js";
 import { intOption } from "./options.js";
 
 interface Opts {
@@ -31,42 +31,17 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   if (o.importParent !== undefined) return importParent(ctx, store, o);
   const days = intOption(o.days, "--days", 1, 3650);
   const within = intOption(o.ifExpiringWithin, "--if-expiring-within", 0, 3650);
-  // DER in crl.pem would break nginx's ssl_crl: --der without --out writes crl.der
-  if (o.out !== undefined && o.out.trim() === "") throw usage("--out needs a file name");
-  // --out is confined (store/output.ts): never a CA state file (crl.pem included: the contract's crl*.pem;
-  // the CA's own crl.pem is what plain `pki crl` writes), never a device or FIFO. crl.der is not state: --der's default.
-  const crlDer = docWhere(store, "crl.der");
-  const crlPath = docWhere(store, DOC.crl);
-  const confined = o.out !== undefined ? confineOutput(store, o.out, { own: [crlDer], label: "--out", hint: "plain `pki crl` (no --out) re-signs the CA's crl.pem; otherwise choose a path outside them" }) : undefined;
-  // in a database the CA's own crl.pem is a document, never a file of the current directory: --out there is a plain output
-  const own = !o.der && (confined === undefined || (store.kind === "dir" && confined === path.resolve(crlPath)));
-  const out = confined ?? (store.kind === "dir" || o.der ? path.resolve(o.der ? crlDer : crlPath) : crlPath);
+  const target = crlTarget(store, o.out, o.der === true);
   const ca = await openAuthority(store);
   const effDays = days ?? ca.settings.crlDays;
   if (within !== undefined && within >= effDays) {
     // not an error: a timer that stops re-signing is worse than one that re-signs every run
     ctx.warn(`--if-expiring-within ${within} is not below the CRL validity of ${effDays} days: every run will re-sign`);
   }
-
   const unchanged = async (reader: StoreReader): Promise<Result | null> => {
-    if (within === undefined) return null;
-    const cur = own ? await readCurrentCrl(ca, reader) : readOutCrl(ca, out);
-    if (crlResignReason(cur, (await reader.indexText()).toString("utf8"), ctx.now(), within) !== null) return null;
-    const i = cur!.info;
-    return {
-      data: {
-        path: out,
-        crlNumber: Number(i.crlNumber ?? 0n),
-        thisUpdate: i.thisUpdate.toISOString(),
-        nextUpdate: i.nextUpdate!.toISOString(),
-        revoked: i.revoked,
-        revokedCount: i.revoked,
-        resigned: false,
-      },
-      messages: [`CRL ${out} is valid until ${i.nextUpdate!.toISOString()} (more than ${within} day(s)): left as it is`],
-    };
+    const cur = await crlThatMayStay(ca, reader, target, ctx.now(), within);
+    return cur ? leftAsIs(target, cur.info, within!) : null;
   };
-
   // the common daily case needs neither the key nor the lock
   const early = await unchanged(store);
   if (early) return early;
@@ -77,43 +52,27 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const signing = openSigningAuthority(ca, access);
   signing.catch(() => {}); // handled where it is awaited
   // never un-revoke silently: dropping a live revocation of crl.pem needs --allow-shrink, and is audited
-  const done = await resignCrl(ca, signing, { days: effDays, now: ctx.now(), allowShrink: o.allowShrink, out: own ? undefined : { path: out, der: o.der === true } }, unchanged);
-  const result = await (async (): Promise<Result> => {
-    if (!("dropped" in done)) return done;
-    const { crl, dropped } = done;
-    await store.audit([{ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: out, ...(dropped.length ? { allowShrink: true, dropped } : {}), outcome: "ok" }]);
-    if (dropped.length) ctx.warn(`--allow-shrink: the CRL no longer lists ${dropped.length} revoked certificate(s) that have not expired: ${dropped.join(", ")}`);
-    const r: Result = {
-      data: {
-        path: out,
-        crlNumber: Number(crl.crlNumber),
-        thisUpdate: crl.thisUpdate.toISOString(),
-        nextUpdate: crl.nextUpdate.toISOString(),
-        revoked: crl.revoked,
-        revokedCount: crl.revoked,
-        resigned: true,
-      },
-      messages: [`Wrote ${out}${o.der ? " (DER)" : ""}: CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${crl.nextUpdate.toISOString()}`],
-    };
-    return r;
-  })();
-  if (result.data.resigned && own) result.messages!.push("  reload nginx to load it: nginx -s reload");
-  return result;
+  const done = await resignCrl(ca, signing, { days: effDays, now: ctx.now(), allowShrink: o.allowShrink, out: target.own ? undefined : { path: target.path, der: target.der } }, unchanged);
+  if (!("dropped" in done)) return done;
+  const { crl, dropped } = done;
+  await store.audit([{ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: target.path, ...(dropped.length ? { allowShrink: true, dropped } : {}), outcome: "ok" }]);
+  if (dropped.length) ctx.warn(`--allow-shrink: the CRL no longer lists ${dropped.length} revoked certificate(s) that have not expired: ${dropped.join(", ")}`);
+  const messages = [`Wrote ${target.path}${target.der ? " (DER)" : ""}: CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${crl.nextUpdate.toISOString()}`];
+  if (target.own) messages.push("  reload nginx to load it: nginx -s reload");
+  return { data: crlData(target.path, crl, true), messages };
+}
+
+/** The fields of a CRL in pki crl's result. */
+function crlData(p: string, c: { crlNumber?: bigint; thisUpdate: Date; nextUpdate?: Date; revoked: number }, resigned: boolean): Result["data"] {
+  return { path: p, crlNumber: Number(c.crlNumber ?? 0n), thisUpdate: c.thisUpdate.toISOString(), nextUpdate: c.nextUpdate!.toISOString(), revoked: c.revoked, revokedCount: c.revoked, resigned };
+}
+
+/** --if-expiring-within and the CRL is far from its nextUpdate: nothing signed, nothing written. */
+function leftAsIs(target: CrlTarget, info: CrlInfo, within: number): Result {
+  return { data: crlData(target.path, info, false), messages: [`CRL ${target.path} is valid until ${info.nextUpdate!.toISOString()} (more than ${within} day(s)): left as it is`] };
 }
 
 /** pki crl --import-parent <file>: install the parent's (root's) fresh CRL; crl-chain.pem follows. */
-/** A CRL file the user named (--out), or null when there is none. */
-function readOutCrl(ca: Authority, p: string) {
-  let bytes: Buffer;
-  try {
-    bytes = readInputFile(p, "CRL");
-  } catch (e) {
-    if ((e as { code?: string }).code === "NOT_FOUND") return null;
-    throw e;
-  }
-  return crlFromBytes(ca, bytes, p);
-}
-
 async function importParent(ctx: Context, store: CaStore, o: Opts): Promise<Result> {
   if (o.out !== undefined || o.der || o.days !== undefined || o.ifExpiringWithin !== undefined) {
     throw usage("--import-parent installs the parent's CRL as it is: --out, --der, --days and --if-expiring-within do not apply");

@@ -44,7 +44,7 @@
 import { keyAccess, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority } from "../ca/authority.js";
-import { breakLockOf, checkTokenKey, doctorDir, examineCa, repairCa, type Check, type DoctorKey } from "../ca/doctor.js";
+import { breakLockOf, checkTokenKey, doctorDir, examineCa, repairCa, type DoctorKey } from "../ca/doctor.js";
 
 interface Opts {
   /** --key: the CA key on a PKCS#11 token (pkcs11: URI) */
@@ -52,9 +52,6 @@ interface Opts {
   repair?: boolean;
   breakLock?: boolean;
 }
-
-export type { Check };
-export type Status = Check["status"];
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
   const ca = await openAuthority(await ctx.openStore());
