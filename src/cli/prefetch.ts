@@ -24,6 +24,9 @@ const KEY_COMMANDS = new Set(["sign-csr", "issue", "revoke", "crl", "renew", "se
 const VALUED = new Set(["-d", "--dir", "--passphrase-file", "--store"]);
 
 function firstLineOfSecret(file: string): string | undefined {
+  // a FIFO or /dev/fd/N (`--passphrase-file <(...)`) is not even opened: its
+  // one reading belongs to the command, and opening a FIFO blocks
+  if (!fs.statSync(file).isFile()) return undefined;
   const fd = fs.openSync(file, "r");
   try {
     const st = fs.fstatSync(fd);
