@@ -3,7 +3,7 @@
  * bin/pki.js is the only place that calls process.exit.
  */
 import { Command, CommanderError } from "commander";
-import { buildProgram, GLOBAL_KEYS, type CommandSpec } from "./program.js";
+import { buildProgram, COMMANDS, GLOBAL_KEYS, type CommandSpec } from "./program.js";
 import { makeContext, passphraseTyped, type Context, type GlobalOptions } from "./context.js";
 import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
@@ -31,6 +31,26 @@ function commandOpts(cmd: Command): Record<string, unknown> {
   const o = { ...cmd.opts() };
   for (const k of GLOBAL_KEYS) delete o[k];
   return o;
+}
+
+/** Global options that take a value (program.ts GLOBAL_OPTIONS). */
+const VALUED = new Set(["-d", "--dir", "--passphrase-file", "--store"]);
+
+/**
+ * The command argv names, when the program can be built with it alone: a
+ * top-level command, and no help or version asked for (help lists the
+ * others; an unknown command is suggested among them). Else undefined.
+ */
+export function soleCommand(argv: readonly string[]): string | undefined {
+  let name: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if (a === "-h" || a === "--help" || a === "-V" || a === "--version") return undefined;
+    if (VALUED.has(a)) i++;
+    else if (name === undefined && !a.startsWith("-")) name = a;
+  }
+  return name !== undefined && name !== "help" && COMMANDS.some((c) => c.name === name) ? name : undefined;
 }
 
 export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -71,7 +91,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     } finally {
       await ctx.closeStore();
     }
-  });
+  }, soleCommand(argv));
 
   program.exitOverride();
   program.configureOutput({
