@@ -9,15 +9,11 @@
  */
 import { usage } from "../core/errors.js";
 import { parseReason, REASON_NAMES, REASONS, type Reason } from "../core/index-format.js";
-import { parseOnelineDn } from "../core/dn-format.js";
 import { parseSubjectQuery } from "../core/subject-match.js";
-import { formatDn } from "../core/names.js";
-import { parseCertificate } from "../core/parse.js";
-import { parsePemBlocks } from "../core/pem.js";
 import { keyAccessNow, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { openAuthority, openSigningAuthority } from "../ca/authority.js";
-import { revokeSerials } from "../ca/revocation.js";
+import { revokeEntries } from "../ca/revoke.js";
 import { resolveRevocations } from "../ca/target.js";
 
 interface Opts {
@@ -55,26 +51,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
   const access = await keyAccessNow(ctx, ca, o.key);
   const signing = openSigningAuthority(ca, access);
   signing.catch(() => {}); // handled where it is awaited
-  const { revoked, crl } = await revokeSerials(
-    ca,
-    signing,
-    entries.map((e) => ({ serial: e.serial, reason })),
-    ctx.now(),
-  );
-  const meta = await store.meta();
-  const pems = await Promise.all(revoked.map((r) => store.certPem(r.serial)));
-  const list = revoked.map((r, i) => {
-    let subject = formatDn(parseOnelineDn(r.subject));
-    try {
-      const blocks = parsePemBlocks(pems[i] ?? "");
-      if (blocks[0]) subject = formatDn(parseCertificate(blocks[0].der).subject);
-    } catch {
-      // keep the index form of the subject
-    }
-    return { serial: r.serial, subject, name: meta.get(r.serial)?.name ?? null, reason, revokedAt: r.revokedAt.toISOString() };
-  });
-  // one audit line per certificate
-  await store.audit(list.map((r) => ({ command: "revoke", serial: r.serial, subject: r.subject, name: r.name ?? undefined, reason, crlNumber: Number(crl.crlNumber), outcome: "ok" })));
+  const { list, crl } = await revokeEntries(ca, signing, entries, reason, ctx.now());
   const first = list[0]!;
   const why = reason === "unspecified" ? "" : `, reason ${REASONS[reason].openssl}`;
   return {
