@@ -20,6 +20,7 @@
  * always signed afresh.
  */
 import * as http from "node:http";
+import type * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { buildOcspResponse, errorResponse, OcspMalformed, parseOcspRequest, type CertStatus, type OcspRequest, type SingleAnswer } from "../core/ocsp.js";
 import { revocationOf, type ServeState } from "./state.js";
@@ -240,8 +241,91 @@ export function createServer(state: ServeState, service: OcspService, opts: Serv
   });
   // idle sockets (no request at all) are closed too
   server.setTimeout(15_000, (socket) => socket.destroy());
+  fastOcspGets(server, service, log);
   return server;
 }
+
+/**
+ * The common request, answered without node:http's per-request machinery:
+ * a one-shot OCSP GET (HTTP/1.0 without keep-alive, or `connection: close`:
+ * what nginx, openssl and ab without -k send), complete in the first packet.
+ * Its answer is exactly what the handler above sends (same status, headers
+ * and body; logged the same), then the connection is closed. Every other
+ * connection (keep-alive, POST, other paths, a request split over packets,
+ * anything unusual) is handed to node:http untouched, its first bytes put
+ * back. Measured on the bench's 100,000-certificate CA: see README
+ * "Performance".
+ */
+function fastOcspGets(server: http.Server, service: OcspService, log: ServeOptions["log"]): void {
+  const httpConnection = server.listeners("connection") as Array<(socket: net.Socket) => void>;
+  server.removeAllListeners("connection");
+  server.on("connection", (socket: net.Socket) => {
+    const handOver = (first?: Buffer) => {
+      socket.removeListener("data", onData);
+      socket.removeListener("error", onError);
+      socket.setTimeout(0);
+      socket.pause();
+      if (first) socket.unshift(first);
+      for (const l of httpConnection) l.call(server, socket);
+      socket.resume();
+    };
+    const onError = () => socket.destroy();
+    const onData = (chunk: Buffer) => {
+      const t0 = process.hrtime.bigint();
+      let answered = false;
+      try {
+        answered = answerFast(socket, chunk, service, log, t0);
+      } catch {
+        answered = false;
+      }
+      if (!answered) handOver(chunk);
+    };
+    socket.on("error", onError);
+    // nothing sent within the headers timeout: dropped, as node:http would
+    socket.setTimeout(5_000, () => socket.destroy());
+    socket.once("data", onData);
+  });
+}
+
+const FAST_HEAD = /^GET (\/[^ ?#\r\n]*) HTTP\/1\.([01])\r\n/;
+
+/** Answer `chunk` here when it is a whole one-shot OCSP GET; false (nothing sent) otherwise. */
+function answerFast(socket: net.Socket, chunk: Buffer, service: OcspService, log: ServeOptions["log"], t0: bigint): boolean {
+  if (chunk.length > 8 * 1024 || chunk[0] !== 0x47 /* G */) return false;
+  const text = chunk.toString("latin1");
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0 || end + 4 !== chunk.length) return false; // incomplete, or more behind it
+  const m = FAST_HEAD.exec(text);
+  if (!m) return false;
+  const head = text.slice(0, end).toLowerCase();
+  const conn = /\r\nconnection:[ \t]*([^\r]*)/.exec(head)?.[1]?.trim();
+  const closes = m[2] === "0" ? conn !== "keep-alive" : conn === "close";
+  if (!closes || /\r\n(content-length|transfer-encoding|expect|upgrade):/.test(head)) return false;
+  const pathname = m[1]!;
+  if (!pathname.startsWith("/") || pathname === "/" || FIXED_PATHS.has(pathname)) return false;
+  const b64 = pathname.startsWith("/ocsp/") ? pathname.slice(6) : pathname.slice(1);
+  if (b64.length > 4 * MAX_BODY) return false;
+  const reqDer = decodeGetPath(b64);
+  if (!reqDer) return false;
+  const o = service.answer(reqDer, b64);
+  const cache = o.cacheable ? "max-age=0, no-cache" : "no-store";
+  socket.setTimeout(0);
+  socket.end(
+    Buffer.concat([
+      Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${o.body.length}\r\ncontent-type: application/ocsp-response\r\ncache-control: ${cache}\r\nDate: ${new Date().toUTCString()}\r\nConnection: close\r\n\r\n`, "latin1"),
+      o.body,
+    ]),
+  );
+  if (log) {
+    const rec: Record<string, unknown> = { time: new Date().toISOString(), remote: socket.remoteAddress, method: "GET", path: pathname.slice(0, 80), status: 200, ms: Number(process.hrtime.bigint() - t0) / 1e6, ocsp: o.status };
+    if (o.serials) rec.serials = o.serials;
+    log(rec);
+  }
+  return true;
+}
+
+/** GET paths the handler answers with something other than OCSP. */
+const FIXED_PATHS = new Set(["/healthz", "/health", "/crl", "/crl.der", "/crl.crl", "/crl.pem", "/ca.crt", "/ca.pem", "/ca.der", "/ca.cer", "/ocsp", "/ocsp/"]);
 
 export interface Health {
   ok: boolean;
