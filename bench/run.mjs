@@ -381,7 +381,7 @@ if (want("pg")) {
         const last = cells[cells.length - 1] ?? "";
         if (cells.length >= 3 && /^(met|missed)/i.test(last)) {
           k++;
-          verdicts.push({ n: `4${String.fromCharCode(96 + k)}`, name: cells[0], figure: cells.slice(1, 3).join(" "), peer: cells.slice(3, -2).filter(Boolean).join(" "), target: cells[cells.length - 2], ok: /^met/i.test(last) });
+          verdicts.push({ n: `4${String.fromCharCode(96 + k)}`, name: cells[0], figure: cells[1], peer: cells.slice(2, -2).filter(Boolean).join("; "), target: cells[cells.length - 2], ok: /^met/i.test(last) });
         }
       }
       if (!k) verdicts.push({ n: "4", name: "PostgreSQL store", figure: pgLines.filter(Boolean).pop() ?? "no figures", peer: "", target: "see issue 17", ok: pgLines.some((l) => /failed/.test(l)) ? false : null });
