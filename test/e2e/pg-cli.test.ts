@@ -194,6 +194,32 @@ describe("every command on a PostgreSQL store", () => {
   });
 });
 
+describe("sign-csr --name on a PostgreSQL store", () => {
+  it("the certificate is kept in the database, and --json names no file that is not there (it named issued/<name>.crt in the working directory)", async () => {
+    const { url, cwd, run } = await newPgCa();
+    const csr = opensslCsr(cwd, "agent2", "/CN=agent2.acme.lan");
+    const before = new Set(fs.readdirSync(cwd));
+    const s = run(["sign-csr", csr, "--profile", "client", "--name", "agent2", "--json"]);
+    expect(s.code, s.stderr).toBe(0);
+    const j = json(s);
+    expect(j).toMatchObject({ name: "agent2", path: null, cert: null, chain: null, key: null });
+    expect(j.certificate).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect((await doc(url, "issued/agent2.crt")).toString()).toBe(j.certificate);
+    expect(fs.readdirSync(cwd).filter((f) => !before.has(f))).toEqual([]);
+    // without --json: the PEM on stdout, and where it is recorded
+    const csr3 = opensslCsr(cwd, "agent3", "/CN=agent3.acme.lan");
+    const t = run(["sign-csr", csr3, "--profile", "client", "--name", "agent3"]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(t.stderr).toMatch(/^Recorded as "agent3" in postgres:\/\/.*: `pki revoke agent3` locks it out$/m);
+    // with --out: that file, and it exists
+    const csr4 = opensslCsr(cwd, "agent4", "/CN=agent4.acme.lan");
+    const u = json(run(["sign-csr", csr4, "--profile", "client", "--name", "agent4", "--out", "agent4.crt", "--json"]));
+    expect(u).toMatchObject({ path: path.join(cwd, "agent4.crt"), cert: path.join(cwd, "agent4.crt"), chain: null });
+    expect(fs.existsSync(u.path)).toBe(true);
+  });
+});
+
 describe("the database failing: one line within 15 s, nothing half-written, no password printed", () => {
   it("a password in a --store URL on the command line is refused before anything is done", async () => {
     const url = (await pg.createDb()).replace("//pki@", `//${SECRET_ROLE}:${SECRET_PASSWORD}@`);
