@@ -357,10 +357,15 @@ export class PgStore extends PgReader implements CaStore {
     location: string,
     /** every connection made, to cut what is left when the store closes */
     private readonly clients: Set<pg.Client>,
+    /** an idle connection the server closed, not reported yet (see open) */
+    private readonly lostIdle: { error?: unknown } = {},
   ) {
     let self: PgStore | undefined;
     super(
-      () => pool,
+      () => {
+        self!.reportLostIdle();
+        return pool;
+      },
       (e, what) => self!.translate(e, what),
     );
     self = this;
@@ -408,9 +413,13 @@ export class PgStore extends PgReader implements CaStore {
     };
     const pool = new pg.Pool(config);
     // an idle connection that the server closes (restart, pg_terminate_backend): the next query reports it
-    pool.on("error", () => undefined);
+    // (the pool would otherwise replace it unseen, and a command cut off mid-run would carry on as if nothing happened)
+    const lostIdle: { error?: unknown } = {};
+    pool.on("error", (e) => {
+      lostIdle.error ??= e;
+    });
     // the index is read in seq order as one text: sort it in memory (the default 4 MB spills 100,000 lines to disk)
-    const store = new PgStore(pool, password, location, clients);
+    const store = new PgStore(pool, password, location, clients, lostIdle);
     try {
       await store.migrate();
     } catch (e) {
@@ -454,9 +463,18 @@ export class PgStore extends PgReader implements CaStore {
   }
 
   /** BEGIN; the lock; fn; COMMIT — ROLLBACK when anything throws. */
+  /** Throw, once, the loss of an idle connection that the server closed since the last query. */
+  private reportLostIdle(): void {
+    const e = this.lostIdle.error;
+    if (e === undefined) return;
+    this.lostIdle.error = undefined;
+    throw e;
+  }
+
   private async transaction<T>(what: string, lockSql: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
+      this.reportLostIdle();
       client = await this.pool.connect();
     } catch (e) {
       throw this.translate(e, what);
