@@ -270,7 +270,7 @@ describe("the database failing: one line within 15 s, nothing half-written, no p
   it("the connection killed in the middle of a bulk issuance, then the server stopped mid-command: one line, nothing recorded, the next command works", async () => {
     const { url, cwd, run } = await newPgCa();
     const names = path.join(cwd, "names.txt");
-    fs.writeFileSync(names, Array.from({ length: 400 }, (_, i) => `bulk-${i}`).join("\n") + "\n");
+    fs.writeFileSync(names, Array.from({ length: 4000 }, (_, i) => `bulk-${i}`).join("\n") + "\n");
     const before = await dbState(url);
     for (const how of ["terminate", "stop"] as const) {
       const out = fs.mkdtempSync(path.join(cwd, "out-"));
@@ -284,13 +284,20 @@ describe("the database failing: one line within 15 s, nothing half-written, no p
         if (pid === undefined) await new Promise((r) => setTimeout(r, 20));
       }
       expect(pid, "the command connected").toBeDefined();
+      // held still while its session is cut: however fast issuance gets, the
+      // cut comes before the commit (the pairs alone take longer than this poll)
+      process.kill(p.child.pid!, "SIGSTOP");
       const cut = Date.now();
-      if (how === "terminate") await pg.sql("SELECT pg_terminate_backend($1)", "postgres", [pid]);
-      else pg.stopServer();
+      try {
+        if (how === "terminate") await pg.sql("SELECT pg_terminate_backend($1)", "postgres", [pid]);
+        else pg.stopServer();
+      } finally {
+        process.kill(p.child.pid!, "SIGCONT");
+      }
       const r = await p.done;
       expect(Date.now() - cut).toBeLessThan(15_000);
       if (how === "stop") pg.startServer();
-      // 400 pairs take seconds; the session is cut long before they are committed
+      // 4,000 pairs take seconds; the session is cut long before they are committed
       expectOneLineError(r, "STORE_UNAVAILABLE");
       expect(await dbState(url)).toEqual(before);
       expect(fs.readdirSync(out)).toEqual([]);
