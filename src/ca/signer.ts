@@ -12,7 +12,7 @@
  *   `--key` or in pki.json's "key".
  *
  * A new kind of key (a cloud KMS, an agent) is one more implementation of
- * this interface, picked where the authority is opened (ca/authority.ts).
+ * this interface, picked where the authority is opened (openSigningAuthority, ca/open-ca.ts).
  */
 import type { KeyObject } from "node:crypto";
 import * as crypto from "node:crypto";
