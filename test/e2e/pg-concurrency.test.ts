@@ -6,6 +6,11 @@
  *
  * (The migrate/export round trip, byte for byte on every file of the
  * certificate set, is in pg-cli.test.ts: not repeated here.)
+ *
+ * Runtime: some 250 pki processes in the first test; measured 2 minutes on
+ * two cores shared with other work, 7 under heavy load (the timeouts allow
+ * for that). The kills land at random moments over 0..max(400 ms,
+ * 1.2 x the time one run takes here), so that they also reach the commit.
  */
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
