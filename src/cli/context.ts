@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
 import { readBounded, type InputLabel } from "../store/input.js";
+import { isDatabaseUrl, redactUrl, urlHasPassword } from "../store/db-url.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 // types only: this module is loaded for every command, `pki --help` included
 import type { Authority, KeyAccess } from "../ca/authority.js";
@@ -89,33 +90,17 @@ export function readSecretFile(p: string, what: InputLabel): string {
   return line;
 }
 
-/** A database URL as shown to a user: its password (from $PKI_STORE) dropped. */
+/** A database URL as shown to a user: its password (from $PKI_STORE) dropped, also a password= parameter. */
 export function withoutPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password === "") return url;
-    u.password = "";
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1@");
-  }
+  return urlHasPassword(url) ? redactUrl(url) : url;
 }
 
 /** A --store URL given on the command line must not carry a password (argv is visible to every user of the machine). */
 function refusePasswordInArgv(location: string): void {
-  if (!isDatabaseUrl(location)) return;
-  let password = "";
-  try {
-    password = new URL(location).password;
-  } catch {
-    password = /\/\/[^:@/]*:[^@/]+@/.test(location) ? "x" : "";
-  }
-  if (password !== "") {
+  if (isDatabaseUrl(location) && urlHasPassword(location)) {
     throw new PkiError("USAGE", "--store: a password in the URL on the command line is visible to every user of this machine: remove it and use PGPASSWORD, ~/.pgpass or the PKI_STORE environment variable", { exitCode: 2 });
   }
 }
-
-const isDatabaseUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
 
 export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
   const json = g.json === true;

@@ -17,7 +17,7 @@ import type { Result } from "../cli/output.js";
 import { copyAndAudit } from "../ca/store-copy.js";
 import { missingInput, PkiError, usage } from "../core/errors.js";
 import { isDatabaseUrl, openStore } from "../store/open.js";
-import { redactUrl, urlHasPassword } from "../store/pg-store.js";
+import { redactUrl, urlHasPassword } from "../store/db-url.js";
 import type { CaStore } from "../store/store.js";
 
 interface Opts {

@@ -6,7 +6,9 @@
 import { DirStore } from "./dir-store.js";
 import type { CaStore } from "./store.js";
 
-export const isDatabaseUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
+import { isDatabaseUrl } from "./db-url.js";
+
+export { isDatabaseUrl };
 
 export async function openStore(location: string): Promise<CaStore> {
   if (isDatabaseUrl(location)) {

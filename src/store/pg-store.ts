@@ -115,27 +115,8 @@ function lockTimeoutMs(): number {
   return s > 0 ? s * 1000 : 60_000;
 }
 
-/** The URL as shown to users: without its password (also a password= query parameter). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "";
-    for (const k of [...u.searchParams.keys()]) if (k.toLowerCase() === "password") u.searchParams.delete(k);
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1@").replace(/([?&]password=)[^&]*/gi, "$1");
-  }
-}
-
-/** Does the URL carry a password (which argv must never hold)? */
-export function urlHasPassword(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return u.password !== "" || [...u.searchParams.keys()].some((k) => k.toLowerCase() === "password");
-  } catch {
-    return /\/\/[^:/@]*:[^@/]*@/.test(url) || /[?&]password=/i.test(url);
-  }
-}
+import { redactUrl } from "./db-url.js";
+export { redactUrl, urlHasPassword } from "./db-url.js";
 
 type Queryable = pg.Pool | pg.PoolClient;
 

@@ -226,6 +226,11 @@ describe("the database failing: one line within 15 s, nothing half-written, no p
     const r = pki(["--store", url, "list"], { cwd: root });
     expectOneLineError(r, "USAGE", 2);
     expect(r.stderr).toMatch(/PGPASSWORD/);
+    // libpq's other spelling: a password= parameter
+    const param = `${await pg.createDb()}?password=${SECRET_PASSWORD}`;
+    const q = pki(["--store", param, "list"], { cwd: root });
+    expectOneLineError(q, "USAGE", 2);
+    expect(q.stderr + q.stdout).not.toContain(SECRET_PASSWORD);
   });
 
   it("unreachable, missing database, wrong password, no password: STORE_UNAVAILABLE", async () => {
