@@ -58,7 +58,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   await store.audit([{ command: "crl", crlNumber: Number(crl.crlNumber), revoked: crl.revoked, path: target.path, ...(dropped.length ? { allowShrink: true, dropped } : {}), outcome: "ok" }]);
   if (dropped.length) ctx.warn(`--allow-shrink: the CRL no longer lists ${dropped.length} revoked certificate(s) that have not expired: ${dropped.join(", ")}`);
   const messages = [`Wrote ${target.path}${target.der ? " (DER)" : ""}: CRL number ${crl.crlNumber}, ${crl.revoked} revoked, next update ${crl.nextUpdate.toISOString()}`];
-  if (target.own) messages.push("  reload nginx to load it: nginx -s reload");
+  if (target.own) messages.push(store.kind === "postgres" ? "  nginx reads a file: on each nginx host run `pki crl --out <file>` and reload nginx" : "  reload nginx to load it: nginx -s reload");
   return { data: crlData(target.path, crl, true), messages };
 }
 

@@ -4,6 +4,7 @@
  * The work is ca/import.ts.
  */
 import * as path from "node:path";
+import { clearKeyRefused } from "../store/db-url.js";
 import { readSecretFile, secretFileOf, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import type { CommandSpec } from "../cli/program.js";
@@ -29,10 +30,12 @@ export async function run(ctx: Context, args: string[], o: Opts, spec: Pick<Comm
   const src = path.resolve(source);
   if (src === ctx.dir) throw usage("the source and the target (--dir) are the same directory: pki import leaves the source as it is and creates a new CA directory");
   ctx.auditInfo.source = src;
+  const store = await ctx.openStore();
+  if (store.kind === "postgres" && o.passphrase === false) throw clearKeyRefused(store.location);
   const r = await importCa({
     kind,
     source: src,
-    store: await ctx.openStore(),
+    store,
     skipBroken: o.skipBroken === true,
     dryRun: o.dryRun === true,
     copyKeys: o.keys !== false,

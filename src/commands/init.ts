@@ -3,6 +3,7 @@
  * settles the options (asking on a terminal what is missing); the CA is made
  * and committed by ca/init.ts.
  */
+import { clearKeyRefused } from "../store/db-url.js";
 import type * as crypto from "node:crypto";
 import * as path from "node:path";
 import { PkiError, missingInput, usage } from "../core/errors.js";
@@ -211,6 +212,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   if (await caPresent(store)) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use another --dir)`);
   const importing = o.importCert !== undefined || o.importKey !== undefined;
   checkOptions(o, importing);
+  if (store.kind === "postgres" && o.passphrase === false && o.key === undefined) throw clearKeyRefused(store.location);
   const constraints = o.nameConstraints !== undefined ? parseConstraintList(o.nameConstraints) : undefined;
   const prompt: Prompt = ctx.interactive ? await import("../ui/prompt.js") : undefined;
   // an issuing CA: the parent is checked (and its key opened) before any key is generated here

@@ -63,7 +63,9 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     },
     messages: [
       ...list.map((r) => `Revoked ${r.serial} (${r.subject}${r.name ? `, name "${r.name}"` : ""})${why}`),
-      `  CRL ${crl.path} re-signed (number ${crl.crlNumber}, ${crl.revoked} revoked): reload nginx to enforce it (nginx -s reload)`,
+      store.kind === "postgres"
+        ? `  CRL re-signed in ${store.location} (number ${crl.crlNumber}, ${crl.revoked} revoked): on each nginx host run \`pki crl --out <file>\` and reload nginx, or let pki serve answer OCSP`
+        : `  CRL ${crl.path} re-signed (number ${crl.crlNumber}, ${crl.revoked} revoked): reload nginx to enforce it (nginx -s reload)`,
     ],
   };
 }

@@ -4,6 +4,8 @@
  * carries a password (argv must never), and how one is shown to a user.
  */
 
+import { PkiError } from "../core/errors.js";
+
 export const isDatabaseUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
 
 /** The URL as shown to users: without its password (also a password= query parameter). */
@@ -26,4 +28,14 @@ export function urlHasPassword(url: string): boolean {
   } catch {
     return /\/\/[^:/@]*:[^@/]*@/.test(url) || /[?&]password=/i.test(url);
   }
+}
+
+/**
+ * The database is read by its admins, its backups and its replicas: the CA
+ * key goes in encrypted or not at all. init and import refuse
+ * --no-passphrase with this before they make anything; the store refuses
+ * such a key with it too.
+ */
+export function clearKeyRefused(location: string): PkiError {
+  return new PkiError("USAGE", `the CA key must be encrypted in a PostgreSQL store (${location}): give a passphrase instead of --no-passphrase, or keep the key on a token (--key pkcs11:...); nothing changed`, { exitCode: 2 });
 }

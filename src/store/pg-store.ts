@@ -115,7 +115,7 @@ function lockTimeoutMs(): number {
   return s > 0 ? s * 1000 : 60_000;
 }
 
-import { redactUrl } from "./db-url.js";
+import { clearKeyRefused, redactUrl } from "./db-url.js";
 export { redactUrl, urlHasPassword } from "./db-url.js";
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -279,8 +279,7 @@ class PgTx extends PgReader implements StoreTx {
         continue;
       }
       if (d.name === DOC.caKey && !data.toString("latin1").includes("-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
-        // the database is read by its admins, its backups and its replicas: the CA key goes in encrypted or not at all
-        throw new PkiError("USAGE", `the CA key must be encrypted in a PostgreSQL store (${this.location}): give a passphrase instead of --no-passphrase, or keep the key on a token (--key pkcs11:...); nothing changed`, { exitCode: 2 });
+        throw clearKeyRefused(this.location);
       }
       const to = d.exclusive ? excl : put;
       to[0].push(d.name);

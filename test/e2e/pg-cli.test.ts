@@ -194,6 +194,34 @@ describe("every command on a PostgreSQL store", () => {
   });
 });
 
+describe("what a database store says differently", () => {
+  it("init and import --no-passphrase are refused in one line before anything is made; revoke and crl say how nginx gets the CRL file", async () => {
+    const url = await pg.createDb();
+    const { cwd, run } = on(url);
+    const r = run(["init", "--cn", "Clear Key CA", "--no-passphrase"]);
+    expectOneLineError(r, "USAGE", 2);
+    expect(r.stderr).toMatch(/must be encrypted in a PostgreSQL store/);
+    expect(r.stderr).not.toMatch(/UNENCRYPTED/);
+    // the schema may be there (applied when the store is opened), no CA in it
+    expect(await pg.sql("SELECT name FROM pki_documents", dbOf(url))).toEqual([]);
+    const ca = makeCa();
+    const imp = run(["import", "openssl-ca", ca.dir, "--no-passphrase"]);
+    expectOneLineError(imp, "USAGE", 2);
+    expect(imp.stderr).not.toMatch(/UNENCRYPTED/);
+
+    const db = await newPgCa();
+    expect(db.run(["issue", "client", "leaver"]).code).toBe(0);
+    const rv = db.run(["revoke", "leaver"]);
+    expect(rv.code, rv.stderr).toBe(0);
+    expect(rv.stderr + rv.stdout).toMatch(/pki crl --out <file>/);
+    expect(rv.stderr + rv.stdout).not.toMatch(/nginx -s reload/);
+    const crl = db.run(["crl"]);
+    expect(crl.code, crl.stderr).toBe(0);
+    expect(crl.stderr + crl.stdout).toMatch(/pki crl --out <file>/);
+    expect(fs.existsSync(path.join(cwd, "pki"))).toBe(false);
+  });
+});
+
 describe("sign-csr --name on a PostgreSQL store", () => {
   it("the certificate is kept in the database, and --json names no file that is not there (it named issued/<name>.crt in the working directory)", async () => {
     const { url, cwd, run } = await newPgCa();
