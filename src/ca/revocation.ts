@@ -9,7 +9,7 @@ import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.j
 import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
 import { PkiError } from "../core/errors.js";
 import { allowMapText } from "../core/allow-map.js";
-import { parsePemBlocks, toPemBytes } from "../core/pem.js";
+import { parsePemBlocks, pemBlockDer, toPemBytes } from "../core/pem.js";
 import { MAX_CRL_NUMBER } from "../store/ca-dir.js";
 import { writeOutputs } from "../store/output.js";
 import { DOC, type Change, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
@@ -233,7 +233,8 @@ export async function readCurrentCrl(ca: Authority, reader: StoreReader = ca.sto
 export function crlFromBytes(ca: Authority, bytes: Buffer, p: string): CurrentCrl {
   let derBytes: Uint8Array = bytes;
   if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN")) {
-    const block = parsePemBlocks(bytes.toString("utf8")).find((b) => b.label === "X509 CRL");
+    const fast = pemBlockDer(bytes, "X509 CRL");
+    const block = fast ? { der: fast } : parsePemBlocks(bytes.toString("utf8")).find((b) => b.label === "X509 CRL");
     if (!block) throw new PkiError("CA_INVALID", `${p} holds no PEM CRL ("X509 CRL" block)`);
     derBytes = block.der;
   }

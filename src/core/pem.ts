@@ -75,3 +75,32 @@ export function toPemBytes(label: string, der: Uint8Array): Uint8Array {
   if (o !== out.length) throw new Error("PEM encoder length mismatch");
   return out;
 }
+
+/**
+ * The DER of the first PEM block labelled `label`, decoded straight from the
+ * bytes (a 1,000,000-entry CRL is ~50 MB of PEM: parsePemBlocks' regular
+ * expressions over it cost a second and more). Null when there is no such
+ * block or it is anything but plain base64 lines (headers, stray
+ * characters): parsePemBlocks then reads it, and says what is wrong.
+ */
+export function pemBlockDer(bytes: Uint8Array, label: string): Uint8Array | null {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const begin = `-----BEGIN ${label}-----`;
+  const start = b.indexOf(begin, 0, "latin1");
+  if (start < 0) return null;
+  const from = start + begin.length;
+  const end = b.indexOf(`-----END ${label}-----`, from, "latin1");
+  if (end < 0) return null;
+  let pad = 0;
+  for (let i = from; i < end; i++) {
+    const c = b[i]!;
+    if (c === 10 || c === 13 || c === 32 || c === 9) continue;
+    if (c === 61 /* = */) {
+      if (++pad > 2) return null;
+      continue;
+    }
+    const b64 = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+    if (!b64 || pad > 0) return null;
+  }
+  return new Uint8Array(Buffer.from(b.toString("latin1", from, end), "base64"));
+}

@@ -5,13 +5,37 @@
  */
 import { describe, expect, it } from "vitest";
 import { encodeRevoked, revokedFromIndexText } from "../../src/core/crl.js";
-import { compareCrlWithIndex, differingRevocations, revokedSerialsOfIndex, serialKey } from "../../src/core/crl-match.js";
+import { compareCrlWithIndex, differingRevocations, revokedSerialsOfIndex, sameSerial, serialKey } from "../../src/core/crl-match.js";
 
 const A = "R\t310101000000Z\t300101000000Z,keyCompromise\t0A\tunknown\t/CN=a\n";
 const B = "V\t310101000000Z\t\t0B\tunknown\t/CN=b\n";
 const B_REVOKED = "R\t310101000000Z\t300103000000Z\t0B\tunknown\t/CN=b\n";
 const C = "R\t310101000000Z\t300102000000Z\tFF01\tunknown\t/CN=c\n";
 const crlOf = (index: string) => encodeRevoked(revokedFromIndexText(index));
+
+describe("sameSerial", () => {
+  const same = (text: string, bytes: number[]) => sameSerial(Buffer.from(`x${text}y`), 1, 1 + text.length, new Uint8Array(bytes));
+  it("reads hex text against INTEGER content, leading zeros and case aside", () => {
+    expect(same("0A", [0x0a])).toBe(true);
+    expect(same("A", [0x0a])).toBe(true);
+    expect(same("000a", [0x0a])).toBe(true);
+    expect(same("FF01", [0x00, 0xff, 0x01])).toBe(true);
+    expect(same("00FF01", [0xff, 0x01])).toBe(true);
+    expect(same("0", [0x00])).toBe(true);
+    expect(same("00", [0x00])).toBe(true);
+    expect(same("10", [0x10])).toBe(true);
+  });
+  it("and tells different numbers apart", () => {
+    expect(same("0B", [0x0a])).toBe(false);
+    expect(same("A0", [0x0a])).toBe(false);
+    expect(same("1", [0x10])).toBe(false);
+    expect(same("FF0", [0xff, 0x01])).toBe(false);
+    expect(same("FF011", [0xff, 0x01])).toBe(false);
+    expect(same("0", [0x01])).toBe(false);
+    expect(same("G1", [0x01])).toBe(false);
+    expect(same("", [0x00])).toBe(false);
+  });
+});
 
 describe("compareCrlWithIndex", () => {
   it("a CRL built from the index matches it", () => {
@@ -52,6 +76,18 @@ describe("compareCrlWithIndex", () => {
     expect(d.changed).toEqual(["0A", "FF01"]);
     expect(d.matches).toBe(false);
     expect(differingRevocations(d)).toBe(2);
+  });
+
+  it("the merge pass (a CRL in the index's order) and the set pass (any other order) find the same missing and extra", () => {
+    const D = "R\t310101000000Z\t300105000000Z\t00D1\tunknown\t/CN=d\n";
+    // in order, a new revocation in the middle and at the end: missing only
+    expect(compareCrlWithIndex(A + B_REVOKED + C + D, crlOf(A + C), { serialsOnly: true })).toEqual({ missing: ["0B", "D1"], extra: [], changed: [], matches: false });
+    // in order but one serial lost from the index: extra, found by the set pass
+    expect(compareCrlWithIndex(A + D, crlOf(A + C + D), { serialsOnly: true })).toEqual({ missing: [], extra: ["FF01"], changed: [], matches: false });
+    // out of order, nothing lost: no extra
+    expect(compareCrlWithIndex(A + C + D, crlOf(D + A), { serialsOnly: true })).toEqual({ missing: ["FF01"], extra: [], changed: [], matches: false });
+    // out of order and one lost
+    expect(compareCrlWithIndex(C + A, crlOf(A + D + C), { serialsOnly: true })).toEqual({ missing: [], extra: ["D1"], changed: [], matches: false });
   });
 
   it("the same entries in another order do not match, and count as one difference", () => {

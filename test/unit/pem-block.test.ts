@@ -1,0 +1,41 @@
+/**
+ * pemBlockDer (core/pem.ts): the byte-level PEM reader for large blocks
+ * agrees with parsePemBlocks on good input, and gives up (null: the caller
+ * then uses parsePemBlocks, which names the damage) on anything else.
+ */
+import * as crypto from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { parsePemBlocks, pemBlockDer, toPem } from "../../src/core/pem.js";
+
+describe("pemBlockDer", () => {
+  it("decodes what parsePemBlocks decodes: every length, LF and CRLF, text around the block", () => {
+    for (const n of [0, 1, 2, 3, 47, 48, 49, 1000, 100_003]) {
+      const der = new Uint8Array(crypto.randomBytes(n));
+      const pem = "issuer text\n" + toPem("X509 CRL", der) + "trailing\n";
+      for (const text of [pem, pem.replace(/\n/g, "\r\n")]) {
+        const fast = pemBlockDer(Buffer.from(text), "X509 CRL");
+        expect(fast).toEqual(parsePemBlocks(text).find((b) => b.label === "X509 CRL")!.der);
+      }
+    }
+  });
+
+  it("the first block of that label, not another label's", () => {
+    const a = new Uint8Array([1, 2, 3]);
+    const b = new Uint8Array([4, 5, 6]);
+    const text = toPem("CERTIFICATE", a) + toPem("X509 CRL", b) + toPem("X509 CRL", a);
+    expect(pemBlockDer(Buffer.from(text), "X509 CRL")).toEqual(b);
+  });
+
+  it("null for no block, no end line, a header, a stray character, or data after the padding", () => {
+    const good = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(40)));
+    const bad = [
+      "",
+      toPem("CERTIFICATE", new Uint8Array([1])),
+      good.replace("-----END X509 CRL-----", ""),
+      good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n"),
+      good.replace(/\n([A-Za-z0-9])/, "\n*$1"),
+      toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
+    ];
+    for (const text of bad) expect(pemBlockDer(Buffer.from(text), "X509 CRL"), text).toBeNull();
+  });
+});
