@@ -116,7 +116,12 @@ export class ServeState {
       if (force || was === undefined || (was === null ? b !== null : b === null || !was.equals(b))) changed.push(k);
       this.seen.set(k, b);
     }
-    if (!changed.length) return changed;
+    if (!changed.length) {
+      // the store answered, with what was already loaded: a read failure
+      // before is over (a failed parse is never here: it unmarks what it read)
+      this.problem = undefined;
+      return changed;
+    }
     try {
       if (changed.includes("ca") || !this.ca) {
         this.ca = await openAuthority(this.store);

@@ -181,6 +181,25 @@ describe("every command on a PostgreSQL store", () => {
         openssl(["ocsp", "-issuer", caFile, "-cert", cert, "-url", serve.url + "/ocsp", "-CAfile", caFile, "-timeout", "5"]);
       expect(ocsp(newCrt).stdout).toMatch(/: good/);
       expect(ocsp(path.join(cwd, "agent1.crt")).stdout).toMatch(/: revoked/);
+      // the database restarted: /healthz says so while it is down, and is 200 again once it is back
+      // (it stayed 503 until the next change of the CA)
+      const health = async () => (await fetch(serve.url + "/healthz")).status;
+      const until = async (want: number) => {
+        const t0 = Date.now();
+        while ((await health()) !== want) {
+          if (Date.now() - t0 > 15_000) throw new Error(`/healthz never answered ${want}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      expect(await health()).toBe(200);
+      pg.stopServer();
+      try {
+        await until(503);
+      } finally {
+        pg.startServer();
+      }
+      await until(200);
+      expect(ocsp(newCrt).stdout).toMatch(/: good/);
     } finally {
       expect(await serve.stop()).toBe(0);
     }
