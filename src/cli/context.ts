@@ -111,7 +111,8 @@ export function makeContext(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
   const color = g.color !== false && !("NO_COLOR" in env && env.NO_COLOR !== "") && stderr.isTTY === true && env.TERM !== "dumb";
   // a password in argv is visible to every user of the machine (ps, /proc): refused before anything else
   if (g.store !== undefined) refusePasswordInArgv(g.store);
-  const chosen = g.store ?? (env.PKI_STORE || undefined);
+  // the command line beats the environment: --dir names a directory even when PKI_STORE is set
+  const chosen = g.store ?? (g.dir === undefined ? env.PKI_STORE || undefined : undefined);
   const location = chosen !== undefined && isDatabaseUrl(chosen) ? chosen : path.resolve(chosen ?? g.dir ?? (env.PKI_DIR || "pki"));
   const dir = isDatabaseUrl(location) ? withoutPassword(location) : location;
   let opened: Promise<CaStore> | undefined;

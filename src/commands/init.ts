@@ -209,7 +209,7 @@ async function keyAtRest(ctx: Context, pair: Pair, o: Opts, passphrase: () => Pr
 
 export async function run(ctx: Context, _args: string[], o: Opts): Promise<Result> {
   const store = await ctx.openStore();
-  if (await caPresent(store)) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use another --dir)`);
+  if (await caPresent(store)) throw new PkiError("CA_EXISTS", `${ctx.dir} already holds a CA; pki init never touches an existing CA (use ${store.kind === "postgres" ? "another database" : "another --dir"})`);
   const importing = o.importCert !== undefined || o.importKey !== undefined;
   checkOptions(o, importing);
   if (store.kind === "postgres" && o.passphrase === false && o.key === undefined) throw clearKeyRefused(store.location);

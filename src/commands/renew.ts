@@ -88,10 +88,13 @@ function renewResult(store: CaStore, plan: RenewPlan, r: Renewed): Result {
     `Renewed ${formatDn(old.cert.subject)} (${plan.profile.name}): serial ${c.serial}, until ${c.notAfter.toISOString()}${plan.rekey ? ", new key" : ", same key"}`,
     plan.revoke.length ? `  old serial ${old.entry.serial} revoked (superseded); crl.pem re-signed` : `  old serial ${old.entry.serial} left ${plan.wasRevoked ? "revoked" : "valid (--keep-old)"}`,
   ];
-  if (paths) messages.push(`  certificate ${paths.cert}`, `  chain       ${paths.chain}`, ...(keyPem ? [`  key         ${paths.key}`] : []));
-  if (r.staleP12) messages.push(`pki: note: ${paths!.p12} still holds the old certificate: run \`pki export p12 ${name}\``);
-  if (!paths) messages.push("Hand the new certificate to its holder: `pki show " + c.serial + "`, or certs/" + c.serial + ".pem");
-  const certPath = paths ? path.resolve(paths.cert) : path.resolve(docWhere(store, `certs/${c.serial}.pem`));
+  // in a database the issued files are rows, not files of this host: say where they are, name no path
+  const inDb = store.kind === "postgres";
+  if (paths && inDb) messages.push(`  kept in ${store.location} as ${paths.cert}${keyPem ? " with its new key" : ""}: \`pki export p12 ${name}\` packs it for its holder on any host`);
+  else if (paths) messages.push(`  certificate ${paths.cert}`, `  chain       ${paths.chain}`, ...(keyPem ? [`  key         ${paths.key}`] : []));
+  if (r.staleP12 && !inDb) messages.push(`pki: note: ${paths!.p12} still holds the old certificate: run \`pki export p12 ${name}\``);
+  if (!paths) messages.push("Hand the new certificate to its holder: `pki show " + c.serial + "`" + (inDb ? "" : ", or certs/" + c.serial + ".pem"));
+  const certPath = inDb ? null : paths ? path.resolve(paths.cert) : path.resolve(docWhere(store, `certs/${c.serial}.pem`));
   return {
     data: {
       ...issuedJson(c),
@@ -103,8 +106,8 @@ function renewResult(store: CaStore, plan: RenewPlan, r: Renewed): Result {
       cert: certPath,
       path: certPath,
       certificate: c.pem,
-      key: paths && keyPem ? path.resolve(paths.key) : null,
-      chain: paths ? path.resolve(paths.chain) : null,
+      key: paths && keyPem && !inDb ? path.resolve(paths.key) : null,
+      chain: paths && !inDb ? path.resolve(paths.chain) : null,
     },
     messages,
   };

@@ -577,12 +577,15 @@ export class PgStore extends PgReader implements CaStore {
       out = new PkiError("STORE_UNAVAILABLE", `${at} asks for a password and none was given: set it in PGPASSWORD, ~/.pgpass or PKI_STORE`);
     } else if (code === "3D000") {
       out = new PkiError("STORE_UNAVAILABLE", `${msg} at ${at}: create it first (createdb)`);
+    } else if (code === "3F000") {
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: ${msg} at ${at}: the schema named by search_path must exist (CREATE SCHEMA ... AUTHORIZATION <user>)`);
     } else if (code === "42501") {
       out = new PkiError("STORE_UNAVAILABLE", `${what}: the database user may not do this (${msg}); grant it the rights on ${at}`);
     } else if (code === "57014") {
       out = new PkiError("STORE_UNAVAILABLE", `${what}: ${at} did not finish in time (${msg}); nothing was committed`);
     } else if (code.startsWith("08") || code.startsWith("57P") || code === "53300" || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|timeout|terminated|Connection|closed|ENOENT/i.test(raw)) {
-      out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at}: ${msg}; nothing was committed`);
+      const hint = /ECONNREFUSED|ENOENT/.test(raw) ? ": is the server running, on that host and port?" : /ENOTFOUND|EAI_AGAIN/.test(raw) ? ": check the host name in the URL" : "";
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at}: ${msg}${hint}; nothing was committed`);
     } else {
       out = new PkiError("STORE_UNAVAILABLE", `${what}: the PostgreSQL store at ${at} failed: ${msg}${code ? ` (SQLSTATE ${code})` : ""}; nothing was committed`);
     }

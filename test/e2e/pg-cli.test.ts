@@ -140,6 +140,10 @@ describe("every command on a PostgreSQL store", () => {
     expect(rn.code, rn.stderr).toBe(0);
     const renewed = json(rn);
     expect(renewed.previousSerial).toBe(alice.serial);
+    // names no file of this host (it named issued/alice.crt in the working directory, never written)
+    expect([renewed.path, renewed.cert, renewed.chain, renewed.key]).toEqual([null, null, null, null]);
+    expect(renewed.certificate).toContain("-----BEGIN CERTIFICATE-----");
+    expect(fs.existsSync(path.join(other.cwd, "issued"))).toBe(false);
 
     // revoke (a name), then the CRL lists both revocations
     const rv = run(["revoke", "agent1", "--reason", "keyCompromise", "--json"]);
@@ -297,6 +301,8 @@ describe("the database failing: one line within 15 s, nothing half-written, no p
       expect(r.stdout + r.stderr).not.toContain(SECRET_PASSWORD);
       const t = pki(["--store", url, "list"], { cwd: root, env: env as Record<string, string> });
       expectOneLineError(t, "STORE_UNAVAILABLE");
+      // a refused connection says what to check
+      if (url.includes(":1/")) expect(t.stderr).toMatch(/is the server running/);
     }
     // the password in PKI_STORE (the environment, not argv) works, and is never shown
     const url = await pg.createDb();
@@ -307,6 +313,13 @@ describe("the database failing: one line within 15 s, nothing half-written, no p
     const wrong = pki(["list", "--json"], { cwd: root, env: { PKI_STORE: url.replace("//pki@", `//${SECRET_ROLE}:wrong-${SECRET_PASSWORD}@`) } });
     expect(json(wrong).error.code).toBe("STORE_UNAVAILABLE");
     expect(wrong.stdout + wrong.stderr).not.toContain(SECRET_PASSWORD);
+    // --dir on the command line beats PKI_STORE in the environment
+    const ca = makeCa();
+    expect(ca.run(["issue", "client", "dir-only"]).code).toBe(0);
+    const viaDir = pki(["--dir", ca.dir, "list", "--json"], { cwd: root, env: { PKI_STORE: withPw } });
+    expect(viaDir.code, viaDir.stderr).toBe(0);
+    expect(json(viaDir).certificates.map((c: { name: string }) => c.name)).toEqual(["dir-only"]);
+    expect(json(pki(["list", "--json"], { cwd: root, env: { PKI_STORE: withPw } })).certificates).toEqual([]);
   });
 
   it("a schema from the future is refused naming both versions, and nothing is changed", async () => {
