@@ -47,6 +47,12 @@ export const serialKey = (hex: string): string => (hex.length % 2 === 0 && hex.c
  */
 export function revokedSerialsOfIndex(index: Uint8Array): string[] {
   const out: string[] = [];
+  eachRevokedSerial(index, (b, from, to) => out.push(serialKey(b.toString("latin1", from, to))));
+  return out;
+}
+
+/** Call fn with the bytes [from, to) of each revoked ("R") line's serial field, in order. */
+function eachRevokedSerial(index: Uint8Array, fn: (b: Buffer, from: number, to: number) => void): void {
   const b = Buffer.from(index.buffer, index.byteOffset, index.byteLength);
   for (let p = 0; p < b.length; ) {
     let eol = b.indexOf(10, p);
@@ -55,11 +61,10 @@ export function revokedSerialsOfIndex(index: Uint8Array): string[] {
       let t = p;
       for (let k = 0; k < 3 && t >= 0 && t < eol; k++) t = b.indexOf(9, t + 1);
       const t4 = t >= 0 ? b.indexOf(9, t + 1) : -1;
-      if (t >= 0 && t4 > t && t4 < eol) out.push(serialKey(b.toString("latin1", t + 1, t4)));
+      if (t >= 0 && t4 > t && t4 < eol) fn(b, t + 1, t4);
     }
     p = eol + 1;
   }
-  return out;
 }
 
 /** Each entry of a revokedCertificates DER by serial (serialKey form): its bytes as hex. */
@@ -107,7 +112,6 @@ export function compareCrlWithIndex(index: Uint8Array | string, crlRevokedDer: U
  * subsequence (another order, a serial the index does not revoke).
  */
 function inOrder(index: Uint8Array, crl: Uint8Array): { missing: string[]; extra: string[] } | null {
-  const b = Buffer.from(index.buffer, index.byteOffset, index.byteLength);
   let p = 0;
   let end = 0;
   if (crl.length) {
@@ -123,20 +127,10 @@ function inOrder(index: Uint8Array, crl: Uint8Array): { missing: string[]; extra
   };
   let cur = nextSerial();
   const missing: string[] = [];
-  for (let q = 0; q < b.length; ) {
-    let eol = b.indexOf(10, q);
-    if (eol < 0) eol = b.length;
-    if (b[q] === 82 /* R */) {
-      let t = q;
-      for (let k = 0; k < 3 && t >= 0 && t < eol; k++) t = b.indexOf(9, t + 1);
-      const t4 = t >= 0 ? b.indexOf(9, t + 1) : -1;
-      if (t >= 0 && t4 > t && t4 < eol) {
-        if (cur !== null && sameSerial(b, t + 1, t4, cur)) cur = nextSerial();
-        else missing.push(serialKey(b.toString("latin1", t + 1, t4)));
-      }
-    }
-    q = eol + 1;
-  }
+  eachRevokedSerial(index, (b, from, to) => {
+    if (cur !== null && sameSerial(b, from, to, cur)) cur = nextSerial();
+    else missing.push(serialKey(b.toString("latin1", from, to)));
+  });
   return cur === null ? { missing, extra: [] } : null;
 }
 
