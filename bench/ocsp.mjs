@@ -25,16 +25,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = path.join(ROOT, "bin", "pki.js");
+import { BIN, freePort, median, ROOT, runStandalone, sleep } from "./common.mjs";
 const N_CERTS = 100_000;
 const AB_LIMIT_S = 60;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Run a command with a hard time limit: { code, stdout, stderr, timedOut }. */
 function run(cmd, argv, { env, limitS = AB_LIMIT_S, input } = {}) {
@@ -53,17 +47,6 @@ function run(cmd, argv, { env, limitS = AB_LIMIT_S, input } = {}) {
     child.on("close", (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr, timedOut });
-    });
-  });
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
     });
   });
 }
@@ -313,23 +296,5 @@ export async function ocspBench(o) {
 
 // standalone: node bench/ocsp.mjs [--quick] [--keep]
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const quick = process.argv.includes("--quick");
-  const keep = process.argv.includes("--keep");
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith("PKI_") || k === "CI") delete env[k];
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-ocsp-"));
-  process.on("exit", () => {
-    if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-  const passFile = path.join(tmp, "pass");
-  fs.writeFileSync(passFile, "bench passphrase 1234\n", { mode: 0o600 });
-  const ca0 = path.join(tmp, "ca0");
-  const r = spawnSync(process.execPath, [BIN, "init", "--dir", ca0, "--cn", "Bench CA", "--org", "Bench", "--passphrase-file", passFile], { env, encoding: "utf8" });
-  if (r.status !== 0) {
-    process.stderr.write(`bench: pki init failed: ${r.stderr}`);
-    process.exit(1);
-  }
-  const lines = await ocspBench({ tmp, ca0, passFile, env, quick, log: (m) => process.stderr.write(m + "\n") });
-  process.stdout.write(`\npki OCSP bench, ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} CPU(s), load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}, node ${process.version}\n` + lines.join("\n") + "\n");
-  process.exit(0);
+  await runStandalone("ocsp", "pki OCSP bench", ocspBench);
 }

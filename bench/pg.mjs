@@ -27,18 +27,12 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = path.join(ROOT, "bin", "pki.js");
+import { BIN, freePort, median, ROOT, runStandalone, sleep } from "./common.mjs";
 const PAIRS = 1000;
 const CRL_N = 100_000;
 const WORKERS = 8;
 const LIMIT_S = 600;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 // ---------------------------------------------------------------- a throwaway cluster (as test/e2e/pg-lib.ts)
 
@@ -58,17 +52,6 @@ function asUser(cmd, args) {
   const argv = root ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", cmd, ...args] : [cmd, ...args];
   const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** initdb + start in a new temporary directory (its own: the server's user must reach it); { port, url(db), sql(text, db), stop() }. */
@@ -302,33 +285,5 @@ export async function pgBench(o) {
 
 // standalone: node bench/pg.mjs [--quick] [--keep]
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const quick = process.argv.includes("--quick");
-  const keep = process.argv.includes("--keep");
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith("PKI_") || k === "CI") delete env[k];
-  if (!fs.existsSync(path.join(ROOT, "dist", "cli", "run.js"))) {
-    process.stderr.write("bench: building (tsc) ...\n");
-    const b = spawnSync(process.execPath, [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { stdio: "inherit" });
-    if (b.status !== 0) process.exit(1);
-  }
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-pg-"));
-  process.on("exit", () => {
-    if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-  const passFile = path.join(tmp, "pass");
-  fs.writeFileSync(passFile, "bench passphrase 1234\n", { mode: 0o600 });
-  const ca0 = path.join(tmp, "ca0");
-  const r = spawnSync(process.execPath, [BIN, "init", "--dir", ca0, "--cn", "Bench CA", "--org", "Bench", "--passphrase-file", passFile], { env, encoding: "utf8" });
-  if (r.status !== 0) {
-    process.stderr.write(`bench: pki init failed: ${r.stderr}`);
-    process.exit(1);
-  }
-  try {
-    const lines = await pgBench({ tmp, ca0, passFile, env, quick, log: (m) => process.stderr.write(m + "\n") });
-    process.stdout.write(`\npki PostgreSQL bench, ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} CPU(s), load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}, node ${process.version}\n` + lines.join("\n") + "\n");
-    process.exit(0);
-  } catch (e) {
-    process.stderr.write(`bench: ${e.message}\n`);
-    process.exit(1);
-  }
+  await runStandalone("pg", "pki PostgreSQL bench", pgBench);
 }
