@@ -4,14 +4,14 @@
  * line names the key and the passphrase, before the command's modules load;
  * loadPrivateKey (crypto/keys.ts) takes it when it decrypts that key.
  *
- * This module loads first, so it depends on node:crypto alone (its own small
- * reader of the PBES2 parameters; keys.ts's readPbes2 remains the one that
- * decides how a key is decrypted). A derivation is used only by a request
+ * This module loads first: it reads the PBES2 parameters with
+ * crypto/pbes2.ts, the same reader keys.ts decrypts with. A derivation is used only by a request
  * for the very same passphrase, salt, iteration count, key length and PRF,
  * and only once; anything else derives anew, so a guess that was wrong
  * costs CPU, never correctness.
  */
 import * as crypto from "node:crypto";
+import { readPbes2 } from "./pbes2.js";
 
 export interface Pbkdf2Params {
   salt: Buffer;
@@ -33,61 +33,10 @@ export function derivedKey(passphrase: string, p: Pbkdf2Params): Promise<Buffer>
   return ahead.splice(i, 1)[0]!.dk;
 }
 
-const PRF: Record<string, string> = { "2a864886f70d0207": "sha1", "2a864886f70d0208": "sha224", "2a864886f70d0209": "sha256", "2a864886f70d020a": "sha384", "2a864886f70d020b": "sha512" };
-const AES: Record<string, number> = { "608648016503040102": 16, "608648016503040116": 24, "60864801650304012a": 32 };
-
-/** One DER element at `at`: its tag and the bounds of its content. */
-function el(b: Buffer, at: number, end: number): { tag: number; start: number; end: number } {
-  if (at + 2 > end) throw new Error("short");
-  const tag = b[at]!;
-  let len = b[at + 1]!;
-  let p = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3 || p + n > end) throw new Error("length");
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[p++]!;
-  }
-  if (p + len > end) throw new Error("overrun");
-  return { tag, start: p, end: p + len };
-}
-
-function kids(b: Buffer, e: { start: number; end: number }): Array<{ tag: number; start: number; end: number }> {
-  const out = [];
-  for (let at = e.start; at < e.end; ) {
-    const k = el(b, at, e.end);
-    out.push(k);
-    at = k.end;
-  }
-  return out;
-}
-
-/** The PBKDF2 parameters of a PBES2 (PBKDF2 + AES-CBC) ENCRYPTED PRIVATE KEY PEM, or null. */
+/** The PBKDF2 parameters of a PBES2 (PBKDF2 + AES-CBC) ENCRYPTED PRIVATE KEY PEM, or null (crypto/pbes2.ts). */
 export function pbkdf2ParamsOf(pem: string): Pbkdf2Params | null {
-  try {
-    const m = /-----BEGIN ENCRYPTED PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED PRIVATE KEY-----/.exec(pem);
-    if (!m) return null;
-    const b = Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
-    const hex = (e: { start: number; end: number }) => b.toString("hex", e.start, e.end);
-    const [alg] = kids(b, el(b, 0, b.length));
-    const [algOid, params] = kids(b, alg!);
-    if (hex(algOid!) !== "2a864886f70d01050d") return null;
-    const [kdf, enc] = kids(b, params!);
-    const [kdfOid, kdfParams] = kids(b, kdf!);
-    if (hex(kdfOid!) !== "2a864886f70d01050c") return null;
-    const kp = kids(b, kdfParams!);
-    if (kp[0]?.tag !== 0x04 || kp[1]?.tag !== 0x02) return null;
-    let prf = "sha1";
-    for (const x of kp.slice(2)) if (x.tag === 0x30) prf = PRF[hex(kids(b, x)[0]!)] ?? "";
-    const keyLength = AES[hex(kids(b, enc!)[0]!)];
-    if (!prf || keyLength === undefined) return null;
-    let iterations = 0;
-    for (let i = kp[1].start; i < kp[1].end; i++) iterations = iterations * 256 + b[i]!;
-    if (iterations < 1 || iterations > 100_000_000) return null;
-    return { salt: b.subarray(kp[0].start, kp[0].end), iterations, keyLength, prf };
-  } catch {
-    return null;
-  }
+  const p = readPbes2(pem);
+  return p && { salt: p.salt, iterations: p.iterations, keyLength: p.keyLength, prf: p.prf };
 }
 
 /** Start the PBKDF2 of an encrypted key file's PEM now, for a loadPrivateKey to come (nothing for other PEMs). */
