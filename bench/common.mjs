@@ -1,7 +1,7 @@
 /**
  * What the bench modules share: the paths, sleep and median, and what a
  * bench module run on its own needs (node bench/ocsp.mjs, node
- * bench/pg.mjs): the build (tsc when dist/ is missing), a temporary
+ * bench/pg.mjs): the build (npm run build when dist/bundle/ is missing), a temporary
  * directory (kept with --keep), a passphrase file and a fresh CA in it,
  * then the module's lines on stdout with the machine and its load.
  */
@@ -21,6 +21,13 @@ export const median = (xs) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** `npm run build` (tsc, then scripts/bundle.mjs) when bin/pki.js has nothing to run yet; false if it failed. */
+export function ensureBuilt(log = (m) => process.stderr.write(`bench: ${m}\n`)) {
+  if (fs.existsSync(path.join(ROOT, "dist", "bundle", "cli", "run.js"))) return true;
+  log("building (npm run build) ...");
+  return spawnSync("npm", ["run", "build"], { cwd: ROOT, stdio: ["ignore", 2, 2] }).status === 0;
+}
+
 /** A free TCP port on loopback. */
 export async function freePort() {
   return new Promise((resolve, reject) => {
@@ -39,11 +46,7 @@ export async function runStandalone(name, title, bench) {
   const keep = process.argv.includes("--keep");
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith("PKI_") || k === "CI") delete env[k];
-  if (!fs.existsSync(path.join(ROOT, "dist", "cli", "run.js"))) {
-    process.stderr.write("bench: building (tsc) ...\n");
-    const b = spawnSync(process.execPath, [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { stdio: "inherit" });
-    if (b.status !== 0) process.exit(1);
-  }
+  if (!ensureBuilt()) process.exit(1);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `pki-bench-${name}-`));
   process.on("exit", () => {
     if (!keep) fs.rmSync(tmp, { recursive: true, force: true });

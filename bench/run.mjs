@@ -38,6 +38,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { ensureBuilt } from "./common.mjs";
 import { ocspBench } from "./ocsp.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -169,11 +170,7 @@ function log(msg) {
 // ---------------------------------------------------------------- fixtures
 
 if (!which("openssl")) die("openssl is not on PATH");
-if (!fs.existsSync(path.join(ROOT, "dist", "cli", "run.js"))) {
-  log("building (tsc) ...");
-  const b = spawnSync(process.execPath, [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT], { stdio: "inherit" });
-  if (b.status !== 0) die("the build failed: run npm install first");
-}
+if (!ensureBuilt(log)) die("the build failed: run npm ci first");
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-"));
 process.on("exit", () => {

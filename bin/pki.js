@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // The pki entry point: the only place that exits the process.
-// `pki --version` and `pki --help` answer without loading commander or any
-// crypto (start-up time matters to scripts that call pki in loops); every
-// other command imports only its own module (src/cli/run.ts).
+//
+// CommonJS (bin/package.json), because node starts a CommonJS entry ~10 ms
+// sooner than an ES module one, and scripts call pki in loops. `pki
+// --version` and `pki --help` answer from here and a small CommonJS bundle,
+// without the ES module loader, commander or any crypto; every other command
+// starts the CA key's PBKDF2 (dist/bundle/prefetch.cjs) before it loads its
+// own modules (dist/bundle/cli/run.js, scripts/bundle.mjs).
+//
 // A reader that stops early (`pki list | head`, `pki issue --help | head -1`)
 // closes the pipe: the rest of the output has nowhere to go and nobody to
 // read it. End quietly with status 0, as `cat`, `ls` and git do under a
 // shell that ignores SIGPIPE, so that `set -o pipefail` scripts keep working.
+"use strict";
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (e) => {
     if (e && e.code === "EPIPE") process.exit(0);
@@ -15,15 +21,21 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
-  const { VERSION } = await import("../dist/cli/version.js");
-  process.stdout.write(VERSION + "\n");
+  // the one place the number is spelled (src/cli/version.ts reads it too, for commander's -V)
+  process.stdout.write(require("../package.json").version + "\n");
 } else if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
-  const { rootHelp } = await import("../dist/cli/help.js");
-  process.stdout.write(rootHelp(process.stdout.isTTY ? process.stdout.columns : undefined));
+  process.stdout.write(require("../dist/bundle/help.cjs").rootHelp(process.stdout.isTTY ? process.stdout.columns : undefined));
 } else {
   // the CA key's PBKDF2 starts now, on the thread pool, while the command's
   // modules load (a guess from argv that changes nothing: src/cli/prefetch.ts)
-  (await import("../dist/cli/prefetch.js")).prefetchCaKey(argv, process.env);
-  const { run } = await import("../dist/cli/run.js");
-  process.exitCode = await run(argv);
+  require("../dist/bundle/prefetch.cjs").prefetchCaKey(argv, process.env);
+  import("../dist/bundle/cli/run.js").then(
+    async ({ run }) => {
+      process.exitCode = await run(argv);
+    },
+    (e) => {
+      process.stderr.write(`pki: error: the build is incomplete (${e && e.message}): run \`npm run build\`\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -4,6 +4,7 @@
  * print this; nothing else spells the number.
  */
 import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { INSTALL_DIR } from "../store/install-dir.js";
 
-// src/cli/version.ts and dist/cli/version.js both sit two levels below package.json
-export const VERSION: string = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+export const VERSION: string = (JSON.parse(readFileSync(path.join(INSTALL_DIR, "package.json"), "utf8")) as { version: string }).version;

@@ -20,7 +20,14 @@ export interface Pbkdf2Params {
   prf: string;
 }
 
-const ahead: Array<{ passphrase: string; p: Pbkdf2Params; dk: Promise<Buffer> }> = [];
+type Ahead = Array<{ passphrase: string; p: Pbkdf2Params; dk: Promise<Buffer> }>;
+/**
+ * The derivations started ahead, kept on globalThis: bin/pki.js starts them
+ * from dist/bundle/prefetch.cjs, a copy of this module apart from the one the
+ * command's ES module bundle takes them from (scripts/bundle.mjs).
+ */
+const AHEAD = Symbol.for("pki.derive-ahead");
+const ahead: Ahead = ((globalThis as { [AHEAD]?: Ahead })[AHEAD] ??= []);
 
 export function pbkdf2(passphrase: string, p: Pbkdf2Params): Promise<Buffer> {
   return new Promise<Buffer>((res, rej) => crypto.pbkdf2(Buffer.from(passphrase, "utf8"), p.salt, p.iterations, p.keyLength, p.prf, (e, k) => (e ? rej(e) : res(k))));

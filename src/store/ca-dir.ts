@@ -7,7 +7,6 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { PkiError } from "../core/errors.js";
 import { normalizeIndex, parseIndex, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
 import { parseCrlNumber } from "../core/crl.js";
@@ -16,8 +15,9 @@ import { validateNamePolicy, type NamePolicy } from "../core/csr-policy.js";
 import { appendLine } from "./atomic.js";
 import { MAX_INPUT, readBounded, readStdin } from "./input.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
+import { INSTALL_DIR } from "./install-dir.js";
 
-export const TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../templates");
+export const TEMPLATES_DIR = path.join(INSTALL_DIR, "templates");
 
 export const MODE = { privateDir: 0o700, key: 0o600, file: 0o644, dir: 0o755 } as const;
 

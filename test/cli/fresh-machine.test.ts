@@ -53,7 +53,8 @@ describe("the README's quick start", () => {
   it("npm run setup installs the system packages, then the npm ones", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
     expect(pkg.scripts.setup).toMatch(/^scripts\/install-system-deps\.sh && npm ci\b/);
-    expect(pkg.scripts.test).toMatch(/^tsc -p tsconfig\.json && vitest run$/);
+    expect(pkg.scripts.test).toMatch(/^npm run build && vitest run$/);
+    expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig\.json && node scripts\/bundle\.mjs$/);
     expect(fs.statSync(SCRIPT).mode & 0o111).not.toBe(0);
   });
 

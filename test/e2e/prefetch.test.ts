@@ -6,11 +6,28 @@
  * one-line BAD_PASSPHRASE with nothing changed; a passphrase file others can
  * read is still refused.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CSR } from "./lib.js";
-import { PASSPHRASE, makeCa, pki, snapshot } from "../helpers.js";
+import { BIN, PASSPHRASE, cleanEnv, makeCa, pki, snapshot } from "../helpers.js";
+
+/**
+ * node's own crypto.pbkdf2, counted: a preload (node --require) wraps it
+ * before bin/pki.js runs and prints the count of 600,000-iteration calls on
+ * exit. The derivation still happens for real.
+ */
+function countingPreload(dir: string): string {
+  const f = path.join(dir, "count-pbkdf2.cjs");
+  fs.writeFileSync(
+    f,
+    `const c = require("node:crypto"); const orig = c.pbkdf2; let n = 0;
+c.pbkdf2 = function (...a) { if (a[2] >= 100000) n++; return orig.apply(this, a); };
+process.on("exit", () => process.stderr.write("pbkdf2-calls=" + n + "\\n"));\n`,
+  );
+  return f;
+}
 
 describe("start-up: the CA key derived ahead", () => {
   it("signs with the passphrase from a file, the environment, or options after the command; refuses a wrong one, changing nothing", () => {
@@ -38,5 +55,21 @@ describe("start-up: the CA key derived ahead", () => {
     expect(m.code).toBe(1);
     expect(m.stderr).toMatch(/mode 0644/);
     expect(snapshot(ca.dir)).toEqual(before);
+  });
+
+  it("derives the CA key once: the derivation bin/pki.js starts before the modules load is the one the command decrypts with", () => {
+    const ca = makeCa();
+    const preload = countingPreload(ca.root);
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, ["--require", preload, BIN, ...args], { env: cleanEnv({}), encoding: "utf8" });
+      return { code: r.status, calls: Number(/pbkdf2-calls=(\d+)/.exec(r.stderr)?.[1]), stderr: r.stderr };
+    };
+    const signed = run(["--dir", ca.dir, "--passphrase-file", ca.pass, "sign-csr", CSR("p256.csr"), "--profile", "client", "--out", path.join(ca.root, "a.crt")]);
+    expect(signed.code, signed.stderr).toBe(0);
+    expect(signed.calls).toBe(1);
+    // a command that does not use the CA key derives nothing
+    const listed = run(["--dir", ca.dir, "--passphrase-file", ca.pass, "list"]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.calls).toBe(0);
   });
 });

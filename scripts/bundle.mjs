@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * What bin/pki.js runs: dist/ (tsc's output) joined into a few files under
+ * dist/bundle/ by esbuild. `npm run build` runs tsc, then this.
+ *
+ *   dist/bundle/cli/run.js + chunks/  the commands, as ES modules
+ *   dist/bundle/prefetch.cjs          the CA key's PBKDF2 started from argv
+ *   dist/bundle/help.cjs              `pki --help` without commander
+ *
+ * Why: node 20 loads ES modules one by one (resolve, realpath, read,
+ * compile, link), and one sign-csr loaded 53 of ours. Bundled, it loads a
+ * handful, and every command is still its own chunk (src/cli/run.ts imports
+ * `../commands/${name}.js`, which esbuild turns into one chunk per command),
+ * so `pki list` loads no signer. The two CommonJS files are what bin/pki.js
+ * needs before any ES module: a CommonJS entry starts sooner, and the
+ * PBKDF2 starts before the ES module loader does. Packages (commander, pg,
+ * pkcs11js, ...) stay outside: node resolves them from node_modules.
+ *
+ * esbuild rather than hand-written concatenation: it rewrites imports,
+ * hoists shared code into chunks and keeps ES module semantics, and it is
+ * the most used bundler for exactly this (a devDependency: dist/ is built at
+ * `npm ci` by `prepare`).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const DIST = path.join(ROOT, "dist");
+const OUT = path.join(DIST, "bundle");
+
+if (!fs.existsSync(path.join(DIST, "cli", "run.js"))) {
+  process.stderr.write("bundle: dist/cli/run.js is missing: run `npm run build` (tsc first, then this)\n");
+  process.exit(1);
+}
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  packages: "external",
+  logLevel: "warning",
+  // an empty glob (no dist/commands) would build a CLI without commands
+  logOverride: { "empty-glob": "error" },
+};
+fs.rmSync(OUT, { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: [path.join(DIST, "cli", "run.js")],
+  outdir: OUT,
+  outbase: DIST,
+  splitting: true,
+  format: "esm",
+  chunkNames: "chunks/[name]-[hash]",
+});
+for (const name of ["prefetch", "help"]) {
+  await build({
+    ...common,
+    entryPoints: [path.join(DIST, "cli", `${name}.js`)],
+    outfile: path.join(OUT, `${name}.cjs`),
+    format: "cjs",
+    // none of their code reads import.meta.url; should one ever, it gets this file's URL
+    define: { "import.meta.url": "__pki_import_meta_url" },
+    banner: { js: 'const __pki_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  });
+}
