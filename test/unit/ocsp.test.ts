@@ -140,6 +140,27 @@ describe("OCSP answers verified by openssl ocsp", () => {
     expect(v.out).toMatch(/Responder Error: malformedrequest \(1\)/i);
   });
 
+  it("a nonce-less answer is found again by its GET path (cached()) until the index changes; a nonce'd one never is", () => {
+    const bare = request(["-serial", "0x" + serials.good, "-no_nonce"]);
+    const key = encodeURIComponent(bare.toString("base64"));
+    const fresh = new OcspService(state, { nextUpdateMinutes: 5 });
+    expect(fresh.cached(key)).toBeUndefined();
+    const first = fresh.answer(bare, key);
+    expect(first.status).toBe("good");
+    const hit = fresh.cached(key);
+    expect(hit?.body).toBe(first.body); // the same signed bytes, nothing decoded or signed again
+    expect(hit?.status).toBe("cached");
+    // a nonce'd request is signed afresh every time: nothing to find under its path
+    const nonced = request(["-serial", "0x" + serials.good, "-nonce"], "nonced.der");
+    const nkey = encodeURIComponent(nonced.toString("base64"));
+    expect(fresh.answer(nonced, nkey).cacheable).toBe(false);
+    expect(fresh.cached(nkey)).toBeUndefined();
+    // the index (or CA, or responder) changed: the cached answer is gone
+    state.version++;
+    expect(fresh.cached(key)).toBeUndefined();
+    expect(fresh.answer(bare, key).body).not.toBe(first.body);
+  });
+
   it("more than 16 certificates in one request: malformedRequest", () => {
     const args: string[] = [];
     for (let i = 1; i <= 17; i++) args.push("-serial", "0x" + i.toString(16).padStart(2, "0"));
