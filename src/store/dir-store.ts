@@ -156,7 +156,10 @@ class DirTx extends DirReader implements StoreTx {
       staged?.abort();
       throw e;
     }
-    if (updates.length || adds.length) this.index = index;
+    if (updates.length || adds.length) {
+      this.index = index;
+      d.forgetIndex();
+    }
     if (adds.length) crashPoint("index");
     if (staged) {
       staged.keep(0, records.length); // recorded: a failed release below must not take them back
