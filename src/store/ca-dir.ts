@@ -258,9 +258,44 @@ export class CaDir {
     return parseIndex(this.readIndexText());
   }
 
+  /** The last index.meta parsed, with the identity of the file (as lastIndex). */
+  private lastMeta: { id: string; map: Map<string, MetaEntry> } | undefined;
+
+  /**
+   * index.meta, parsed once per command as index.txt is read once
+   * (readIndexBuffer): a second call while the file is the same file (device,
+   * inode, size, mtime, ctime) gets a copy of the first parse, not a new parse
+   * of up to 100,000 lines. index.meta only grows by appends (or is cut back
+   * to its earlier size, earlier bytes, by a failed commit); doctor replaces
+   * it by a rename. Each caller gets its own Map.
+   */
   readMeta(): Map<string, MetaEntry> {
-    if (!fs.existsSync(this.metaPath)) return new Map();
-    return parseMeta(this.readText(this.metaPath, "index.meta"));
+    let fd: number;
+    try {
+      fd = fs.openSync(this.metaPath, "r");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      this.lastMeta = undefined;
+      if (code === "ENOENT") return new Map();
+      throw new PkiError("IO_ERROR", `cannot read index.meta (${this.metaPath}): ${code}`);
+    }
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      if (this.lastMeta?.id !== id) {
+        let text: string;
+        try {
+          text = fs.readFileSync(fd, "utf8");
+        } catch (e) {
+          this.lastMeta = undefined;
+          throw new PkiError("IO_ERROR", `cannot read index.meta (${this.metaPath}): ${(e as NodeJS.ErrnoException).code}`);
+        }
+        this.lastMeta = { id, map: parseMeta(text) };
+      }
+      return new Map(this.lastMeta.map);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   readCrlNumber(): bigint {

@@ -4,7 +4,8 @@
  * lock gets the bytes of the first read back while the file is the same file
  * (device, inode, size, mtime, ctime), and the file's new bytes as soon as
  * anything of it changed: a rename, an edit in place of the same size with
- * its mtime put back, a removal.
+ * its mtime put back, a removal. index.meta likewise: parsed once, each
+ * caller its own Map, an append seen at once.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -60,5 +61,22 @@ describe("index.txt read once per command", () => {
     expect(d.readIndexBuffer().toString()).toBe(LINE_A);
     fs.rmSync(d.indexPath);
     expect(d.readIndexBuffer().length).toBe(0);
+  });
+});
+
+describe("index.meta parsed once per command", () => {
+  it("an unchanged index.meta: the same entries, each caller its own Map; an append is seen", () => {
+    const d = new CaDir(tmpdir());
+    fs.writeFileSync(d.metaPath, "0A\tclient\ta\n");
+    const first = d.readMeta();
+    const second = d.readMeta();
+    expect(second).not.toBe(first);
+    expect(second.get("0A")).toBe(first.get("0A")); // the parse of the first call, copied
+    first.delete("0A");
+    expect(d.readMeta().get("0A")?.name).toBe("a");
+    fs.appendFileSync(d.metaPath, "0B\tserver\tb\n");
+    expect([...d.readMeta().keys()]).toEqual(["0A", "0B"]);
+    fs.rmSync(d.metaPath);
+    expect(d.readMeta().size).toBe(0);
   });
 });
