@@ -91,16 +91,14 @@ export function pemBlockDer(bytes: Uint8Array, label: string): Uint8Array | null
   const from = start + begin.length;
   const end = b.indexOf(`-----END ${label}-----`, from, "latin1");
   if (end < 0) return null;
-  let pad = 0;
-  for (let i = from; i < end; i++) {
-    const c = b[i]!;
-    if (c === 10 || c === 13 || c === 32 || c === 9) continue;
-    if (c === 61 /* = */) {
-      if (++pad > 2) return null;
-      continue;
-    }
-    const b64 = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
-    if (!b64 || pad > 0) return null;
-  }
-  return new Uint8Array(Buffer.from(b.toString("latin1", from, end), "base64"));
+  const text = b.toString("latin1", from, end);
+  // base64 characters and line breaks only, at most two "=" and only at the
+  // end: one regular expression over the string the decoder reads anyway
+  // (native code; a loop over the bytes of a 6 MB CRL ran in the
+  // interpreter first and cost ~100 ms of CPU in a fresh process)
+  if (!PLAIN_BASE64.test(text)) return null;
+  const out = Buffer.from(text, "base64");
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
+
+const PLAIN_BASE64 = /^[A-Za-z0-9+/\r\n \t]*(?:=[\r\n \t]*){0,2}$/;
