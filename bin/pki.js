@@ -34,7 +34,8 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
       process.exitCode = await run(argv);
     },
     (e) => {
-      process.stderr.write(`pki: error: the build is incomplete (${e && e.message}): run \`npm run build\`\n`);
+      const missing = e && e.code === "ERR_MODULE_NOT_FOUND";
+      process.stderr.write(missing ? `pki: error: the build is incomplete (${e.message}): run \`npm run build\`\n` : `pki: error: cannot load pki: ${e && e.message}\n`);
       process.exitCode = 1;
     },
   );

@@ -18,7 +18,7 @@ import { MAX_INPUT, readInputFile, readStdin } from "../store/ca-dir.js";
 import { confineOutDir } from "../store/output.js";
 import type { CaStore } from "../store/store.js";
 import { issue, issuedJson, openAuthority, openSigningAuthority, profileOf, type Authority, type IssueRequest, type Issued, type KeyAccess, type SigningAuthority } from "./authority.js";
-import { confinedPathsFor, issuedWrites, pathsFor, refuseTakenNames } from "./issued.js";
+import { confinedPathsForAll, issuedWrites, pathsFor, refuseTakenNames } from "./issued.js";
 import { chainPem, enforceConstraints, p12CaPem } from "./parent.js";
 import { staleCrlWarning } from "./revocation.js";
 
@@ -112,7 +112,7 @@ async function namesOf(store: CaStore, r: IssuePairsRequest, audit: Record<strin
   if (r.name !== undefined) audit.name = r.name;
   const names = r.name !== undefined ? [r.name] : await readNames(r.namesFrom!);
   if (r.name === undefined) audit.names = names.length <= 100 ? names : `${names.length} names from ${r.namesFrom}`;
-  for (const n of names) confinedPathsFor(store, n, r.outDir);
+  confinedPathsForAll(store, names, r.outDir);
   return names;
 }
 

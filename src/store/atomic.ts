@@ -30,7 +30,14 @@ export interface FileWrite {
 
 function ioError(op: string, p: string, e: unknown): PkiError {
   const code = (e as NodeJS.ErrnoException)?.code;
-  const hint = code === "EACCES" || code === "EPERM" ? "check the permissions of the CA directory" : code === "ENOSPC" ? "the disk is full" : `(${code ?? String(e)})`;
+  const hint =
+    code === "EACCES" || code === "EPERM"
+      ? "check the permissions of the CA directory"
+      : code === "ENOSPC"
+        ? "the disk is full"
+        : code === "EMFILE" || code === "ENFILE"
+          ? "too many open files: raise the limit (ulimit -n) and run it again"
+          : `(${code ?? String(e)})`;
   return new PkiError("IO_ERROR", `cannot ${op} ${p}: ${hint}`, { cause: e });
 }
 
@@ -232,52 +239,126 @@ export interface StagedBatch {
  * index commit, then the files handed out).
  */
 export async function stageFilesBatch(writes: readonly FileWrite[], concurrency = 32, opts: { checked?: boolean } = {}): Promise<StagedBatch> {
-  // `checked`: the caller has just checked every target more strictly (store/output.ts) and none is exclusive
-  if (!opts.checked) checkTargets(writes);
-  const staged = writes.map((w) => tmpName(w.path));
+  const staging = startStaging(concurrency, { ...opts, size: writes.length });
+  staging.add(writes);
+  return staging.done();
+}
+
+/** A batch being staged while its files are still being produced (stageFilesBatch is add() of all, then done()). */
+export interface Staging {
+  /** start staging these files now (on the thread pool, up to `concurrency` in flight); `checked`: see stageFilesBatch */
+  add(writes: readonly FileWrite[], checked?: boolean): void;
+  /** every file added is staged and durable: the batch to release (or, if one failed, every staged file removed and the error thrown) */
+  done(): Promise<StagedBatch>;
+  /** the producer failed: wait for the files in flight, remove every staged one */
+  abandon(): Promise<void>;
+}
+
+/**
+ * The staging of stageFilesBatch, started before the batch is complete: a
+ * bulk issuance adds each pair's files as soon as they are signed, so that
+ * the thread pool writes them while the main thread signs the next ones
+ * (the caller lets the event loop run now and then). Nothing is visible
+ * until the StagedBatch's commit, as before.
+ */
+export function startStaging(concurrency = 32, opts: { checked?: boolean; size?: number } = {}): Staging {
+  const writes: FileWrite[] = [];
+  const staged: string[] = [];
+  const umask = currentUmask();
+  let closed = false;
+  let next = 0;
+  let inFlight = 0;
+  let failure: { w: FileWrite; e: unknown } | undefined;
+  let idle: (() => void) | undefined;
   // a large batch is made durable by one syncfs(2) per file system after
   // staging (`sync -f`, coreutils) instead of one fsync per file: the same
   // guarantee (every staged file on disk before the first rename) at the
   // cost of one journal commit; where `sync -f` is missing or fails, each
-  // file is fsync'd as before
-  const oneSync = writes.length >= SYNCFS_MIN;
+  // file is fsync'd as before. A batch of unknown size (opts.size) stages
+  // without fsync; once it is closed, a small one fsyncs each file.
+  const fsyncInline = opts.size !== undefined && opts.size < SYNCFS_MIN;
+  const pump = (): void => {
+    while (failure === undefined && inFlight < concurrency && next < writes.length) {
+      const i = next++;
+      inFlight++;
+      stageAsync(writes[i]!, staged[i]!, fsyncInline, umask).then(
+        () => {},
+        (e) => (failure ??= { w: writes[i]!, e }),
+      ).finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+    if (inFlight === 0 && (closed || failure !== undefined)) idle?.();
+  };
+  const settled = (): Promise<void> =>
+    new Promise<void>((res) => {
+      idle = res;
+      pump();
+    });
+  const removeStaged = (): void => {
+    for (const t of staged) fs.rmSync(t, { force: true });
+  };
+  return {
+    add(ws, checked = opts.checked) {
+      // a file that could not be staged fails the batch now: the producer stops and abandons it
+      if (failure) throw failedWith(failure);
+      if (!checked) checkTargets(ws);
+      for (const w of ws) {
+        writes.push(w);
+        staged.push(tmpName(w.path));
+      }
+      pump();
+    },
+    async abandon() {
+      closed = true;
+      failure ??= { w: writes[0]!, e: new Error("abandoned") };
+      await settled();
+      removeStaged();
+    },
+    async done() {
+      closed = true;
+      await settled();
+      if (!failure && writes.length) {
+        const durable = fsyncInline || (writes.length >= SYNCFS_MIN && syncFileSystems([...new Set(staged.map((t) => path.dirname(t)))]));
+        if (!durable) await fsyncEach(staged, writes, concurrency).catch((f: { w: FileWrite; e: unknown }) => (failure ??= f));
+      }
+      if (failure) {
+        removeStaged();
+        throw failedWith(failure);
+      }
+      return stagedBatch(writes, staged);
+    },
+  };
+}
+
+const failedWith = (f: { w: FileWrite; e: unknown }): Error => (f.e instanceof PkiError ? f.e : ioError("write", f.w.path, f.e));
+
+/** fsync each staged file (where one syncfs could not be had), up to `concurrency` at a time; rejects with the first failure. */
+async function fsyncEach(staged: readonly string[], writes: readonly FileWrite[], concurrency: number): Promise<void> {
   let next = 0;
   let failure: { w: FileWrite; e: unknown } | undefined;
-  const umask = currentUmask();
-  const worker = async (fsync: boolean) => {
-    while (failure === undefined && next < writes.length) {
+  const one = async () => {
+    while (failure === undefined && next < staged.length) {
       const i = next++;
       try {
-        await stageAsync(writes[i]!, staged[i]!, fsync, umask);
+        const fd = await cb<number>((d) => fs.open(staged[i]!, "r", d));
+        try {
+          await cb<void>((d) => fs.fsync(fd, d));
+        } finally {
+          await cb<void>((d) => fs.close(fd, d));
+        }
       } catch (e) {
         failure ??= { w: writes[i]!, e };
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, writes.length) }, () => worker(!oneSync)));
-  if (!failure && oneSync && !syncFileSystems([...new Set(staged.map((t) => path.dirname(t)))])) {
-    next = 0;
-    const fsyncOne = async () => {
-      while (failure === undefined && next < staged.length) {
-        const i = next++;
-        try {
-          const fd = await cb<number>((d) => fs.open(staged[i]!, "r", d));
-          try {
-            await cb<void>((d) => fs.fsync(fd, d));
-          } finally {
-            await cb<void>((d) => fs.close(fd, d));
-          }
-        } catch (e) {
-          failure ??= { w: writes[i]!, e };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, staged.length) }, fsyncOne));
-  }
-  if (failure) {
-    for (const t of staged) fs.rmSync(t, { force: true });
-    throw failure.e instanceof PkiError ? failure.e : ioError("write", failure.w.path, failure.e);
-  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, staged.length) }, one));
+  if (failure) throw failure;
+}
+
+/** The release half: rename (or link, for exclusive files) what was staged, in parts, or remove it. */
+function stagedBatch(writes: readonly FileWrite[], staged: readonly string[]): StagedBatch {
   // 0: staged, 1: in place, 2: already cleaned up by commitStaged
   const state = new Array<0 | 1 | 2>(writes.length).fill(0);
   const batch: StagedBatch = {

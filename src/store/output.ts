@@ -20,7 +20,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PkiError } from "../core/errors.js";
-import { stageFilesBatch, writeFilesAtomic, type FileWrite, type StagedBatch } from "./atomic.js";
+import { startStaging, writeFilesAtomic, type FileWrite, type Staging } from "./atomic.js";
 import type { CaStore } from "./store.js";
 
 /** The CA directory whose files an output must never replace (none for a database store). */
@@ -126,10 +126,15 @@ export function confineOutput(store: Pick<CaStore, "kind" | "location">, p: stri
 
 /** confineOutput for several paths at once (one realpath of each directory): their absolute paths. */
 export function confineOutputs(store: Pick<CaStore, "kind" | "location">, paths: readonly string[], opts: ConfineOptions = {}): string[] {
+  return outputConfiner(store, opts)(paths);
+}
+
+/** confineOutputs for a batch checked in parts: each directory resolved once for all the parts. */
+function outputConfiner(store: Pick<CaStore, "kind" | "location">, opts: ConfineOptions): (paths: readonly string[]) => string[] {
   const cache: DirCache = new Map();
   const dir = caDirOf(store);
   const caDir = dir === null ? null : realOrResolved(dir);
-  return paths.map((p) => confineOne(store, p, opts, cache, caDir));
+  return (paths) => paths.map((p) => confineOne(store, p, opts, cache, caDir));
 }
 
 function confineOne(store: Pick<CaStore, "kind" | "location">, p: string, opts: ConfineOptions, cache?: DirCache, realCaDir?: string | null): string {
@@ -179,10 +184,22 @@ export function writeOutputs(store: Pick<CaStore, "kind" | "location">, writes: 
   writeFilesAtomic(writes);
 }
 
-/** Outputs of a batch (bulk issuance into --out-dir), confined and staged on the thread pool; the caller renames them into place once its records are committed. */
-export async function stageOutputs(store: Pick<CaStore, "kind" | "location">, writes: readonly FileWrite[], opts: ConfineOptions = {}): Promise<StagedBatch> {
-  confineOutputs(store, writes.map((w) => w.path), opts);
-  // every target was just checked (lstat: a regular file or a new one), more
-  // strictly than stageFilesBatch's own backstop; an exclusive write still gets it
-  return stageFilesBatch(writes, undefined, { checked: !writes.some((w) => w.exclusive) });
+/**
+ * Outputs of a batch (bulk issuance into --out-dir), confined and staged on
+ * the thread pool as they are added (while the next ones are signed); the
+ * caller renames them into place once its records are committed.
+ */
+export function stageOutputs(store: Pick<CaStore, "kind" | "location">, opts: ConfineOptions = {}): Staging {
+  const confine = outputConfiner(store, opts);
+  const staging = startStaging();
+  return {
+    add(writes) {
+      confine(writes.map((w) => w.path));
+      // every target was just checked (lstat: a regular file or a new one), more
+      // strictly than the staging's own backstop; an exclusive write still gets it
+      staging.add(writes, !writes.some((w) => w.exclusive));
+    },
+    done: () => staging.done(),
+    abandon: () => staging.abandon(),
+  };
 }

@@ -2,10 +2,11 @@
  * Bulk paths and the huge-CRL builder, judged by openssl. No timing here:
  * speed is measured by `npm run bench`, never asserted.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { json, makeCa, openssl, PASSPHRASE, snapshot } from "../helpers.js";
+import { BIN, cleanEnv, json, makeCa, openssl, PASSPHRASE, snapshot } from "../helpers.js";
 import { openSigningAuthority } from "../../src/ca/authority.js";
 import { buildCrl, revokeSerials } from "../../src/ca/revocation.js";
 import { CaDir } from "../../src/store/ca-dir.js";
@@ -125,6 +126,27 @@ describe("bulk batches are all-or-nothing", () => {
     expect(json(ok).certificates).toHaveLength(4);
     const v = verifyAll(path.join(ca.dir, "ca.crt"), good.map((c) => path.join(out, path.basename(c, ".csr") + ".crt")));
     expect(v.ok, v.out).toBe(4);
+  });
+  it("files staged while the batch is still being signed: a write that fails part-way (out of file descriptors) leaves no file, no temporary and no record", () => {
+    const ca = makeCa();
+    const list = path.join(ca.root, "list.txt");
+    fs.writeFileSync(list, Array.from({ length: 300 }, (_, i) => `fd${i}`).join("\n"));
+    const before = snapshot(ca.dir);
+    // the real limit, not a simulation: with few descriptors left, some open(2) of the staging fails
+    // (how many node itself holds varies, so several limits are tried; at least one must reach the staging)
+    let reached = 0;
+    for (const limit of [36, 40, 44, 48, 56]) {
+      const out = path.join(ca.root, `out-${limit}`);
+      fs.mkdirSync(out);
+      const r = spawnSync("bash", ["-c", `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, "issue", "client", "--names-from", list, "--out-dir", out], { encoding: "utf8", env: cleanEnv() });
+      if (r.status === 0) continue; // enough descriptors at this limit: not what this test is about
+      expect(r.status, r.stderr).toBe(1);
+      if (/cannot write .*too many open files: raise the limit \(ulimit -n\)/.test(r.stderr)) reached++;
+      expect(fs.readdirSync(out), `limit ${limit}: ${r.stderr}`).toEqual([]);
+      expect(snapshot(ca.dir)).toEqual(before);
+      expect(fs.readdirSync(ca.dir).filter((f) => f.includes(".tmp") || f.startsWith(".")), r.stderr).toEqual([]);
+    }
+    expect(reached, "no limit made a staged write fail").toBeGreaterThan(0);
   });
 });
 
