@@ -485,6 +485,10 @@ if (want("revoke")) {
   log("revoke in a 100,000-line index ...");
   const fx = crlFixture("revoke-src", CRL_N, true);
   const serial = fx.target.serial;
+  // as a CA in service: its current crl.pem already lists the 100,000 (pki
+  // revoke checks the new CRL drops none of them before it replaces it)
+  const pre = pkiSync([...g(fx.dir), "crl"]);
+  if (pre.code !== 0) die(`pki crl failed: ${pre.stderr}`);
   const ps = [];
   const qs = [];
   for (let i = 0; i < REPS.revoke; i++) {
@@ -500,7 +504,7 @@ if (want("revoke")) {
   }
   const p = { ms: median(ps) };
   const q = { ms: median(qs) };
-  row("revoke one in a 100,000-line index", "pki revoke (+ new CRL)", p, "openssl ca -revoke (index only)", q);
+  row("revoke one in a 100,000-line index, current CRL of 100,000", "pki revoke (+ new CRL)", p, "openssl ca -revoke (index only)", q);
   verdict({ n: "5e", name: "revoke in a 100,000-line index", figure: fmtMs(p.ms), peer: `openssl ca -revoke ${fmtMs(q.ms)}`, ratio: p.ms / q.ms, target: "<= 1.5x", ok: p.ms / q.ms <= 1.5 });
 }
 
