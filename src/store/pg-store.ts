@@ -48,7 +48,8 @@
  * location is the URL without it, and messages are scrubbed of it.
  */
 import { createRequire } from "node:module";
-import pg from "pg";
+import type * as pg from "pg";
+import pgDriver from "./pg-driver.js";
 import { formatCrlNumber } from "../core/crl.js";
 import { PkiError } from "../core/errors.js";
 import { formatLine, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
@@ -180,6 +181,8 @@ function docBytes(d: DocWrite): Buffer | null {
 
 class PgTx extends PgReader implements StoreTx {
   private n = 0;
+  /** the savepoint of the last change, released (merged into the transaction) by the next change's first statement */
+  private open: string | undefined;
   constructor(
     private readonly client: pg.PoolClient,
     fail: (e: unknown, what: string) => PkiError,
@@ -188,14 +191,20 @@ class PgTx extends PgReader implements StoreTx {
     super(() => client, fail);
   }
 
-  /** One change, whole: inside a savepoint, so that a refused change (an exclusive name taken) leaves the transaction usable. */
+  /**
+   * One change, whole: inside a savepoint, so that a refused change (an exclusive name taken) leaves the
+   * transaction usable. The savepoint, the generation bump and the release of the previous change's savepoint
+   * go as one round trip (the bump is inside the savepoint: a refused change un-bumps it); the last savepoint
+   * is committed with the transaction, no statement of its own.
+   */
   async commit(change: Change): Promise<void> {
     const sp = `pki_commit_${++this.n}`;
-    await this.q("starting a change", `SAVEPOINT ${sp}`);
+    const release = this.open ? `RELEASE SAVEPOINT ${this.open}; ` : "";
+    this.open = undefined;
+    await this.q("starting a change", `${release}SAVEPOINT ${sp}; UPDATE pki_state SET generation = generation + 1 WHERE id = 1`);
+    this.open = sp;
     try {
       await this.apply(change);
-      await this.q("bumping the generation", "UPDATE pki_state SET generation = generation + 1 WHERE id = 1");
-      await this.q("committing a change", `RELEASE SAVEPOINT ${sp}`);
     } catch (e) {
       await this.client.query(`ROLLBACK TO SAVEPOINT ${sp}`).catch(() => undefined);
       throw e;
@@ -325,11 +334,28 @@ async function passwordFromPgpass(params: unknown): Promise<string | undefined> 
   return new Promise((resolve) => lookup(params, resolve));
 }
 
+/**
+ * The documents a command reads before it takes the lock (ca/open-ca.ts: the settings, the CA certificate, its
+ * parent's, the key, the profiles): read with the schema version, in the store's first round trip, instead of one
+ * round trip each (and instead of the extra connections the pool opened for the ones read side by side).
+ */
+const READ_AHEAD: readonly DocName[] = [DOC.settings, DOC.caCert, DOC.parentCert, DOC.caKey];
+const PROFILES_DIR = "profiles";
+
 /** The PostgreSQL CaStore; open it with openPgStore. */
 export class PgStore extends PgReader implements CaStore {
   readonly kind = "postgres" as const;
   readonly location: string;
   private closed = false;
+  /**
+   * What the first round trip read (READ_AHEAD: bytes, or null for a document that does not exist; the
+   * profiles' names): each answers the first read of it, once, then later reads ask the database again.
+   * The same unlocked snapshot reads outside the lock always were, taken a few ms sooner and all at once; a
+   * long-lived reader (pki serve) sees every change after that first read. Reads in a transaction (PgTx)
+   * never come from here.
+   */
+  private readonly ahead = new Map<DocName, Buffer | null>();
+  private profilesAhead: DocName[] | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -380,7 +406,7 @@ export class PgStore extends PgReader implements CaStore {
     // every connection made, also one whose login failed half-way (pg leaves the socket of a refused
     // SCRAM exchange open, which would keep the process alive): close() cuts them all
     const clients = new Set<pg.Client>();
-    config.Client = class extends pg.Client {
+    config.Client = class extends pgDriver.Client {
       constructor(c?: string | pg.ClientConfig) {
         super(c);
         clients.add(this);
@@ -391,7 +417,7 @@ export class PgStore extends PgReader implements CaStore {
         if (self.password === null || self.password === undefined) self.password = passwordFromPgpass;
       }
     };
-    const pool = new pg.Pool(config);
+    const pool = new pgDriver.Pool(config);
     // an idle connection that the server closes (restart, pg_terminate_backend): the next query reports it
     // (the pool would otherwise replace it unseen, and a command cut off mid-run would carry on as if nothing happened)
     const lostIdle: { error?: unknown } = {};
@@ -409,9 +435,64 @@ export class PgStore extends PgReader implements CaStore {
     return store;
   }
 
+  override async read(name: DocName): Promise<Buffer | null> {
+    if (this.ahead.has(name)) {
+      const b = this.ahead.get(name)!;
+      this.ahead.delete(name);
+      return b;
+    }
+    return super.read(name);
+  }
+
+  override async list(dir: (typeof DOC_DIRS)[number]): Promise<DocName[]> {
+    if (dir === PROFILES_DIR && this.profilesAhead) {
+      const names = this.profilesAhead;
+      this.profilesAhead = undefined;
+      return names;
+    }
+    return super.list(dir);
+  }
+
+  /**
+   * The schema version and the READ_AHEAD documents in one round trip (two statements of one simple query).
+   * A database without pki's tables (a new one) answers undefined_table: the version is then read the
+   * careful way, as a migration does.
+   */
+  private async openingRead(): Promise<number> {
+    const docs = READ_AHEAD.map((n) => `'${n}'`).join(", ");
+    let results: Array<pg.QueryResult<Record<string, unknown>>>;
+    try {
+      this.reportLostIdle();
+      const r = await this.pool.query({
+        text: `SELECT max(version) AS v FROM pki_schema; SELECT name, data FROM pki_documents WHERE name IN (${docs}) OR starts_with(name, '${PROFILES_DIR}/') ORDER BY name COLLATE "C"`,
+        query_timeout: QUERY_TIMEOUT_MS,
+      } as pg.QueryConfig);
+      results = r as unknown as typeof results;
+    } catch (e) {
+      if ((e as { code?: string }).code === "42P01") return this.schemaVersion();
+      throw this.translate(e, "reading the schema version");
+    }
+    const n = Number(results[0]?.rows[0]?.v ?? 0);
+    if (n > SCHEMA_VERSION) throw this.newerSchema(n);
+    if (n === SCHEMA_VERSION && results[1]) {
+      for (const name of READ_AHEAD) this.ahead.set(name, null);
+      const profiles: DocName[] = [];
+      for (const row of results[1].rows as Array<{ name: string; data: Buffer }>) {
+        this.ahead.set(row.name, row.data);
+        if (row.name.startsWith(PROFILES_DIR + "/")) profiles.push(row.name);
+      }
+      this.profilesAhead = profiles;
+    }
+    return n;
+  }
+
+  private newerSchema(n: number): PkiError {
+    return new PkiError("STORE_VERSION", `the database at ${this.location} has schema version ${n}, newer than this pki knows (${SCHEMA_VERSION}): upgrade pki on this host; nothing changed`);
+  }
+
   /** Apply the migrations this database lacks; refuse a schema newer than this pki. */
   private async migrate(): Promise<void> {
-    const version = await this.schemaVersion();
+    const version = await this.openingRead();
     if (version === SCHEMA_VERSION) return;
     await this.transaction("updating the database schema", MIGRATE_LOCK_SQL, async (client) => {
       const now = await this.schemaVersion(client);
@@ -433,16 +514,13 @@ export class PgStore extends PgReader implements CaStore {
       }
       const v = await db.query<{ v: number | null }>({ text: "SELECT max(version) AS v FROM pki_schema", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
       const n = v.rows[0]?.v ?? 0;
-      if (n > SCHEMA_VERSION) {
-        throw new PkiError("STORE_VERSION", `the database at ${this.location} has schema version ${n}, newer than this pki knows (${SCHEMA_VERSION}): upgrade pki on this host; nothing changed`);
-      }
+      if (n > SCHEMA_VERSION) throw this.newerSchema(n);
       return n;
     } catch (e) {
       throw this.translate(e, "reading the schema version");
     }
   }
 
-  /** BEGIN; the lock; fn; COMMIT — ROLLBACK when anything throws. */
   /** Throw, once, the loss of an idle connection that the server closed since the last query. */
   private reportLostIdle(): void {
     const e = this.lostIdle.error;
@@ -451,6 +529,7 @@ export class PgStore extends PgReader implements CaStore {
     throw e;
   }
 
+  /** BEGIN; the lock; fn; COMMIT — ROLLBACK when anything throws. */
   private async transaction<T>(what: string, lockSql: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
@@ -467,8 +546,8 @@ export class PgStore extends PgReader implements CaStore {
     let broken = false;
     try {
       try {
-        await client.query({ text: "BEGIN", query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig);
-        await client.query({ text: lockSql, query_timeout: lockTimeoutMs() + QUERY_TIMEOUT_MS } as pg.QueryConfig);
+        // one round trip: the lock is the transaction's first statement either way
+        await client.query({ text: `BEGIN; ${lockSql}`, query_timeout: lockTimeoutMs() + QUERY_TIMEOUT_MS } as pg.QueryConfig);
       } catch (e) {
         broken = true;
         throw this.translate(e, what);
