@@ -13,8 +13,14 @@
  * `../commands/${name}.js`, which esbuild turns into one chunk per command),
  * so `pki list` loads no signer. The two CommonJS files are what bin/pki.js
  * needs before any ES module: a CommonJS entry starts sooner, and the
- * PBKDF2 starts before the ES module loader does. Packages (commander, pg,
- * pkcs11js, ...) stay outside: node resolves them from node_modules.
+ * PBKDF2 starts before the ES module loader does. Packages (commander,
+ * pkcs11js, ...) stay outside: node resolves them from node_modules; except
+ * pg and the packages it loads (BUNDLED below), which go into the chunk of
+ * the PostgreSQL store: node loaded them as ~30 files, ~50 ms of every
+ * `--store postgres://` command. Bundled CommonJS code calls require() for
+ * node's own modules (net, tls, ...) and for what stays outside (pgpass,
+ * the optional pg-native and pg-cloudflare, never loaded here): the banner
+ * gives each ES module file a require() of its own.
  *
  * esbuild rather than hand-written concatenation: it rewrites imports,
  * hoists shared code into chunks and keeps ES module semantics, and it is
@@ -34,6 +40,14 @@ if (!fs.existsSync(path.join(DIST, "cli", "run.js"))) {
   process.stderr.write("bundle: dist/cli/run.js is missing: run `npm run build` (tsc first, then this)\n");
   process.exit(1);
 }
+/** pg and the packages it requires when it loads: bundled (see above); every other package stays outside. */
+const BUNDLED = /^(pg|pg-pool|pg-protocol|pg-types|pg-connection-string|pg-int8|postgres-array|postgres-bytea|postgres-date|postgres-interval|xtend)(\/|$)/;
+const packagesOutside = {
+  name: "packages-outside",
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (a) => (BUNDLED.test(a.path) ? undefined : { path: a.path, external: true }));
+  },
+};
 const common = {
   bundle: true,
   platform: "node",
@@ -49,6 +63,9 @@ await build({
   entryPoints: [path.join(DIST, "cli", "run.js")],
   outdir: OUT,
   outbase: DIST,
+  packages: undefined,
+  plugins: [packagesOutside],
+  banner: { js: 'import { createRequire as __pkiCreateRequire } from "node:module"; const require = __pkiCreateRequire(import.meta.url);' },
   splitting: true,
   format: "esm",
   chunkNames: "chunks/[name]-[hash]",
