@@ -208,6 +208,30 @@ describe("PostgreSQL store: the CaStore contract", () => {
     }
   });
 
+  it("reads ahead when it opens what a command reads before its lock, each once: the next read asks the database again", async () => {
+    const { url, s } = await newCa();
+    await s.close();
+    const a = await openPgStore(url);
+    const b = await openPgStore(url);
+    try {
+      await b.locked("test", (tx) => tx.commit({ docs: [{ name: DOC.settings, data: '{"v":2}\n' }, { name: "profiles/x.json", data: "{}" }] }));
+      // the first reads: the snapshot of the moment a opened (unlocked reads, as they always were)
+      expect((await a.read(DOC.settings))!.toString()).toBe('{"subject":"CN=Test"}\n');
+      expect(await a.list("profiles")).toEqual([]);
+      expect(await a.read(DOC.parentCert)).toBeNull();
+      // then the database again: a long-lived reader (pki serve) never keeps an old document
+      expect((await a.read(DOC.settings))!.toString()).toBe('{"v":2}\n');
+      expect(await a.list("profiles")).toEqual(["profiles/x.json"]);
+      // a transaction never reads from what was read ahead
+      await a.locked("test", async (tx) => expect((await tx.read(DOC.caCert))!.toString()).toBe("CA CERT\n"));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    // pg loaded with a navigator stand-in (store/pg-navigator.ts) that is gone once it is loaded
+    expect("navigator" in globalThis).toBe(Number(process.versions.node.split(".")[0]) >= 21);
+  });
+
   it("reads and writes a large index (20,000 records) as index.txt text", async () => {
     const { s } = await newCa();
     try {
