@@ -131,6 +131,13 @@ describe("pki serve: one-shot GETs and the others", () => {
     expect(verifyStatus(split(await raw([`GET ${urlPath} HTTP/1.0\r\n\r\n`])).body)).toBe("good");
   });
 
+  it("a connection that sends nothing is closed by the server (headers timeout, 5 s)", async () => {
+    // raw() gives up (rejects) after 10 s: resolving means the server closed it
+    const silent = await Promise.all([raw([]), raw([]), raw([])]);
+    for (const b of silent) expect(b.length).toBe(0);
+    expect(verifyStatus(split(await raw([`GET ${urlPath} HTTP/1.0\r\n\r\n`])).body)).toBe("good");
+  });
+
   it("logs a one-shot GET like any other request, and answers revoked once pki revoke has run (the cache follows the index)", async () => {
     const before = serve.stderr().length;
     await raw([`GET ${urlPath} HTTP/1.0\r\n\r\n`]);
