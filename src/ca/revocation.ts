@@ -9,7 +9,7 @@ import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.j
 import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
 import { PkiError } from "../core/errors.js";
 import { allowMapText } from "../core/allow-map.js";
-import { parsePemBlocks, pemBlockDer, toPemBytes } from "../core/pem.js";
+import { parsePemBlocks, pemBlockDer, pemBlockDerInPlace, toPemBytes } from "../core/pem.js";
 import { MAX_CRL_NUMBER } from "../store/ca-dir.js";
 import { writeOutputs } from "../store/output.js";
 import { DOC, type Change, type DocWrite, type StoreReader, type StoreTx } from "../store/store.js";
@@ -25,9 +25,10 @@ export interface CrlResult {
   thisUpdate: Date;
   nextUpdate: Date;
   revoked: number;
-  der: Uint8Array;
-  /** the PEM file's bytes */
-  pemBytes: Uint8Array;
+  /** the CRL's DER (made from the PEM on first use when the CRL was made as PEM: signPreparedCrl) */
+  readonly der: Uint8Array;
+  /** the PEM file's bytes (made from the DER on first use when the CRL was made as DER) */
+  readonly pemBytes: Uint8Array;
   /** the PEM as a string (made on first use: 60 MB for a 1,000,000-entry CRL) */
   readonly pem: string;
 }
@@ -38,12 +39,23 @@ export type IndexData = string | Uint8Array;
 const indexBytes = (index: IndexData): Uint8Array => (typeof index === "string" ? Buffer.from(index, "utf8") : index);
 const indexString = (index: IndexData): string => (typeof index === "string" ? index : Buffer.from(index.buffer, index.byteOffset, index.byteLength).toString("utf8"));
 
-function withLazyPem<T extends { pemBytes: Uint8Array }>(o: T): T & { readonly pem: string } {
-  let cached: string | undefined;
-  return Object.defineProperty(o, "pem", {
-    enumerable: true,
-    get: () => (cached ??= Buffer.from(o.pemBytes.buffer, o.pemBytes.byteOffset, o.pemBytes.byteLength).toString("latin1")),
-  }) as T & { readonly pem: string };
+type CrlFields = Omit<CrlResult, "path" | "der" | "pemBytes" | "pem">;
+
+/**
+ * A CRL result that holds one encoding, PEM or DER, and makes the other (and
+ * the PEM string) only when asked: a 1,000,000-entry CRL is ~45 MB of DER
+ * and ~60 MB of PEM, and `pki crl` writes one of them.
+ */
+function crlEncodings<T extends CrlFields>(o: T, made: { der: Uint8Array } | { pemBytes: Uint8Array }): T & { readonly der: Uint8Array; readonly pemBytes: Uint8Array; readonly pem: string } {
+  let der = "der" in made ? made.der : undefined;
+  let pemBytes = "pemBytes" in made ? made.pemBytes : undefined;
+  let pem: string | undefined;
+  const getPemBytes = (): Uint8Array => (pemBytes ??= toPemBytes("X509 CRL", der!));
+  return Object.defineProperties(o, {
+    der: { enumerable: true, get: () => (der ??= pemBlockDer(pemBytes!, "X509 CRL")!) },
+    pemBytes: { enumerable: true, get: getPemBytes },
+    pem: { enumerable: true, get: () => (pem ??= Buffer.from(getPemBytes().buffer, getPemBytes().byteOffset, getPemBytes().byteLength).toString("latin1")) },
+  }) as T & { readonly der: Uint8Array; readonly pemBytes: Uint8Array; readonly pem: string };
 }
 
 /**
@@ -81,10 +93,15 @@ export function prepareCrl(ca: Authority, index: IndexData, days: number, now: D
   return { crlNumber, thisUpdate, nextUpdate, prepared };
 }
 
-export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority): Promise<Omit<CrlResult, "path">> | Omit<CrlResult, "path"> {
+/**
+ * Sign a prepared CRL. `as`: the encoding that is written ("pem", the
+ * default: the PEM is made over the DER in the CRL's own buffer, no second
+ * buffer; the DER is decoded again only if asked for), or "der" (--der).
+ */
+export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority, as: "pem" | "der" = "pem"): Promise<Omit<CrlResult, "path">> | Omit<CrlResult, "path"> {
   return thenSign(signing.caSigner, p.prepared.tbs, (signature) => {
-    const der = p.prepared.finish(signature);
-    return withLazyPem({ crlNumber: p.crlNumber, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, revoked: p.prepared.count, der, pemBytes: toPemBytes("X509 CRL", der) });
+    const fields = { crlNumber: p.crlNumber, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, revoked: p.prepared.count };
+    return crlEncodings(fields, as === "der" ? { der: p.prepared.finish(signature) } : { pemBytes: p.prepared.finishPem(signature) });
   });
 }
 
@@ -116,8 +133,8 @@ export async function crlChange(ca: Authority, tx: StoreReader, crl: Omit<CrlRes
   };
 }
 
-const crlResult = (ca: Authority, crl: Omit<CrlResult, "path">, path = docWhere(ca.store, DOC.crl)): CrlResult =>
-  withLazyPem({ path, crlNumber: crl.crlNumber, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.revoked, der: crl.der, pemBytes: crl.pemBytes });
+/** The result of a CRL written to `path`: the same object (its encodings stay made on first use), with the path. */
+const crlResult = (ca: Authority, crl: Omit<CrlResult, "path">, path = docWhere(ca.store, DOC.crl)): CrlResult => Object.assign(crl, { path });
 
 /** Re-sign crl.pem from the index (after a revocation), inside locked(). Refuses to drop a live revocation (CRL_SHRINK). */
 export async function refreshCrl(ca: SigningAuthority, tx: StoreTx, now: Date, days = ca.settings.crlDays, opts: { allowShrink?: boolean; index?: IndexData } = {}): Promise<CrlResult> {
@@ -147,7 +164,7 @@ export async function resignCrl<T>(
     if (again !== null) return again;
     const index = await tx.indexText();
     const dropped = o.allowShrink ? (await liveDrops(ca, tx, index, o.now)).map((d) => d.serial) : (await assertNoLiveDrops(ca, tx, index, o.now), []);
-    const crl = await signPreparedCrl(prepareCrl(ca, index, o.days, o.now, await nextCrlNumber(tx)), await signing);
+    const crl = await signPreparedCrl(prepareCrl(ca, index, o.days, o.now, await nextCrlNumber(tx)), await signing, o.out?.der ? "der" : "pem");
     await tx.commit(await crlChange(ca, tx, crl, o.out === undefined));
     if (o.out) writeOutputs(ca.store, [{ path: o.out.path, data: o.out.der ? crl.der : crl.pemBytes, mode: 0o644 }], { own: [o.out.path] });
     return { crl: crlResult(ca, crl, o.out?.path), dropped };
@@ -215,36 +232,57 @@ export async function assertNoLiveDrops(ca: Authority, reader: StoreReader, inde
 
 export interface CurrentCrl {
   info: CrlInfo;
-  /** the raw bytes of the file (PEM or DER) */
-  bytes: Buffer;
   /** the CRL's DER */
   der: Uint8Array;
   /** the signature verifies with the CA's key and the issuer is the CA */
   signedByCa: boolean;
 }
 
-/** The store's crl.pem, or null when there is none. A document that is not a readable CRL is an error the caller reports (doctor) or replaces (crl). */
+/**
+ * The store's crl.pem, or null when there is none. A document that is not a
+ * readable CRL is an error the caller reports (doctor) or replaces (crl).
+ * A PEM CRL is decoded over the bytes just read (core/pem.ts
+ * pemBlockDerInPlace): a 1,000,000-entry crl.pem is ~60 MB, and its string
+ * and a second buffer for its DER cost ~100 MB more, at the moment the
+ * never-un-revoke check holds the index too.
+ */
 export async function readCurrentCrl(ca: Authority, reader: StoreReader = ca.store): Promise<CurrentCrl | null> {
   const bytes = await reader.read(DOC.crl);
-  return bytes === null ? null : crlFromBytes(ca, bytes, docWhere(ca.store, DOC.crl));
+  if (bytes === null) return null;
+  const where = docWhere(ca.store, DOC.crl);
+  if (isPem(bytes)) {
+    const der = pemBlockDerInPlace(bytes, "X509 CRL");
+    if (der !== null) return crlFromDer(ca, der, where);
+    // not plain base64 lines (the bytes may be overwritten in part): read again, parsePemBlocks says what is wrong
+    const again = await reader.read(DOC.crl);
+    if (again === null) return null;
+    return crlFromBytes(ca, again, where);
+  }
+  return crlFromDer(ca, bytes, where);
 }
+
+const isPem = (bytes: Buffer): boolean => bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN");
 
 /** A CRL's bytes (PEM or DER), parsed and checked against this CA. */
 export function crlFromBytes(ca: Authority, bytes: Buffer, p: string): CurrentCrl {
   let derBytes: Uint8Array = bytes;
-  if (bytes.subarray(0, 64).toString("latin1").includes("-----BEGIN")) {
+  if (isPem(bytes)) {
     const fast = pemBlockDer(bytes, "X509 CRL");
     const block = fast ? { der: fast } : parsePemBlocks(bytes.toString("utf8")).find((b) => b.label === "X509 CRL");
     if (!block) throw new PkiError("CA_INVALID", `${p} holds no PEM CRL ("X509 CRL" block)`);
     derBytes = block.der;
   }
+  return crlFromDer(ca, derBytes, p);
+}
+
+function crlFromDer(ca: Authority, der: Uint8Array, p: string): CurrentCrl {
   let info: CrlInfo;
   try {
-    info = readCrlInfo(derBytes);
+    info = readCrlInfo(der);
   } catch (e) {
     throw new PkiError("CA_INVALID", `${p} is not a readable CRL: ${(e as Error).message}`);
   }
-  return { info, bytes, der: derBytes, signedByCa: issuedBy(ca, info) };
+  return { info, der, signedByCa: issuedBy(ca, info) };
 }
 
 /**

@@ -11,6 +11,7 @@
 import * as der from "./der.js";
 import { OID } from "./certificate.js";
 import { PkiError } from "./errors.js";
+import { pemLength, toPemInPlace } from "./pem.js";
 import { REASONS, type IndexEntry, formatGeneralizedTime, formatTime, parseRevocationField } from "./index-format.js";
 
 export interface RevokedRef {
@@ -26,6 +27,7 @@ export interface RevokedRef {
   invalidityDate?: string;
 }
 
+const CRL_LABEL = "X509 CRL";
 const OID_HOLD_INSTRUCTION = "2.5.29.23";
 const OID_INVALIDITY_DATE = "2.5.29.24";
 
@@ -354,6 +356,13 @@ export interface PreparedCrl {
   count: number;
   /** place the signature after the TBS and return the whole CRL (a view of the same buffer) */
   finish(signature: Uint8Array): Uint8Array;
+  /**
+   * finish, then the CRL's PEM ("X509 CRL") written over its DER in the same
+   * buffer (core/pem.ts toPemInPlace): the DER is gone afterwards. One
+   * buffer of the PEM's size for both, not a second one (a 1,000,000-entry
+   * CRL: ~60 MB, not ~45 + ~60).
+   */
+  finishPem(signature: Uint8Array): Uint8Array;
 }
 
 /**
@@ -392,9 +401,13 @@ export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): Prepar
   const maxSig = p.maxSignature ?? 1024;
   const HEAD = 6; // outer SEQUENCE tag + up to 5 length octets
   const tail = p.signatureAlgorithm.length + 6 + 1 + maxSig;
-  const buf = new Uint8Array(HEAD + tbsLen + tail);
+  // room for the PEM of the longest CRL this can be, the DER at its end
+  // (finishPem writes the PEM over it from the front: toPemInPlace)
+  const derMax = HEAD + tbsLen + tail;
+  const buf = new Uint8Array(pemLength(CRL_LABEL, derMax) + 8);
+  const base = buf.length - derMax;
 
-  let o = HEAD;
+  let o = base + HEAD;
   const tbsStart = o;
   buf[o++] = 0x30;
   o = writeLen(buf, o, tbsContent);
@@ -447,27 +460,38 @@ export function prepareCrlFromIndex(p: Omit<CrlFromIndexParams, "sign">): Prepar
   if (o !== tbsStart + tbsLen) throw new Error("CRL encoder length mismatch");
 
   const tbsEnd = o;
+  let pem = false;
+  const finish = (sig: Uint8Array): Uint8Array => {
+    if (pem) throw new Error("the CRL buffer holds its PEM now");
+    if (sig.length > maxSig) throw new Error("signature longer than the space reserved for it");
+    let q = tbsEnd;
+    buf.set(p.signatureAlgorithm, q);
+    q += p.signatureAlgorithm.length;
+    buf[q++] = 0x03;
+    q = writeLen(buf, q, sig.length + 1);
+    buf[q++] = 0;
+    buf.set(sig, q);
+    q += sig.length;
+    const content = q - tbsStart;
+    const start = tbsStart - (1 + lenOfLen(content));
+    buf[start] = 0x30;
+    writeLen(buf, start + 1, content);
+    return buf.subarray(start, q);
+  };
   return {
     tbs: buf.subarray(tbsStart, tbsEnd),
     count: entries.n,
-    finish(sig: Uint8Array): Uint8Array {
-      if (sig.length > maxSig) throw new Error("signature longer than the space reserved for it");
-      let q = tbsEnd;
-      buf.set(p.signatureAlgorithm, q);
-      q += p.signatureAlgorithm.length;
-      buf[q++] = 0x03;
-      q = writeLen(buf, q, sig.length + 1);
-      buf[q++] = 0;
-      buf.set(sig, q);
-      q += sig.length;
-      const content = q - tbsStart;
-      const start = tbsStart - (1 + lenOfLen(content));
-      buf[start] = 0x30;
-      writeLen(buf, start + 1, content);
-      return buf.subarray(start, q);
+    finish,
+    finishPem(sig: Uint8Array): Uint8Array {
+      // the DER starts at base or later and pemLength(n) - n <= pemLength(derMax) - derMax + 4
+      // for n <= derMax: the PEM fits in front (toPemInPlace checks it)
+      const d = finish(sig);
+      pem = true;
+      return toPemInPlace(CRL_LABEL, buf, d.byteOffset - buf.byteOffset, d.byteOffset - buf.byteOffset + d.length);
     },
   };
 }
+
 
 function crlExtensions(authorityKeyId: Uint8Array, crlNumber: bigint): Uint8Array {
   return der.ctx(

@@ -34,23 +34,48 @@ export const looksLikePem = (data: Uint8Array): boolean => {
 
 const B64 = Uint8Array.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", (c) => c.charCodeAt(0));
 
+/** The length of toPem(label, der) for a DER of n bytes. */
+export function pemLength(label: string, n: number): number {
+  const b64Len = Math.ceil(n / 3) * 4;
+  return `-----BEGIN ${label}-----\n`.length + b64Len + Math.ceil(b64Len / 64) + `-----END ${label}-----\n`.length;
+}
+
 /**
  * toPem as bytes, for large objects (a 1,000,000-entry CRL): base64 lines of
  * 64 written straight into one buffer, no intermediate strings.
  */
 export function toPemBytes(label: string, der: Uint8Array): Uint8Array {
+  const out = new Uint8Array(pemLength(label, der.length));
+  writePem(label, out, der, 0, der.length);
+  return out;
+}
+
+/**
+ * toPemBytes in the buffer that holds the DER, buf[derStart, derEnd): the PEM
+ * is written from buf[0] over it, with no second buffer (a 1,000,000-entry
+ * CRL is ~45 MB of DER and ~60 MB of PEM). Needs derStart >= the PEM's
+ * length - the DER's length: then the writer never reaches a DER byte it has
+ * not read yet (it advances 4/3 as fast as the reader, and both end by
+ * the end of the DER). The DER is gone afterwards. Returns buf[0, PEM length).
+ */
+export function toPemInPlace(label: string, buf: Uint8Array, derStart: number, derEnd: number): Uint8Array {
+  const len = pemLength(label, derEnd - derStart);
+  if (derStart < 0 || derEnd > buf.length || derStart < len - (derEnd - derStart)) throw new Error("toPemInPlace: no room in front of the DER");
+  writePem(label, buf, buf, derStart, derEnd);
+  return buf.subarray(0, len);
+}
+
+/** Write the PEM of src[from, to) at out[0]; out may be src (toPemInPlace: each group of 3 is read before its 4 characters are written). */
+function writePem(label: string, out: Uint8Array, src: Uint8Array, from: number, to: number): void {
   const head = `-----BEGIN ${label}-----\n`;
   const foot = `-----END ${label}-----\n`;
-  const b64Len = Math.ceil(der.length / 3) * 4;
-  const lines = Math.ceil(b64Len / 64);
-  const out = new Uint8Array(head.length + b64Len + lines + foot.length);
   let o = 0;
   for (let i = 0; i < head.length; i++) out[o++] = head.charCodeAt(i);
-  const n = der.length;
-  const full = n - (n % 3);
+  const n = to - from;
+  const full = from + (n - (n % 3));
   let col = 0;
-  for (let i = 0; i < full; i += 3) {
-    const v = (der[i]! << 16) | (der[i + 1]! << 8) | der[i + 2]!;
+  for (let i = from; i < full; i += 3) {
+    const v = (src[i]! << 16) | (src[i + 1]! << 8) | src[i + 2]!;
     out[o] = B64[v >> 18]!;
     out[o + 1] = B64[(v >> 12) & 63]!;
     out[o + 2] = B64[(v >> 6) & 63]!;
@@ -62,18 +87,18 @@ export function toPemBytes(label: string, der: Uint8Array): Uint8Array {
       col = 0;
     }
   }
-  if (n > full) {
-    const v = (der[full]! << 16) | ((n - full === 2 ? der[full + 1]! : 0) << 8);
+  if (to > full) {
+    const two = to - full === 2;
+    const v = (src[full]! << 16) | ((two ? src[full + 1]! : 0) << 8);
     out[o++] = B64[v >> 18]!;
     out[o++] = B64[(v >> 12) & 63]!;
-    out[o++] = n - full === 2 ? B64[(v >> 6) & 63]! : 61;
+    out[o++] = two ? B64[(v >> 6) & 63]! : 61;
     out[o++] = 61;
     col += 4;
   }
   if (col > 0) out[o++] = 10;
   for (let i = 0; i < foot.length; i++) out[o++] = foot.charCodeAt(i);
-  if (o !== out.length) throw new Error("PEM encoder length mismatch");
-  return out;
+  if (o !== pemLength(label, n)) throw new Error("PEM encoder length mismatch");
 }
 
 /**
@@ -102,3 +127,51 @@ export function pemBlockDer(bytes: Uint8Array, label: string): Uint8Array | null
 }
 
 const PLAIN_BASE64 = /^[A-Za-z0-9+/\r\n \t]*(?:=[\r\n \t]*){0,2}$/;
+
+const WS = /[\r\n \t]+/g;
+const B64_CHARS = /^[A-Za-z0-9+/]*(={0,2})$/;
+
+/**
+ * pemBlockDer decoding over the bytes it is given: the DER is written from
+ * bytes[0] on, over the PEM it comes from (base64 is 3/4 of its text: the
+ * writer stays behind the reader), a 64 KB slice at a time, so that a
+ * 60 MB crl.pem costs its own buffer and nothing else: no 60 MB string, no
+ * second 45 MB buffer. Returns a view of `bytes`, whose PEM is gone; null
+ * when pemBlockDer would say null (the bytes may then be overwritten in
+ * part: read them again for parsePemBlocks).
+ */
+export function pemBlockDerInPlace(bytes: Uint8Array, label: string): Uint8Array | null {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const begin = `-----BEGIN ${label}-----`;
+  const start = b.indexOf(begin, 0, "latin1");
+  if (start < 0) return null;
+  const from = start + begin.length;
+  const end = b.indexOf(`-----END ${label}-----`, from, "latin1");
+  if (end < 0) return null;
+  let o = 0;
+  let carry = "";
+  let padded = false;
+  for (let p = from; p < end; ) {
+    const q = Math.min(end, p + 65536);
+    // the slice is copied into a string before anything is written: o <= 3/4 of what was read before p
+    const t = carry + b.toString("latin1", p, q).replace(WS, "");
+    p = q;
+    if (padded) {
+      if (t.length) return null; // data after the padding (or "=" split across slices: the slow path decides)
+      continue;
+    }
+    const m = B64_CHARS.exec(t);
+    if (!m) return null;
+    if (m[1]!.length || p === end) {
+      padded = m[1]!.length > 0;
+      o += b.write(t, o, "base64");
+      carry = "";
+    } else {
+      const k = t.length - (t.length % 4);
+      o += b.write(t.slice(0, k), o, "base64");
+      carry = t.slice(k);
+    }
+  }
+  if (carry) o += b.write(carry, o, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, o);
+}

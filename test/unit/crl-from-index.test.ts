@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as der from "../../src/core/der.js";
-import { encodeRevoked, revokedFromIndexText, signCrlFromIndex, tbsCertList } from "../../src/core/crl.js";
-import { toPem, toPemBytes } from "../../src/core/pem.js";
+import { encodeRevoked, prepareCrlFromIndex, revokedFromIndexText, signCrlFromIndex, tbsCertList } from "../../src/core/crl.js";
+import { toPem, toPemBytes, toPemInPlace } from "../../src/core/pem.js";
 
 const params = {
   signatureAlgorithm: der.seq(der.oid("1.2.840.10045.4.3.2")),
@@ -88,6 +88,34 @@ describe("toPemBytes", () => {
     for (const n of [0, 1, 2, 3, 47, 48, 49, 50, 96, 1000]) {
       const d = Uint8Array.from({ length: n }, (_, i) => (i * 37) & 0xff);
       expect(Buffer.from(toPemBytes("X509 CRL", d)).toString("latin1")).toBe(toPem("X509 CRL", d));
+    }
+  });
+});
+
+describe("toPemInPlace", () => {
+  it("writes toPem over the DER it encodes, for every length remainder, and refuses a DER without room in front", () => {
+    for (const n of [0, 1, 2, 3, 47, 48, 49, 50, 96, 1000, 4099]) {
+      const d = Uint8Array.from({ length: n }, (_, i) => (i * 37 + (i >> 8)) & 0xff);
+      const want = toPem("X509 CRL", d);
+      const gap = want.length - n;
+      const buf = new Uint8Array(gap + n + 5);
+      buf.set(d, gap);
+      expect(Buffer.from(toPemInPlace("X509 CRL", buf, gap, gap + n)).toString("latin1")).toBe(want);
+      if (n > 0) expect(() => toPemInPlace("X509 CRL", new Uint8Array(gap + n), gap - 1, gap - 1 + n)).toThrow(/no room/);
+    }
+  });
+});
+
+describe("PreparedCrl.finishPem", () => {
+  it("is the PEM of finish's DER, for entry counts and signature lengths that move the lengths across their boundaries", () => {
+    for (const count of [0, 1, 2, 3, 100, 1000]) {
+      const text = Array.from({ length: count }, (_, i) => `R\t351231235959Z\t250101000000Z${i % 2 ? ",keyCompromise" : ""}\t${(i + 1).toString(16).toUpperCase().padStart(4, "0")}\tunknown\t/CN=${i}\n`).join("");
+      for (const sigLen of [0, 1, 2, 3, 70, 71, 72, 512, 1024]) {
+        const sig = Uint8Array.from({ length: sigLen }, (_, i) => 255 - (i & 0xff));
+        const derCrl = prepareCrlFromIndex({ ...params, index: bytes(text) }).finish(sig).slice();
+        const pem = prepareCrlFromIndex({ ...params, index: bytes(text) }).finishPem(sig);
+        expect(Buffer.from(pem).toString("latin1")).toBe(toPem("X509 CRL", derCrl));
+      }
     }
   });
 });

@@ -5,7 +5,7 @@
  */
 import * as crypto from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { parsePemBlocks, pemBlockDer, toPem } from "../../src/core/pem.js";
+import { parsePemBlocks, pemBlockDer, pemBlockDerInPlace, toPem } from "../../src/core/pem.js";
 
 describe("pemBlockDer", () => {
   it("decodes what parsePemBlocks decodes: every length, LF and CRLF, text around the block", () => {
@@ -37,5 +37,43 @@ describe("pemBlockDer", () => {
       toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
     ];
     for (const text of bad) expect(pemBlockDer(Buffer.from(text), "X509 CRL"), text).toBeNull();
+  });
+});
+
+describe("pemBlockDerInPlace", () => {
+  const inPlace = (text: string) => pemBlockDerInPlace(Buffer.from(text, "latin1"), "X509 CRL");
+
+  it("decodes what pemBlockDer decodes, over the bytes it reads: lengths across its 64 KB slices, LF and CRLF, odd line lengths", () => {
+    for (const n of [0, 1, 2, 3, 47, 48, 49, 1000, 49_151, 49_152, 49_153, 100_003, 200_000]) {
+      const der = new Uint8Array(crypto.randomBytes(n));
+      const pem = "issuer text\n" + toPem("X509 CRL", der) + "trailing\n";
+      const b64 = Buffer.from(der).toString("base64");
+      const odd = "-----BEGIN X509 CRL-----\n" + (b64.match(/.{1,61}/g) ?? []).join("\n \t") + "\n-----END X509 CRL-----\n";
+      for (const text of [pem, pem.replace(/\n/g, "\r\n"), odd]) {
+        const b = Buffer.from(text, "latin1");
+        const got = pemBlockDerInPlace(b, "X509 CRL");
+        expect(got && Buffer.from(got).equals(Buffer.from(der))).toBe(true);
+        expect(got!.buffer).toBe(b.buffer);
+      }
+    }
+  });
+
+  it("null where pemBlockDer says null", () => {
+    const good = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(40)));
+    const big = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(100_000)));
+    const bad = [
+      "",
+      toPem("CERTIFICATE", new Uint8Array([1])),
+      good.replace("-----END X509 CRL-----", ""),
+      good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n"),
+      good.replace(/\n([A-Za-z0-9])/, "\n*$1"),
+      toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
+      big.replace("\n-----END", "*\n-----END"), // damage in a later slice
+      big.replace("-----\n", "-----\nAAAA==\n"), // padding in the first slice, data after it
+    ];
+    for (const text of bad) {
+      expect(pemBlockDer(Buffer.from(text, "latin1"), "X509 CRL"), text.slice(0, 80)).toBeNull();
+      expect(inPlace(text), text.slice(0, 80)).toBeNull();
+    }
   });
 });
