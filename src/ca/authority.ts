@@ -181,73 +181,78 @@ const YIELD_EVERY = 32;
  */
 export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks = {}): Promise<Issued[]> {
   assertCaValid(ca, (hooks.now ?? (() => new Date()))());
-  return ca.store.locked("issue", async (tx) => {
-    const buf = await tx.indexText();
-    const index = parseIndex(buf.toString("utf8"));
-    await hooks.check?.(index, tx);
-    const taken = new Set(index.map((e) => e.serial));
-    const random = pooledRandom();
-    const now = (hooks.now ?? (() => new Date()))();
-    const revokes = [...(hooks.revoke ?? []), ...((await hooks.supersede?.(index, tx)) ?? [])];
-    let update: IndexEntry[] = [];
-    if (revokes.length) {
-      const revokedAt = revocationTime(now);
-      const olds = entriesToRevoke(buf, revokes.map((r) => r.serial), false);
-      update = olds.map((e, i) => markRevoked(e, revokedAt, revokes[i]!.reason));
-    }
-    const issued: Issued[] = [];
-    const add: CertRecord[] = [];
-    const release: DocWrite[] = [];
-    // files in an --out-dir the user named: staged as each pair is signed
-    // (the thread pool writes them while the next ones are signed), before
-    // the commit (a directory that cannot take them fails the batch before
-    // anything is recorded), released like the store's own once the records
-    // are committed
-    let outputs: Staging | undefined;
-    let staged: StagedBatch | undefined;
-    let outputCount = 0;
-    try {
-      for (const req of reqs) {
-        const serial = newSerial(random, taken);
-        const hex = serialHex(serial);
-        taken.add(hex);
-        const built = buildCertificate(ca, req, serial, now);
-        const c = built instanceof Promise ? await built : built;
-        issued.push(c);
-        add.push({ entry: { status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }, pem: c.pem, profile: req.profile.name, name: req.name });
-        if (req.files) {
-          const f = await req.files(c.pem, hex);
-          release.push(...f.docs);
-          if (f.outputs.length) {
-            (outputs ??= stageOutputs(ca.store)).add(f.outputs);
-            outputCount += f.outputs.length;
-          }
+  // files in an --out-dir the user named: staged as each pair is signed (the
+  // thread pool writes them while the next ones are signed), before the
+  // commit (a directory that cannot take them fails the batch before anything
+  // is recorded), released once the store's transaction is over: on
+  // PostgreSQL its COMMIT is when locked() returns, and a certificate is
+  // recorded before it is released
+  const out: { staged?: StagedBatch; count: number } = { count: 0 };
+  let issued: Issued[];
+  try {
+    issued = await ca.store.locked("issue", (tx) => issueLocked(ca, reqs, hooks, tx, out));
+  } catch (e) {
+    out.staged?.abort();
+    throw e;
+  }
+  out.staged?.commit(0, out.count);
+  return issued;
+}
+
+/** issue() under the lock, in the store's transaction: everything but the release of the --out-dir files. */
+async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks, tx: StoreTx, out: { staged?: StagedBatch; count: number }): Promise<Issued[]> {
+  const buf = await tx.indexText();
+  const index = parseIndex(buf.toString("utf8"));
+  await hooks.check?.(index, tx);
+  const taken = new Set(index.map((e) => e.serial));
+  const random = pooledRandom();
+  const now = (hooks.now ?? (() => new Date()))();
+  const revokes = [...(hooks.revoke ?? []), ...((await hooks.supersede?.(index, tx)) ?? [])];
+  let update: IndexEntry[] = [];
+  if (revokes.length) {
+    const revokedAt = revocationTime(now);
+    const olds = entriesToRevoke(buf, revokes.map((r) => r.serial), false);
+    update = olds.map((e, i) => markRevoked(e, revokedAt, revokes[i]!.reason));
+  }
+  const issued: Issued[] = [];
+  const add: CertRecord[] = [];
+  const release: DocWrite[] = [];
+  let outputs: Staging | undefined;
+  try {
+    for (const req of reqs) {
+      const serial = newSerial(random, taken);
+      const hex = serialHex(serial);
+      taken.add(hex);
+      const built = buildCertificate(ca, req, serial, now);
+      const c = built instanceof Promise ? await built : built;
+      issued.push(c);
+      add.push({ entry: { status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }, pem: c.pem, profile: req.profile.name, name: req.name });
+      if (req.files) {
+        const f = await req.files(c.pem, hex);
+        release.push(...f.docs);
+        if (f.outputs.length) {
+          (outputs ??= stageOutputs(ca.store)).add(f.outputs);
+          out.count += f.outputs.length;
         }
-        hooks.onProgress?.(issued.length);
-        // let the staging's callbacks run (they start the next files on the thread pool)
-        if (outputs && issued.length % YIELD_EVERY === 0) await new Promise(setImmediate);
       }
-      staged = await outputs?.done();
-    } catch (e) {
-      await outputs?.abandon();
-      throw e;
+      hooks.onProgress?.(issued.length);
+      // let the staging's callbacks run (they start the next files on the thread pool)
+      if (outputs && issued.length % YIELD_EVERY === 0) await new Promise(setImmediate);
     }
-    // a bundle that lists issued certificates, and the nginx allow-list,
-    // must list the new ones too (and drop superseded ones): derived from
-    // the index as this commit leaves it, written after the release
-    let next: Buffer | undefined;
-    const newIndex = () => (next ??= appendIndexLines(update.length ? applyIndexUpdates(buf, update) : buf, add.map((a) => a.entry)));
-    try {
-      const docs = await derivedDocs(ca, withRecords(tx, add), newIndex, now);
-      await tx.commit({ add, update, release, docs });
-    } catch (e) {
-      staged?.abort();
-      throw e;
-    }
-    staged?.commit(0, outputCount);
-    if (hooks.after) await hooks.after(parseIndex(newIndex().toString("utf8")), tx);
-    return issued;
-  });
+    out.staged = await outputs?.done();
+  } catch (e) {
+    await outputs?.abandon();
+    throw e;
+  }
+  // a bundle that lists issued certificates, and the nginx allow-list,
+  // must list the new ones too (and drop superseded ones): derived from
+  // the index as this commit leaves it, written after the release
+  let next: Buffer | undefined;
+  const newIndex = () => (next ??= appendIndexLines(update.length ? applyIndexUpdates(buf, update) : buf, add.map((a) => a.entry)));
+  const docs = await derivedDocs(ca, withRecords(tx, add), newIndex, now);
+  await tx.commit({ add, update, release, docs });
+  if (hooks.after) await hooks.after(parseIndex(newIndex().toString("utf8")), tx);
+  return issued;
 }
 
 export function issuedJson(c: Issued): Record<string, unknown> {

@@ -271,6 +271,28 @@ describe("sign-csr --name on a PostgreSQL store", () => {
   });
 });
 
+describe("a certificate is recorded before it is released, on a PostgreSQL store", () => {
+  it("pki issue --out-dir: when the COMMIT fails, no file of the pair is released and nothing is recorded", async () => {
+    const { url, cwd, run } = await newPgCa();
+    const before = await dbState(url);
+    // a check the server makes only at COMMIT (a deferred constraint trigger): everything before it succeeds
+    await pg.sql("CREATE FUNCTION pki_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$", dbOf(url));
+    await pg.sql("CREATE CONSTRAINT TRIGGER pki_test_refuse AFTER INSERT ON pki_certificates DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pki_test_refuse()", dbOf(url));
+    const out = fs.mkdtempSync(path.join(cwd, "out-"));
+    const r = run(["issue", "client", "late", "--out-dir", out]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    // the files were staged (and renamed into place before this fix) while the transaction was still open
+    expect(fs.readdirSync(out)).toEqual([]);
+    expect(await dbState(url)).toEqual(before);
+    // the same command once the check is gone: the pair is released
+    await pg.sql("DROP TRIGGER pki_test_refuse ON pki_certificates", dbOf(url));
+    const ok = run(["issue", "client", "late", "--out-dir", out]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(fs.readdirSync(out).sort()).toEqual(["late.chain.crt", "late.crt", "late.key"]);
+  });
+});
+
 describe("the database failing: one line within 15 s, nothing half-written, no password printed", () => {
   it("a password in a --store URL on the command line is refused before anything is done", async () => {
     const url = (await pg.createDb()).replace("//pki@", `//${SECRET_ROLE}:${SECRET_PASSWORD}@`);
