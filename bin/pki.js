@@ -24,7 +24,8 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
   // the one place the number is spelled (src/cli/version.ts reads it too, for commander's -V)
   process.stdout.write(require("../package.json").version + "\n");
 } else if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
-  process.stdout.write(require("../dist/bundle/help.cjs").rootHelp(process.stdout.isTTY ? process.stdout.columns : undefined));
+  // off a terminal, the text scripts/bundle.mjs rendered at build time (the same rootHelp, no width)
+  process.stdout.write(process.stdout.isTTY ? require("../dist/bundle/help.cjs").rootHelp(process.stdout.columns) : require("node:fs").readFileSync(`${__dirname}/../dist/bundle/help.txt`, "utf8"));
 } else {
   // the CA key's PBKDF2 starts now, on the thread pool, while the command's
   // modules load (a guess from argv that changes nothing: src/cli/prefetch.ts)

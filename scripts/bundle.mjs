@@ -6,6 +6,7 @@
  *   dist/bundle/cli/run.js + chunks/  the commands, as ES modules
  *   dist/bundle/prefetch.cjs          the CA key's PBKDF2 started from argv
  *   dist/bundle/help.cjs              `pki --help` without commander
+ *   dist/bundle/help.txt              what it prints off a terminal
  *
  * Why: node 20 loads ES modules one by one (resolve, realpath, read,
  * compile, link), and one sign-csr loaded 53 of ours. Bundled, it loads a
@@ -30,6 +31,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { build } from "esbuild";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -76,8 +78,11 @@ for (const name of ["prefetch", "help"]) {
     entryPoints: [path.join(DIST, "cli", `${name}.js`)],
     outfile: path.join(OUT, `${name}.cjs`),
     format: "cjs",
-    // none of their code reads import.meta.url; should one ever, it gets this file's URL
-    define: { "import.meta.url": "__pki_import_meta_url" },
-    banner: { js: 'const __pki_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+    // import.meta.url, should their code ever read it, is this file's URL (made then: node:url is not loaded at start)
+    define: { "import.meta.url": "__pki_meta.url" },
+    banner: { js: 'const __pki_meta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };' },
   });
 }
+// `pki --help` into a pipe or a file (no terminal width): this very text,
+// made now from the same build, so that bin/pki.js only reads a file
+fs.writeFileSync(path.join(OUT, "help.txt"), createRequire(import.meta.url)(path.join(OUT, "help.cjs")).rootHelp(undefined));
