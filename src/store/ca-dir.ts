@@ -129,6 +129,56 @@ export function builtinProfiles(): ReadonlyMap<string, Profile> {
   return builtins;
 }
 
+/**
+ * A file's contents made into a value once, and the value reused while the
+ * file is the same file: it is opened and fstat'ed at every read, and reused
+ * only when device, inode, size, mtime and ctime (nanoseconds) are all the
+ * same as when it was read (CaDir.readIndexBuffer says why that is enough).
+ */
+class SameFileCache<T> {
+  private last: { id: string; value: T } | undefined;
+  constructor(
+    private readonly label: string,
+    private readonly make: (bytes: Buffer) => T,
+    private readonly missing: () => T,
+  ) {}
+
+  read(file: string): T {
+    const failed = (e: unknown) => {
+      this.last = undefined;
+      return new PkiError("IO_ERROR", `cannot read ${this.label} (${file}): ${(e as NodeJS.ErrnoException).code}`);
+    };
+    let fd: number;
+    try {
+      fd = fs.openSync(file, "r");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw failed(e);
+      this.last = undefined;
+      return this.missing();
+    }
+    try {
+      let bytes: Buffer;
+      let id: string;
+      try {
+        const st = fs.fstatSync(fd, { bigint: true });
+        id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+        if (this.last?.id === id) return this.last.value;
+        bytes = fs.readFileSync(fd);
+      } catch (e) {
+        throw failed(e);
+      }
+      this.last = { id, value: this.make(bytes) };
+      return this.last.value;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  forget(): void {
+    this.last = undefined;
+  }
+}
+
 export class CaDir {
   constructor(readonly dir: string) {}
 
@@ -208,7 +258,7 @@ export class CaDir {
    * (see readIndexBuffer). Dropped by forgetIndex when a commit replaces the
    * index.
    */
-  private lastIndex: { id: string; buf: Buffer } | undefined;
+  private readonly indexFile = new SameFileCache("index.txt", (bytes) => normalizeIndex(bytes), () => Buffer.alloc(0));
 
   /**
    * index.txt as bytes (empty when there is none): for the CRL builder and
@@ -225,41 +275,21 @@ export class CaDir {
    * writes into an index buffer (changes make new ones: core/index-edit.ts).
    */
   readIndexBuffer(): Buffer {
-    let fd: number;
-    try {
-      fd = fs.openSync(this.indexPath, "r");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      this.lastIndex = undefined;
-      if (code === "ENOENT") return Buffer.alloc(0);
-      throw new PkiError("IO_ERROR", `cannot read index.txt (${this.indexPath}): ${code}`);
-    }
-    try {
-      const st = fs.fstatSync(fd, { bigint: true });
-      const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-      if (this.lastIndex?.id === id) return this.lastIndex.buf;
-      const buf = normalizeIndex(fs.readFileSync(fd));
-      this.lastIndex = { id, buf };
-      return buf;
-    } catch (e) {
-      this.lastIndex = undefined;
-      throw new PkiError("IO_ERROR", `cannot read index.txt (${this.indexPath}): ${(e as NodeJS.ErrnoException).code}`);
-    } finally {
-      fs.closeSync(fd);
-    }
+    return this.indexFile.read(this.indexPath);
   }
+
 
   /** Forget the index read last (a commit replaced index.txt: its memory is not kept). */
   forgetIndex(): void {
-    this.lastIndex = undefined;
+    this.indexFile.forget();
   }
 
   readIndex(): IndexEntry[] {
     return parseIndex(this.readIndexText());
   }
 
-  /** The last index.meta parsed, with the identity of the file (as lastIndex). */
-  private lastMeta: { id: string; map: Map<string, MetaEntry> } | undefined;
+  /** The last index.meta parsed, with the identity of the file (as the index's). */
+  private readonly metaFile = new SameFileCache("index.meta", (bytes) => parseMeta(bytes.toString("utf8")), () => new Map<string, MetaEntry>());
 
   /**
    * index.meta, parsed once per command as index.txt is read once
@@ -270,33 +300,9 @@ export class CaDir {
    * it by a rename. Each caller gets its own Map.
    */
   readMeta(): Map<string, MetaEntry> {
-    let fd: number;
-    try {
-      fd = fs.openSync(this.metaPath, "r");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      this.lastMeta = undefined;
-      if (code === "ENOENT") return new Map();
-      throw new PkiError("IO_ERROR", `cannot read index.meta (${this.metaPath}): ${code}`);
-    }
-    try {
-      const st = fs.fstatSync(fd, { bigint: true });
-      const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-      if (this.lastMeta?.id !== id) {
-        let text: string;
-        try {
-          text = fs.readFileSync(fd, "utf8");
-        } catch (e) {
-          this.lastMeta = undefined;
-          throw new PkiError("IO_ERROR", `cannot read index.meta (${this.metaPath}): ${(e as NodeJS.ErrnoException).code}`);
-        }
-        this.lastMeta = { id, map: parseMeta(text) };
-      }
-      return new Map(this.lastMeta.map);
-    } finally {
-      fs.closeSync(fd);
-    }
+    return new Map(this.metaFile.read(this.metaPath));
   }
+
 
   readCrlNumber(): bigint {
     if (!fs.existsSync(this.crlNumberPath)) return 1n;
