@@ -101,6 +101,17 @@ function writePem(label: string, out: Uint8Array, src: Uint8Array, from: number,
   if (o !== pemLength(label, n)) throw new Error("PEM encoder length mismatch");
 }
 
+/** Where the base64 of the first PEM block labelled `label` lies in the bytes: [from, end), or null. */
+function blockOf(bytes: Uint8Array, label: string): { b: Buffer; from: number; end: number } | null {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const begin = `-----BEGIN ${label}-----`;
+  const start = b.indexOf(begin, 0, "latin1");
+  if (start < 0) return null;
+  const from = start + begin.length;
+  const end = b.indexOf(`-----END ${label}-----`, from, "latin1");
+  return end < 0 ? null : { b, from, end };
+}
+
 /**
  * The DER of the first PEM block labelled `label`, decoded straight from the
  * bytes (a 1,000,000-entry CRL is ~50 MB of PEM: parsePemBlocks' regular
@@ -109,13 +120,9 @@ function writePem(label: string, out: Uint8Array, src: Uint8Array, from: number,
  * characters): parsePemBlocks then reads it, and says what is wrong.
  */
 export function pemBlockDer(bytes: Uint8Array, label: string): Uint8Array | null {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const begin = `-----BEGIN ${label}-----`;
-  const start = b.indexOf(begin, 0, "latin1");
-  if (start < 0) return null;
-  const from = start + begin.length;
-  const end = b.indexOf(`-----END ${label}-----`, from, "latin1");
-  if (end < 0) return null;
+  const block = blockOf(bytes, label);
+  if (!block) return null;
+  const { b, from, end } = block;
   const text = b.toString("latin1", from, end);
   // base64 characters and line breaks only, at most two "=" and only at the
   // end: one regular expression over the string the decoder reads anyway
@@ -141,13 +148,9 @@ const B64_CHARS = /^[A-Za-z0-9+/]*(={0,2})$/;
  * part: read them again for parsePemBlocks).
  */
 export function pemBlockDerInPlace(bytes: Uint8Array, label: string): Uint8Array | null {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const begin = `-----BEGIN ${label}-----`;
-  const start = b.indexOf(begin, 0, "latin1");
-  if (start < 0) return null;
-  const from = start + begin.length;
-  const end = b.indexOf(`-----END ${label}-----`, from, "latin1");
-  if (end < 0) return null;
+  const block = blockOf(bytes, label);
+  if (!block) return null;
+  const { b, from, end } = block;
   let o = 0;
   let carry = "";
   let padded = false;
