@@ -20,24 +20,28 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 const argv = process.argv.slice(2);
-if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
-  // the one place the number is spelled (src/cli/version.ts reads it too, for commander's -V)
-  process.stdout.write(require("../package.json").version + "\n");
-} else if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
-  // off a terminal, the text scripts/bundle.mjs rendered at build time (the same rootHelp, no width)
-  process.stdout.write(process.stdout.isTTY ? require("../dist/bundle/help.cjs").rootHelp(process.stdout.columns) : require("node:fs").readFileSync(`${__dirname}/../dist/bundle/help.txt`, "utf8"));
-} else {
-  // the CA key's PBKDF2 starts now, on the thread pool, while the command's
-  // modules load (a guess from argv that changes nothing: src/cli/prefetch.ts)
-  require("../dist/bundle/prefetch.cjs").prefetchCaKey(argv, process.env);
-  import("../dist/bundle/cli/run.js").then(
-    async ({ run }) => {
+// dist/ missing or half built (a clone without `npm ci`, an interrupted build) is said in one line;
+// anything else that fails to load (a package missing from node_modules, EMFILE) is named as it is
+const loadFailed = (e) => {
+  const ours = e && /MODULE_NOT_FOUND|ENOENT/.test(e.code) && /[\\/]dist[\\/]bundle[\\/]/.test(String(e.message));
+  process.stderr.write(ours ? "pki: error: the build is incomplete (dist/bundle is missing a file): run `npm run build`\n" : `pki: error: cannot load pki: ${e && e.message}\n`);
+  process.exitCode = 1;
+};
+try {
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+    // the one place the number is spelled (src/cli/version.ts reads it too, for commander's -V)
+    process.stdout.write(require("../package.json").version + "\n");
+  } else if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h")) {
+    // off a terminal, the text scripts/bundle.mjs rendered at build time (the same rootHelp, no width)
+    process.stdout.write(process.stdout.isTTY ? require("../dist/bundle/help.cjs").rootHelp(process.stdout.columns) : require("node:fs").readFileSync(`${__dirname}/../dist/bundle/help.txt`, "utf8"));
+  } else {
+    // the CA key's PBKDF2 starts now, on the thread pool, while the command's
+    // modules load (a guess from argv that changes nothing: src/cli/prefetch.ts)
+    require("../dist/bundle/prefetch.cjs").prefetchCaKey(argv, process.env);
+    import("../dist/bundle/cli/run.js").then(async ({ run }) => {
       process.exitCode = await run(argv);
-    },
-    (e) => {
-      const missing = e && e.code === "ERR_MODULE_NOT_FOUND";
-      process.stderr.write(missing ? `pki: error: the build is incomplete (${e.message}): run \`npm run build\`\n` : `pki: error: cannot load pki: ${e && e.message}\n`);
-      process.exitCode = 1;
-    },
-  );
+    }, loadFailed);
+  }
+} catch (e) {
+  loadFailed(e);
 }

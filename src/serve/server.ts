@@ -337,7 +337,9 @@ function answerFast(socket: net.Socket, chunk: Buffer, service: OcspService, log
   // nothing more is expected on a one-shot connection, so there is no need to
   // half-close and wait for the client's FIN (a shutdown, a read and an event
   // loop turn fewer per request); close() still delivers the bytes written
-  // before it, then FIN, as `openssl ocsp -port` does. (Destroyed a tick after
+  // before it, then FIN, as `openssl ocsp -port` does (unless the client sent
+  // more than the request, which Linux answers with a reset: answerFast only
+  // takes a packet that ends with the request). (Destroyed a tick after
   // the write's callback: destroyed within it, the stream makes an
   // ERR_STREAM_DESTROYED, stack trace and all, for nobody.)
   socket.write(wireOf(o), () => process.nextTick(closeSocket, socket));

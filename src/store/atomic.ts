@@ -299,6 +299,10 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   const removeStaged = (): void => {
     for (const t of staged) fs.rmSync(t, { force: true });
   };
+  // Ctrl-C or a SIGTERM while the batch is staged (a bulk issue stages for
+  // seconds, while it signs): its temporaries are removed, then the signal
+  // does what it does by default. Until the batch is released or removed.
+  const interrupted = onInterrupt(removeStaged);
   return {
     add(ws, checked = opts.checked) {
       // a file that could not be staged fails the batch now: the producer stops and abandons it
@@ -315,6 +319,7 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
       failure ??= { w: writes[0]!, e: new Error("abandoned") };
       await settled();
       removeStaged();
+      interrupted.off();
     },
     async done() {
       closed = true;
@@ -325,11 +330,31 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
       }
       if (failure) {
         removeStaged();
+        interrupted.off();
         throw failedWith(failure);
       }
-      return stagedBatch(writes, staged);
+      return stagedBatch(writes, staged, interrupted.off);
     },
   };
+}
+
+/** Run `cleanup` on SIGINT or SIGTERM, then let the signal end the process as it would have; off() undoes it. */
+function onInterrupt(cleanup: () => void): { off: () => void } {
+  const handler = (sig: NodeJS.Signals) => {
+    off();
+    try {
+      cleanup();
+    } finally {
+      process.kill(process.pid, sig);
+    }
+  };
+  const off = () => {
+    process.removeListener("SIGINT", handler);
+    process.removeListener("SIGTERM", handler);
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return { off };
 }
 
 const failedWith = (f: { w: FileWrite; e: unknown }): Error => (f.e instanceof PkiError ? f.e : ioError("write", f.w.path, f.e));
@@ -358,7 +383,7 @@ async function fsyncEach(staged: readonly string[], writes: readonly FileWrite[]
 }
 
 /** The release half: rename (or link, for exclusive files) what was staged, in parts, or remove it. */
-function stagedBatch(writes: readonly FileWrite[], staged: readonly string[]): StagedBatch {
+function stagedBatch(writes: readonly FileWrite[], staged: readonly string[], settled: () => void = () => {}): StagedBatch {
   // 0: staged, 1: in place, 2: already cleaned up by commitStaged
   const state = new Array<0 | 1 | 2>(writes.length).fill(0);
   const batch: StagedBatch = {
@@ -372,6 +397,7 @@ function stagedBatch(writes: readonly FileWrite[], staged: readonly string[]): S
         throw e;
       }
       for (let i = from; i < to; i++) state[i] = 1;
+      if (!state.includes(0)) settled();
     },
     abort() {
       writes.forEach((w, i) => {
@@ -379,9 +405,11 @@ function stagedBatch(writes: readonly FileWrite[], staged: readonly string[]): S
         else if (state[i] === 1 && w.exclusive) fs.rmSync(w.path, { force: true });
         state[i] = 2;
       });
+      settled();
     },
     keep(from, to) {
       for (let i = from; i < to; i++) state[i] = 2;
+      if (!state.includes(0)) settled();
     },
   };
   return batch;

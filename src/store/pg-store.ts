@@ -354,6 +354,8 @@ async function passwordFromPgpass(params: unknown): Promise<string | undefined> 
  * round trip each (and instead of the extra connections the pool opened for the ones read side by side).
  */
 const READ_AHEAD: readonly DocName[] = [DOC.settings, DOC.caCert, DOC.parentCert, DOC.caKey];
+/** How long after the store is opened the documents read ahead may answer a first read (a command's start). */
+const AHEAD_MS = 2_000;
 const PROFILES_DIR = "profiles";
 
 /** The PostgreSQL CaStore; open it with openPgStore. */
@@ -364,12 +366,14 @@ export class PgStore extends PgReader implements CaStore {
   /**
    * What the first round trip read (READ_AHEAD: bytes, or null for a document that does not exist; the
    * profiles' names): each answers the first read of it, once, then later reads ask the database again.
-   * The same unlocked snapshot reads outside the lock always were, taken a few ms sooner and all at once; a
-   * long-lived reader (pki serve) sees every change after that first read. Reads in a transaction (PgTx)
-   * never come from here.
+   * The same unlocked snapshot reads outside the lock always were, taken a few ms sooner and all at once.
+   * Only for AHEAD_MS after the store is opened (a command's own start): a long-lived reader (pki serve
+   * reads the key and the profiles again when it renews its responder, hours later) then asks the
+   * database. Reads in a transaction (PgTx) never come from here.
    */
   private readonly ahead = new Map<DocName, Buffer | null>();
   private profilesAhead: DocName[] | undefined;
+  private aheadUntil = 0;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -449,7 +453,15 @@ export class PgStore extends PgReader implements CaStore {
     return store;
   }
 
+  /** Forget what was read ahead once the command's start is over (AHEAD_MS). */
+  private aheadExpired(): void {
+    if (Date.now() <= this.aheadUntil) return;
+    this.ahead.clear();
+    this.profilesAhead = undefined;
+  }
+
   override async read(name: DocName): Promise<Buffer | null> {
+    this.aheadExpired();
     if (this.ahead.has(name)) {
       const b = this.ahead.get(name)!;
       this.ahead.delete(name);
@@ -459,6 +471,7 @@ export class PgStore extends PgReader implements CaStore {
   }
 
   override async list(dir: (typeof DOC_DIRS)[number]): Promise<DocName[]> {
+    this.aheadExpired();
     if (dir === PROFILES_DIR && this.profilesAhead) {
       const names = this.profilesAhead;
       this.profilesAhead = undefined;
@@ -496,6 +509,7 @@ export class PgStore extends PgReader implements CaStore {
         if (row.name.startsWith(PROFILES_DIR + "/")) profiles.push(row.name);
       }
       this.profilesAhead = profiles;
+      this.aheadUntil = Date.now() + AHEAD_MS;
     }
     return n;
   }

@@ -2,7 +2,7 @@
  * Bulk paths and the huge-CRL builder, judged by openssl. No timing here:
  * speed is measured by `npm run bench`, never asserted.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -147,6 +147,29 @@ describe("bulk batches are all-or-nothing", () => {
       expect(fs.readdirSync(ca.dir).filter((f) => f.includes(".tmp") || f.startsWith(".")), r.stderr).toEqual([]);
     }
     expect(reached, "no limit made a staged write fail").toBeGreaterThan(0);
+  });
+
+  it("Ctrl-C (SIGINT) while a batch is signed and its files staged: the temporaries go, nothing is recorded, the signal ends pki", async () => {
+    const ca = makeCa();
+    const list = path.join(ca.root, "list.txt");
+    fs.writeFileSync(list, Array.from({ length: 4000 }, (_, i) => `int${i}`).join("\n"));
+    const out = path.join(ca.root, "out");
+    fs.mkdirSync(out);
+    const before = snapshot(ca.dir);
+    const child = spawn(process.execPath, [BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, "issue", "client", "--names-from", list, "--out-dir", out], { env: cleanEnv(), stdio: "ignore" });
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on("exit", (code, signal) => res({ code, signal })));
+    // as soon as the first staged files exist (temporary names, hidden)
+    const t0 = Date.now();
+    while (!fs.readdirSync(out).some((f) => f.endsWith(".tmp")) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 5));
+    expect(fs.readdirSync(out).some((f) => f.endsWith(".tmp")), "no file was staged").toBe(true);
+    child.kill("SIGINT");
+    const r = await ended;
+    expect(r.signal).toBe("SIGINT");
+    expect(fs.readdirSync(out)).toEqual([]);
+    // the lock of a process that is gone stays until the next command takes it over
+    expect(snapshot(ca.dir, ["audit.log", ".lock"])).toEqual(before);
+    const next = ca.run(["issue", "client", "after-interrupt", "--out-dir", out]);
+    expect(next.code, next.stderr).toBe(0);
   });
 });
 

@@ -232,6 +232,23 @@ describe("PostgreSQL store: the CaStore contract", () => {
     expect("navigator" in globalThis).toBe(Number(process.versions.node.split(".")[0]) >= 21);
   });
 
+  it("what it read ahead answers only a command's start: a first read seconds later (pki serve renewing its responder) asks the database", async () => {
+    const { url, s } = await newCa();
+    await s.close();
+    const a = await openPgStore(url);
+    const b = await openPgStore(url);
+    try {
+      const key = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nNEW\n-----END ENCRYPTED PRIVATE KEY-----\n";
+      await b.locked("test", (tx) => tx.commit({ docs: [{ name: DOC.caKey, data: key, mode: 0o600 }, { name: "profiles/y.json", data: "{}" }] }));
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect((await a.read(DOC.caKey))!.toString()).toBe(key);
+      expect(await a.list("profiles")).toEqual(["profiles/y.json"]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("reads and writes a large index (20,000 records) as index.txt text", async () => {
     const { s } = await newCa();
     try {
