@@ -53,6 +53,20 @@ async function newCa(): Promise<{ url: string; s: CaStore }> {
   return { url, s };
 }
 
+/** A new CA and two stores open on it, `a` (the reader under test) and `b`; both closed after fn. */
+async function twoStores(fn: (a: CaStore, b: CaStore) => Promise<void>): Promise<void> {
+  const { url, s } = await newCa();
+  await s.close();
+  const a = await openPgStore(url);
+  const b = await openPgStore(url);
+  try {
+    await fn(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
 describe("PostgreSQL store: the CaStore contract", () => {
   it("creates a CA once, keeps documents, records and meta, and reads them back as the directory would", async () => {
     const url = await pg.createDb();
@@ -209,11 +223,7 @@ describe("PostgreSQL store: the CaStore contract", () => {
   });
 
   it("reads ahead when it opens what a command reads before its lock, each once: the next read asks the database again", async () => {
-    const { url, s } = await newCa();
-    await s.close();
-    const a = await openPgStore(url);
-    const b = await openPgStore(url);
-    try {
+    await twoStores(async (a, b) => {
       await b.locked("test", (tx) => tx.commit({ docs: [{ name: DOC.settings, data: '{"v":2}\n' }, { name: "profiles/x.json", data: "{}" }] }));
       // the first reads: the snapshot of the moment a opened (unlocked reads, as they always were)
       expect((await a.read(DOC.settings))!.toString()).toBe('{"subject":"CN=Test"}\n');
@@ -224,29 +234,19 @@ describe("PostgreSQL store: the CaStore contract", () => {
       expect(await a.list("profiles")).toEqual(["profiles/x.json"]);
       // a transaction never reads from what was read ahead
       await a.locked("test", async (tx) => expect((await tx.read(DOC.caCert))!.toString()).toBe("CA CERT\n"));
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    });
     // pg loaded with a navigator stand-in (store/pg-navigator.ts) that is gone once it is loaded
     expect("navigator" in globalThis).toBe(Number(process.versions.node.split(".")[0]) >= 21);
   });
 
   it("what it read ahead answers only a command's start: a first read seconds later (pki serve renewing its responder) asks the database", async () => {
-    const { url, s } = await newCa();
-    await s.close();
-    const a = await openPgStore(url);
-    const b = await openPgStore(url);
-    try {
+    await twoStores(async (a, b) => {
       const key = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nNEW\n-----END ENCRYPTED PRIVATE KEY-----\n";
       await b.locked("test", (tx) => tx.commit({ docs: [{ name: DOC.caKey, data: key, mode: 0o600 }, { name: "profiles/y.json", data: "{}" }] }));
       await new Promise((r) => setTimeout(r, 2_500));
       expect((await a.read(DOC.caKey))!.toString()).toBe(key);
       expect(await a.list("profiles")).toEqual(["profiles/y.json"]);
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    });
   });
 
   it("reads and writes a large index (20,000 records) as index.txt text", async () => {

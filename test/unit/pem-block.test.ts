@@ -27,18 +27,22 @@ describe("pemBlockDer", () => {
   });
 
   it("null for no block, no end line, a header, a stray character, or data after the padding", () => {
-    const good = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(40)));
-    const bad = [
-      "",
-      toPem("CERTIFICATE", new Uint8Array([1])),
-      good.replace("-----END X509 CRL-----", ""),
-      good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n"),
-      good.replace(/\n([A-Za-z0-9])/, "\n*$1"),
-      toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
-    ];
-    for (const text of bad) expect(pemBlockDer(Buffer.from(text), "X509 CRL"), text).toBeNull();
+    for (const text of notPlain()) expect(pemBlockDer(Buffer.from(text), "X509 CRL"), text).toBeNull();
   });
 });
+
+/** PEM texts pemBlockDer must refuse: no block, no end line, a header, a stray character, data after the padding. */
+function notPlain(): string[] {
+  const good = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(40)));
+  return [
+    "",
+    toPem("CERTIFICATE", new Uint8Array([1])),
+    good.replace("-----END X509 CRL-----", ""),
+    good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n"),
+    good.replace(/\n([A-Za-z0-9])/, "\n*$1"),
+    toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
+  ];
+}
 
 describe("pemBlockDerInPlace", () => {
   const inPlace = (text: string) => pemBlockDerInPlace(Buffer.from(text, "latin1"), "X509 CRL");
@@ -59,15 +63,9 @@ describe("pemBlockDerInPlace", () => {
   });
 
   it("null where pemBlockDer says null", () => {
-    const good = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(40)));
     const big = toPem("X509 CRL", new Uint8Array(crypto.randomBytes(100_000)));
     const bad = [
-      "",
-      toPem("CERTIFICATE", new Uint8Array([1])),
-      good.replace("-----END X509 CRL-----", ""),
-      good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n"),
-      good.replace(/\n([A-Za-z0-9])/, "\n*$1"),
-      toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
+      ...notPlain(),
       big.replace("\n-----END", "*\n-----END"), // damage in a later slice
       big.replace("-----\n", "-----\nAAAA==\n"), // padding in the first slice, data after it
     ];
