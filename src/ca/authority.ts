@@ -171,6 +171,8 @@ export interface IssueHooks {
 
 /** Pairs signed between two turns of the event loop while their files are staged (~10 ms of signing). */
 const YIELD_EVERY = 32;
+/** Batches of at least this many certificates have the store write its copies as they are signed (StoreTx.prepare). */
+const PREPARE_MIN = 64;
 
 /**
  * Issue a batch under one lock: build and sign everything, write all files
@@ -226,7 +228,10 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
       const built = buildCertificate(ca, req, serial, now);
       const c = built instanceof Promise ? await built : built;
       issued.push(c);
-      add.push({ entry: { status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }, pem: c.pem, profile: req.profile.name, name: req.name });
+      const record: CertRecord = { entry: { status: "V", expires: c.notAfter, serial: hex, file: "unknown", subject: onelineDn(req.subject) }, pem: c.pem, profile: req.profile.name, name: req.name };
+      add.push(record);
+      // a batch: the store writes its own copy now, while the next ones are signed
+      if (reqs.length >= PREPARE_MIN) tx.prepare?.([record]);
       if (req.files) {
         const f = await req.files(c.pem, hex);
         release.push(...f.docs);

@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { PkiError } from "../core/errors.js";
+import { stopAll, writerChannel, type WriterChannel, type WriterFailure, type WriterFile } from "./file-writer.js";
 
 export interface FileWrite {
   path: string;
@@ -266,10 +267,7 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   const staged: string[] = [];
   const umask = currentUmask();
   let closed = false;
-  let next = 0;
-  let inFlight = 0;
   let failure: { w: FileWrite; e: unknown } | undefined;
-  let idle: (() => void) | undefined;
   // a large batch is made durable by one syncfs(2) per file system after
   // staging (`sync -f`, coreutils) instead of one fsync per file: the same
   // guarantee (every staged file on disk before the first rename) at the
@@ -277,26 +275,13 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   // file is fsync'd as before. A batch of unknown size (opts.size) stages
   // without fsync; once it is closed, a small one fsyncs each file.
   const fsyncInline = opts.size !== undefined && opts.size < SYNCFS_MIN;
-  const pump = (): void => {
-    while (failure === undefined && inFlight < concurrency && next < writes.length) {
-      const i = next++;
-      inFlight++;
-      stageAsync(writes[i]!, staged[i]!, fsyncInline, umask).then(
-        () => {},
-        (e) => (failure ??= { w: writes[i]!, e }),
-      ).finally(() => {
-        inFlight--;
-        pump();
-      });
-    }
-    if (inFlight === 0 && (closed || failure !== undefined)) idle?.();
-  };
-  const settled = (): Promise<void> =>
-    new Promise<void>((res) => {
-      idle = res;
-      pump();
-    });
+  // a large batch (or one of unknown size: bulk issuance) is written by the
+  // writer thread (file-writer.ts), a small one on libuv's pool
+  const writer = fsyncInline ? poolWriter(concurrency, umask) : threadWriter(umask);
+  const fail = (i: number, e: unknown) => (failure ??= { w: writes[i] ?? writes[0]!, e });
+  const settled = (): Promise<void> => writer.settled(closed, fail);
   const removeStaged = (): void => {
+    writer.stop();
     for (const t of staged) fs.rmSync(t, { force: true });
   };
   // Ctrl-C or a SIGTERM while the batch is staged (a bulk issue stages for
@@ -308,11 +293,12 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
       // a file that could not be staged fails the batch now: the producer stops and abandons it
       if (failure) throw failedWith(failure);
       if (!checked) checkTargets(ws);
+      const from = writes.length;
       for (const w of ws) {
         writes.push(w);
         staged.push(tmpName(w.path));
       }
-      pump();
+      writer.add(writes, staged, from, fsyncInline, fail);
     },
     async abandon() {
       closed = true;
@@ -336,6 +322,122 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
       return stagedBatch(writes, staged, interrupted.off);
     },
   };
+}
+
+/** How a Staging's files get written: writes[from..] are new; fail(i, e) records the first failure. */
+interface StageWriter {
+  add(writes: readonly FileWrite[], staged: readonly string[], from: number, fsync: boolean, fail: (i: number, e: unknown) => void): void;
+  /** every file added so far is written or failed (closed: no more will come) */
+  settled(closed: boolean, fail: (i: number, e: unknown) => void): Promise<void>;
+  /** no file appears any more (before a signal handler removes the staged ones) */
+  stop(): void;
+}
+
+/** Small batches: stageAsync on libuv's pool, up to `concurrency` files in flight. */
+function poolWriter(concurrency: number, umask: number | null): StageWriter {
+  let next = 0;
+  let inFlight = 0;
+  let failed = false;
+  let idle: (() => void) | undefined;
+  let ws: readonly FileWrite[] = [];
+  let ts: readonly string[] = [];
+  let fsync = false;
+  let onFail: (i: number, e: unknown) => void = () => {};
+  let closed = false;
+  const pump = (): void => {
+    while (!failed && inFlight < concurrency && next < ws.length) {
+      const i = next++;
+      inFlight++;
+      stageAsync(ws[i]!, ts[i]!, fsync, umask).then(
+        () => {},
+        (e) => {
+          failed = true;
+          onFail(i, e);
+        },
+      ).finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+    if (inFlight === 0 && (closed || failed)) idle?.();
+  };
+  return {
+    add(writes, staged, _from, fs_, fail) {
+      ws = writes;
+      ts = staged;
+      fsync = fs_;
+      onFail = fail;
+      pump();
+    },
+    settled(c, fail) {
+      closed = c;
+      onFail = fail;
+      return new Promise<void>((res) => {
+        idle = res;
+        pump();
+      });
+    },
+    stop() {},
+  };
+}
+
+/** Large batches: the writer thread (file-writer.ts), in order, no fsync (the batch syncs its file systems once). */
+function threadWriter(umask: number | null): StageWriter {
+  let ch: WriterChannel | undefined;
+  let onFail: (i: number, e: unknown) => void = () => {};
+  const failed = (f: WriterFailure) => onFail(Math.max(0, f.index), Object.assign(new Error(f.message), { code: f.code }));
+  // files go to the thread SEND_EVERY at a time (see file-writer.ts)
+  let pending: WriterFile[] = [];
+  const send = () => {
+    if (pending.length) (ch ??= writerChannel(failed)).send(pending);
+    pending = [];
+  };
+  return {
+    add(writes, staged, from, _fsync, fail) {
+      onFail = fail;
+      for (let i = from; i < writes.length; i++) {
+        const w = writes[i]!;
+        const mode = w.mode ?? 0o644;
+        pending.push({ tmp: staged[i]!, data: w.data, mode, exact: umask !== null && (mode & umask) === 0 && (mode & ~0o777) === 0 });
+      }
+      if (pending.length >= SEND_EVERY) send();
+    },
+    async settled(closed, fail) {
+      onFail = fail;
+      send();
+      if (!ch) return;
+      const f = await ch.flush(closed);
+      if (f) failed(f);
+    },
+    stop: stopAll,
+  };
+}
+const SEND_EVERY = 96;
+
+/** Two StagedBatches as one: writes [0, aLen) are a's, the rest b's. */
+export function joinStaged(a: StagedBatch, aLen: number, b: StagedBatch): StagedBatch {
+  const parts = (from: number, to: number, f: (x: StagedBatch, from: number, to: number) => void) => {
+    if (from < aLen) f(a, from, Math.min(to, aLen));
+    if (to > aLen) f(b, Math.max(from, aLen) - aLen, to - aLen);
+  };
+  const joined: StagedBatch = {
+    commit(from, to) {
+      try {
+        parts(from, to, (x, f, t) => x.commit(f, t));
+      } catch (e) {
+        joined.abort(); // commit() already undid its own batch; abort() of a batch once undone does nothing
+        throw e;
+      }
+    },
+    abort() {
+      a.abort();
+      b.abort();
+    },
+    keep(from, to) {
+      parts(from, to, (x, f, t) => x.keep(f, t));
+    },
+  };
+  return joined;
 }
 
 /** Run `cleanup` on SIGINT or SIGTERM, then let the signal end the process as it would have; off() undoes it. */

@@ -15,7 +15,8 @@
  *   2. stage every new file (certs/<SERIAL>.pem, the released issued/<name>.crt,
  *      <name>.chain.crt, private/<name>.key) in a temporary file, fsync'd
  *      (atomic.ts stageFilesBatch), and put the CA's own copy,
- *      certs/<SERIAL>.pem, in place: nothing is handed out yet;
+ *      certs/<SERIAL>.pem, in place: nothing is handed out yet (a bulk
+ *      issuance has StoreTx.prepare stage the certs/ copies while it signs);
  *   3. append the index.meta lines (profile and name of each serial), whole
  *      or not at all (appendLine truncates back on a short write);
  *   4. replace index.txt (and crlnumber, when the change advances it)
@@ -54,10 +55,13 @@ import { PkiError } from "../core/errors.js";
 import { applyIndexUpdates, appendIndexLines } from "../core/index-edit.js";
 import { formatMeta, type MetaEntry } from "../core/index-format.js";
 import { formatCrlNumber } from "../core/crl.js";
-import { appendLine, ensureDir, ensureParents, stageFilesBatch, truncateTo, writeFilesAtomic, type FileWrite, type StagedBatch } from "./atomic.js";
+import { appendLine, ensureDir, ensureParents, joinStaged, stageFilesBatch, startStaging, truncateTo, writeFilesAtomic, type FileWrite, type StagedBatch, type Staging } from "./atomic.js";
 import { CaDir, MODE } from "./ca-dir.js";
 import { withLock } from "./lock.js";
-import { DOC, isDocName, type CaStore, type Change, type DocName, type DocWrite, type StoreReader, type StoreTx, DOC_DIRS } from "./store.js";
+import { DOC, isDocName, type CaStore, type CertRecord, type Change, type DocName, type DocWrite, type StoreReader, type StoreTx, DOC_DIRS } from "./store.js";
+
+/** The CA's own copy of a record, certs/<SERIAL>.pem: never replaces a file. */
+const recordWrite = (d: CaDir) => (r: CertRecord): FileWrite => ({ path: d.certPath(r.entry.serial), data: r.pem, mode: MODE.file, exclusive: true });
 
 /** Failpoint of the write path (see the top comment): PKI_CRASH_AT=<step> kills the process there. Tests only. */
 export function crashPoint(step: "built" | "files" | "meta" | "index" | "released" | "crl-number"): void {
@@ -128,14 +132,35 @@ class DirTx extends DirReader implements StoreTx {
     let index = await this.indexText();
     if (updates.length) index = applyIndexUpdates(index, updates);
     if (adds.length) index = appendIndexLines(index, adds.map((a) => a.entry));
-    const records: FileWrite[] = adds.map((r) => ({ path: d.certPath(r.entry.serial), data: r.pem, mode: MODE.file, exclusive: true }));
+    const records: FileWrite[] = adds.map(recordWrite(d));
     const releases = (change.release ?? []).map((w) => this.fileWrite(w));
     const meta = adds.map((r) => formatMeta({ serial: r.entry.serial, profile: r.profile ?? "unknown", name: r.name })).join("");
-    if (adds.length) crashPoint("built");
+    // the records prepare() began to stage: the first of this change's
+    const early = this.early;
+    this.early = undefined;
     let staged: StagedBatch | undefined;
+    if (early) {
+      if (early.serials.length > adds.length || early.serials.some((s, i) => adds[i]!.entry.serial !== s)) {
+        await early.staging.abandon();
+        throw new PkiError("INTERNAL", "the records prepared are not the first of the change committed");
+      }
+      staged = await early.staging.done();
+    }
+    if (adds.length) crashPoint("built");
+    const n = early?.serials.length ?? 0;
+    if (n < records.length + releases.length) {
+      // step 2 (for what prepare() did not stage yet)
+      let rest: StagedBatch;
+      try {
+        rest = await stageFilesBatch([...records.slice(n), ...releases]);
+      } catch (e) {
+        staged?.abort();
+        throw e;
+      }
+      staged = staged ? joinStaged(staged, n, rest) : rest;
+    }
     let metaBefore = -1;
-    if (records.length + releases.length) {
-      staged = await stageFilesBatch([...records, ...releases]); // step 2
+    if (staged) {
       try {
         staged.commit(0, records.length); // the CA's own copies
         crashPoint("files");
@@ -163,11 +188,29 @@ class DirTx extends DirReader implements StoreTx {
     if (adds.length) crashPoint("index");
     if (staged) {
       staged.keep(0, records.length); // recorded: a failed release below must not take them back
-      staged.commit(records.length, records.length + releases.length); // step 5: released
+      if (releases.length) staged.commit(records.length, records.length + releases.length); // step 5: released
       if (adds.length) crashPoint("released");
     }
     if (change.crlNumber !== undefined) crashPoint("crl-number");
     if (change.docs?.length) this.writeDocs(change.docs); // step 6
+  }
+
+  /** records staged by prepare() ahead of the commit that adds them (their serials, in order) */
+  private early: { staging: Staging; serials: string[] } | undefined;
+
+  prepare(records: readonly CertRecord[]): void {
+    // staged on the writer thread while the caller signs the next ones;
+    // not checked one by one: the link() of the commit refuses an existing file
+    const e = (this.early ??= { staging: startStaging(), serials: [] });
+    e.staging.add(records.map(recordWrite(this.dir)), true);
+    for (const r of records) e.serials.push(r.entry.serial);
+  }
+
+  /** the transaction is over: records prepared but never committed are removed */
+  async end(): Promise<void> {
+    const e = this.early;
+    this.early = undefined;
+    await e?.staging.abandon();
   }
 
   fileWrite(w: DocWrite): FileWrite {
@@ -245,7 +288,14 @@ export class DirStore extends DirReader implements CaStore {
   }
 
   async locked<T>(_command: string, fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return withLock(this.dir.dir, () => fn(new DirTx(this.dir)));
+    return withLock(this.dir.dir, async () => {
+      const tx = new DirTx(this.dir);
+      try {
+        return await fn(tx);
+      } finally {
+        await tx.end();
+      }
+    });
   }
 
   /**

@@ -125,6 +125,15 @@ export interface StoreReader {
 export interface StoreTx extends StoreReader {
   /** Apply one change (may be called more than once; each call is whole). */
   commit(change: Change): Promise<void>;
+  /**
+   * Start writing the store's own copies of records that the next commit()
+   * of this transaction adds first, in this order (a bulk issuance calls it
+   * as each certificate is signed, so that the copies are written while the
+   * next ones are signed). Nothing is recorded before that commit; copies no
+   * commit takes are removed when the transaction ends. A store with
+   * nothing to write ahead leaves it out.
+   */
+  prepare?(records: readonly CertRecord[]): void;
 }
 
 export interface CaStore extends StoreReader {
