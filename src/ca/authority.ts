@@ -261,6 +261,7 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
 }
 
 export function issuedJson(c: Issued): Record<string, unknown> {
+  const sha = sha256Hex(c.der);
   return {
     serial: c.serial,
     subject: c.subject,
@@ -269,8 +270,8 @@ export function issuedJson(c: Issued): Record<string, unknown> {
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),
     // one vocabulary (README "JSON vocabulary"): init says fingerprint, show fingerprints.sha256
-    fingerprint: sha256Hex(c.der),
-    fingerprints: { sha256: sha256Hex(c.der) },
+    fingerprint: sha,
+    fingerprints: { sha256: sha },
   };
 }
 

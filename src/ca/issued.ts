@@ -24,8 +24,23 @@ const p12Doc = (name: string) => `issued/${name}.p12`;
 
 /** Where the files of `name` are (absolute paths in a CA directory or --out-dir; names in a database). */
 export function pathsFor(store: CaStore, name: string, outDir?: string): IssuedPaths {
-  if (outDir) return { cert: path.join(outDir, `${name}.crt`), chain: path.join(outDir, `${name}.chain.crt`), key: path.join(outDir, `${name}.key`), p12: path.join(outDir, `${name}.p12`) };
+  if (outDir) {
+    // path.join(outDir, file), for a name that is one plain path segment
+    // (checkIssuedName), without normalising the directory again for each of a batch's 40,000 files
+    const d = joinable(outDir);
+    return { cert: `${d}${name}.crt`, chain: `${d}${name}.chain.crt`, key: `${d}${name}.key`, p12: `${d}${name}.p12` };
+  }
   return { cert: docWhere(store, DOC.issuedCert(name)), chain: docWhere(store, DOC.issuedChain(name)), key: docWhere(store, DOC.issuedKey(name)), p12: docWhere(store, p12Doc(name)) };
+}
+
+/** The prefix that path.join(dir, x) puts before a plain file name x ("" for "."), kept for the last directory asked. */
+let lastDir: [string, string] | undefined;
+function joinable(dir: string): string {
+  if (lastDir?.[0] !== dir) {
+    const n = path.normalize(dir);
+    lastDir = [dir, n === "." || n === "./" ? "" : n.endsWith(path.sep) ? n : n + path.sep];
+  }
+  return lastDir[1];
 }
 
 /**
