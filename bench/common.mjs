@@ -21,6 +21,19 @@ export const median = (xs) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/**
+ * Before a timed run that creates many files: write back what earlier runs
+ * left (sync) and wait out ext4's "recently deleted" window (5 s for clean
+ * inode tables): a run started right after removing the previous run's
+ * 40,000 files searched past their inodes for new ones and took up to twice
+ * as long (perf: recently_deleted in ext4_create). Each bulk run, pki's and
+ * the disk reference's alike, starts from a settled disk.
+ */
+export async function settle() {
+  spawnSync("sync");
+  await sleep(5500);
+}
+
 /** `npm run build` (tsc, then scripts/bundle.mjs) when bin/pki.js has nothing to run yet; false if it failed. */
 export function ensureBuilt(log = (m) => process.stderr.write(`bench: ${m}\n`)) {
   if (fs.existsSync(path.join(ROOT, "dist", "bundle", "cli", "run.js"))) return true;

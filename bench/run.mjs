@@ -38,7 +38,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { ensureBuilt } from "./common.mjs";
+import { ensureBuilt, settle } from "./common.mjs";
 import { ocspBench } from "./ocsp.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -330,6 +330,7 @@ if (want("bulk")) {
       const out = path.join(TMP, `bulk-out-${n}-${rep}`);
       fs.mkdirSync(out);
       log(`  ${n.toLocaleString("en")} pairs (run ${rep + 1}/${REPS.pairs}) ...`);
+      await settle();
       res[n].push(await pki([...g(dir), "issue", "client", "--names-from", files[n], "--out-dir", out], { mem: true }));
       const v = spawnSync("openssl", ["verify", "-CAfile", path.join(CA0, "ca.crt"), path.join(out, "agent-0.crt"), path.join(out, `agent-${n - 1}.crt`)], { encoding: "utf8" });
       if (v.status !== 0) die(`issued certificates do not verify: ${v.stdout}${v.stderr}`);
@@ -366,6 +367,7 @@ if (want("bulk")) {
 const files = [["out", ".key", 241], ["out", ".crt", 680], ["out", ".chain.crt", 1400], ["certs", ".pem", 680]].map(([dir, ext, n]) => [dir, ext, Buffer.alloc(n, 65)]);
 for (let i = 0; i < ${BULK}; i++) for (const [dir, ext, data] of files) { const fd = fs.openSync(d + "/" + dir + "/agent-" + i + ext, "wx", 0o600); fs.writeSync(fd, data); fs.closeSync(fd); }
 require("node:child_process").execFileSync("sync", ["-f", d + "/out", d + "/certs"]);`;
+    await settle();
     diskRuns.push((await timed(process.execPath, ["-e", script])).ms);
     fs.rmSync(d, { recursive: true, force: true });
   }
