@@ -332,6 +332,7 @@ if (want("bulk")) {
       log(`  ${n.toLocaleString("en")} pairs (run ${rep + 1}/${REPS.pairs}) ...`);
       await settle();
       res[n].push(await pki([...g(dir), "issue", "client", "--names-from", files[n], "--out-dir", out], { mem: true }));
+      log(`    ${fmtMs(res[n][res[n].length - 1].ms)}`);
       const v = spawnSync("openssl", ["verify", "-CAfile", path.join(CA0, "ca.crt"), path.join(out, "agent-0.crt"), path.join(out, `agent-${n - 1}.crt`)], { encoding: "utf8" });
       if (v.status !== 0) die(`issued certificates do not verify: ${v.stdout}${v.stderr}`);
       const count = fs.readFileSync(path.join(dir, "index.txt"), "utf8").split("\n").filter(Boolean).length;

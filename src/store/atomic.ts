@@ -277,7 +277,8 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   const fsyncInline = opts.size !== undefined && opts.size < SYNCFS_MIN;
   // a large batch (or one of unknown size: bulk issuance) is written by the
   // writer thread (file-writer.ts), a small one on libuv's pool
-  const writer = fsyncInline ? poolWriter(concurrency, umask) : threadWriter(umask);
+  // (or on the pool, where no thread can be started)
+  const writer = (fsyncInline ? null : threadWriter(umask)) ?? poolWriter(concurrency, umask);
   const fail = (i: number, e: unknown) => (failure ??= { w: writes[i] ?? writes[0]!, e });
   const settled = (): Promise<void> => writer.settled(closed, fail);
   const removeStaged = (): void => {
@@ -382,14 +383,20 @@ function poolWriter(concurrency: number, umask: number | null): StageWriter {
 }
 
 /** Large batches: the writer thread (file-writer.ts), in order, no fsync (the batch syncs its file systems once). */
-function threadWriter(umask: number | null): StageWriter {
-  let ch: WriterChannel | undefined;
+function threadWriter(umask: number | null): StageWriter | null {
   let onFail: (i: number, e: unknown) => void = () => {};
   const failed = (f: WriterFailure) => onFail(Math.max(0, f.index), Object.assign(new Error(f.message), { code: f.code }));
+  let ch: WriterChannel;
+  try {
+    // started now: the thread boots while the first pairs are signed
+    ch = writerChannel(failed);
+  } catch {
+    return null; // no thread to be had (a limit on threads): the pool writes the batch
+  }
   // files go to the thread SEND_EVERY at a time (see file-writer.ts)
   let pending: WriterFile[] = [];
   const send = () => {
-    if (pending.length) (ch ??= writerChannel(failed)).send(pending);
+    if (pending.length) ch.send(pending);
     pending = [];
   };
   return {
@@ -405,7 +412,6 @@ function threadWriter(umask: number | null): StageWriter {
     async settled(closed, fail) {
       onFail = fail;
       send();
-      if (!ch) return;
       const f = await ch.flush(closed);
       if (f) failed(f);
     },
