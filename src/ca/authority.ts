@@ -236,7 +236,8 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
         const f = await req.files(c.pem, hex);
         release.push(...f.docs);
         if (f.outputs.length) {
-          (outputs ??= stageOutputs(ca.store)).add(f.outputs);
+          // expected: this pair's number of files for every request (a single sign-csr stays on the pool)
+          (outputs ??= stageOutputs(ca.store, {}, reqs.length * f.outputs.length)).add(f.outputs);
           out.count += f.outputs.length;
         }
       }

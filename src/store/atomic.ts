@@ -262,7 +262,7 @@ export interface Staging {
  * (the caller lets the event loop run now and then). Nothing is visible
  * until the StagedBatch's commit, as before.
  */
-export function startStaging(concurrency = 32, opts: { checked?: boolean; size?: number } = {}): Staging {
+export function startStaging(concurrency = 32, opts: { checked?: boolean; size?: number; expect?: number } = {}): Staging {
   const writes: FileWrite[] = [];
   const staged: string[] = [];
   const umask = currentUmask();
@@ -276,9 +276,11 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   // without fsync; once it is closed, a small one fsyncs each file.
   const fsyncInline = opts.size !== undefined && opts.size < SYNCFS_MIN;
   // a large batch (or one of unknown size: bulk issuance) is written by the
-  // writer thread (file-writer.ts), a small one on libuv's pool
-  // (or on the pool, where no thread can be started)
-  const writer = (fsyncInline ? null : threadWriter(umask)) ?? poolWriter(concurrency, umask);
+  // writer thread (file-writer.ts), a small one on libuv's pool (starting a
+  // thread costs a single sign-csr ~70 ms); `expect`: how many files a batch
+  // of unknown size expects. On the pool too where no thread can be started.
+  const small = fsyncInline || (opts.size === undefined && opts.expect !== undefined && opts.expect < SYNCFS_MIN);
+  const writer = (small ? null : threadWriter(umask)) ?? poolWriter(concurrency, umask);
   const fail = (i: number, e: unknown) => (failure ??= { w: writes[i] ?? writes[0]!, e });
   const settled = (): Promise<void> => writer.settled(closed, fail);
   const removeStaged = (): void => {

@@ -243,9 +243,9 @@ export function writeOutputs(store: Pick<CaStore, "kind" | "location">, writes: 
  * the thread pool as they are added (while the next ones are signed); the
  * caller renames them into place once its records are committed.
  */
-export function stageOutputs(store: Pick<CaStore, "kind" | "location">, opts: ConfineOptions = {}): Staging {
+export function stageOutputs(store: Pick<CaStore, "kind" | "location">, opts: ConfineOptions = {}, expect?: number): Staging {
   const confine = outputConfiner(store, opts);
-  const staging = startStaging();
+  const staging = startStaging(undefined, { expect });
   return {
     add(writes) {
       confine(writes.map((w) => w.path));

@@ -127,6 +127,40 @@ describe("bulk batches are all-or-nothing", () => {
     const v = verifyAll(path.join(ca.dir, "ca.crt"), good.map((c) => path.join(out, path.basename(c, ".csr") + ".crt")));
     expect(v.ok, v.out).toBe(4);
   });
+  it("writer threads are started for a batch, never for a single sign-csr or issue (a thread costs ~70 ms of a one-certificate command)", () => {
+    const ca = makeCa();
+    // node's own worker_threads.Worker, counted: a preload wraps it before bin/pki.js runs and
+    // prints how many were constructed on exit (the threads still run and write for real)
+    const preload = path.join(ca.root, "count-workers.cjs");
+    fs.writeFileSync(
+      preload,
+      `const wt = require("node:worker_threads"); const Orig = wt.Worker; let n = 0;
+wt.Worker = class extends Orig { constructor(...a) { n++; super(...a); } };
+process.on("exit", () => process.stderr.write("workers=" + n + "\\n"));\n`,
+    );
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, ["--require", preload, BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, ...args], { env: cleanEnv(), encoding: "utf8" });
+      return { code: r.status, workers: Number(/workers=(\d+)/.exec(r.stderr)?.[1]), stderr: r.stderr };
+    };
+    const csr = path.join(ca.root, "one.csr");
+    expect(openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(ca.root, "one.key"), "-subj", "/CN=one", "-out", csr]).code).toBe(0);
+    const one = run(["sign-csr", csr, "--profile", "client", "--out", path.join(ca.root, "one.crt")]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.workers).toBe(0);
+    const out1 = path.join(ca.root, "out1");
+    fs.mkdirSync(out1);
+    const pair = run(["issue", "client", "single", "--out-dir", out1]);
+    expect(pair.code, pair.stderr).toBe(0);
+    expect(pair.workers).toBe(0);
+    const list = path.join(ca.root, "batch.txt");
+    fs.writeFileSync(list, Array.from({ length: 100 }, (_, i) => `w-${i}`).join("\n"));
+    const outN = path.join(ca.root, "outN");
+    fs.mkdirSync(outN);
+    const batch = run(["issue", "client", "--names-from", list, "--out-dir", outN]);
+    expect(batch.code, batch.stderr).toBe(0);
+    expect(batch.workers).toBeGreaterThan(0);
+    expect(fs.readdirSync(outN)).toHaveLength(300);
+  });
   it("an --out-dir file that is a symlink, a directory or a FIFO late in a batch is refused like the first (the directory is listed once, not looked up name by name)", () => {
     const ca = makeCa();
     const list = path.join(ca.root, "late.txt");
