@@ -187,10 +187,13 @@ function currentUmask(): number | null {
   }
 }
 
+/** Does a file created with `mode` get exactly that mode under this umask (no fchmod needed)? */
+const wholeUnder = (mode: number, umask: number | null): boolean => umask !== null && (mode & umask) === 0 && (mode & ~0o777) === 0;
+
 /** stage() on the thread pool: open O_EXCL with the final mode, write, fsync (unless the batch syncs its file systems once), close. */
 async function stageAsync(w: FileWrite, tmp: string, fsync: boolean, umask: number | null): Promise<void> {
   const mode = w.mode ?? 0o644;
-  const exact = umask !== null && (mode & umask) === 0 && (mode & ~0o777) === 0;
+  const exact = wholeUnder(mode, umask);
   // opened with its final mode when the umask leaves it whole, else owner-only and fchmod'd
   const fd = await cb<number>((d) => fs.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, exact ? mode : mode & 0o600, d));
   try {
@@ -266,7 +269,6 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   const writes: FileWrite[] = [];
   const staged: string[] = [];
   const umask = currentUmask();
-  let closed = false;
   let failure: { w: FileWrite; e: unknown } | undefined;
   // a large batch is made durable by one syncfs(2) per file system after
   // staging (`sync -f`, coreutils) instead of one fsync per file: the same
@@ -280,9 +282,9 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   // thread costs a single sign-csr ~70 ms); `expect`: how many files a batch
   // of unknown size expects. On the pool too where no thread can be started.
   const small = fsyncInline || (opts.size === undefined && opts.expect !== undefined && opts.expect < SYNCFS_MIN);
-  const writer = (small ? null : threadWriter(umask)) ?? poolWriter(concurrency, umask);
-  const fail = (i: number, e: unknown) => (failure ??= { w: writes[i] ?? writes[0]!, e });
-  const settled = (): Promise<void> => writer.settled(closed, fail);
+  const batch: WriterBatch = { writes, staged, fail: (i, e) => (failure ??= { w: writes[i] ?? writes[0]!, e }), failed: () => failure !== undefined };
+  const writer = (small ? null : threadWriter(batch, umask)) ?? poolWriter(batch, concurrency, umask, fsyncInline);
+  const settled = (): Promise<void> => writer.settled();
   const removeStaged = (): void => {
     writer.stop();
     for (const t of staged) fs.rmSync(t, { force: true });
@@ -301,17 +303,15 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
         writes.push(w);
         staged.push(tmpName(w.path));
       }
-      writer.add(writes, staged, from, fsyncInline, fail);
+      writer.add(from);
     },
     async abandon() {
-      closed = true;
       failure ??= { w: writes[0]!, e: new Error("abandoned") };
       await settled();
       removeStaged();
       interrupted.off();
     },
     async done() {
-      closed = true;
       await settled();
       if (!failure && writes.length) {
         const durable = fsyncInline || (writes.length >= SYNCFS_MIN && syncFileSystems([...new Set(staged.map((t) => path.dirname(t)))]));
@@ -327,54 +327,49 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   };
 }
 
-/** How a Staging's files get written: writes[from..] are new; fail(i, e) records the first failure. */
+/** A Staging's files as its writer sees them: staged[i] is writes[i]'s temporary name; fail(i, e) records the first failure. */
+interface WriterBatch {
+  writes: readonly FileWrite[];
+  staged: readonly string[];
+  fail(i: number, e: unknown): void;
+  /** a file failed or the batch was abandoned: start no more */
+  failed(): boolean;
+}
+
+/** How a Staging's files get written. */
 interface StageWriter {
-  add(writes: readonly FileWrite[], staged: readonly string[], from: number, fsync: boolean, fail: (i: number, e: unknown) => void): void;
-  /** every file added so far is written or failed (closed: no more will come) */
-  settled(closed: boolean, fail: (i: number, e: unknown) => void): Promise<void>;
+  /** writes[from..] were just added */
+  add(from: number): void;
+  /** no more files will come: resolves once every file added is written, or failed */
+  settled(): Promise<void>;
   /** no file appears any more (before a signal handler removes the staged ones) */
   stop(): void;
 }
 
 /** Small batches: stageAsync on libuv's pool, up to `concurrency` files in flight. */
-function poolWriter(concurrency: number, umask: number | null): StageWriter {
+function poolWriter(b: WriterBatch, concurrency: number, umask: number | null, fsync: boolean): StageWriter {
   let next = 0;
   let inFlight = 0;
-  let failed = false;
-  let idle: (() => void) | undefined;
-  let ws: readonly FileWrite[] = [];
-  let ts: readonly string[] = [];
-  let fsync = false;
-  let onFail: (i: number, e: unknown) => void = () => {};
   let closed = false;
+  let idle: (() => void) | undefined;
   const pump = (): void => {
-    while (!failed && inFlight < concurrency && next < ws.length) {
+    while (!b.failed() && inFlight < concurrency && next < b.writes.length) {
       const i = next++;
       inFlight++;
-      stageAsync(ws[i]!, ts[i]!, fsync, umask).then(
+      stageAsync(b.writes[i]!, b.staged[i]!, fsync, umask).then(
         () => {},
-        (e) => {
-          failed = true;
-          onFail(i, e);
-        },
+        (e) => b.fail(i, e),
       ).finally(() => {
         inFlight--;
         pump();
       });
     }
-    if (inFlight === 0 && (closed || failed)) idle?.();
+    if (inFlight === 0 && (closed || b.failed())) idle?.();
   };
   return {
-    add(writes, staged, _from, fs_, fail) {
-      ws = writes;
-      ts = staged;
-      fsync = fs_;
-      onFail = fail;
-      pump();
-    },
-    settled(c, fail) {
-      closed = c;
-      onFail = fail;
+    add: pump,
+    settled() {
+      closed = true;
       return new Promise<void>((res) => {
         idle = res;
         pump();
@@ -385,9 +380,8 @@ function poolWriter(concurrency: number, umask: number | null): StageWriter {
 }
 
 /** Large batches: the writer thread (file-writer.ts), in order, no fsync (the batch syncs its file systems once). */
-function threadWriter(umask: number | null): StageWriter | null {
-  let onFail: (i: number, e: unknown) => void = () => {};
-  const failed = (f: WriterFailure) => onFail(Math.max(0, f.index), Object.assign(new Error(f.message), { code: f.code }));
+function threadWriter(b: WriterBatch, umask: number | null): StageWriter | null {
+  const failed = (f: WriterFailure) => b.fail(Math.max(0, f.index), Object.assign(new Error(f.message), { code: f.code }));
   let ch: WriterChannel;
   try {
     // started now: the thread boots while the first pairs are signed
@@ -402,19 +396,17 @@ function threadWriter(umask: number | null): StageWriter | null {
     pending = [];
   };
   return {
-    add(writes, staged, from, _fsync, fail) {
-      onFail = fail;
-      for (let i = from; i < writes.length; i++) {
-        const w = writes[i]!;
+    add(from) {
+      for (let i = from; i < b.writes.length; i++) {
+        const w = b.writes[i]!;
         const mode = w.mode ?? 0o644;
-        pending.push({ tmp: staged[i]!, data: w.data, mode, exact: umask !== null && (mode & umask) === 0 && (mode & ~0o777) === 0 });
+        pending.push({ tmp: b.staged[i]!, data: w.data, mode, exact: wholeUnder(mode, umask) });
       }
       if (pending.length >= SEND_EVERY) send();
     },
-    async settled(closed, fail) {
-      onFail = fail;
+    async settled() {
       send();
-      const f = await ch.flush(closed);
+      const f = await ch.close();
       if (f) failed(f);
     },
     stop: stopAll,

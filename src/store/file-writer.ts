@@ -53,9 +53,10 @@ const C = fs.constants;
 const failed = new Map(); // channel -> first failure
 const count = new Map(); // channel -> files seen
 parentPort.on("message", (m) => {
-  if (m.op === "flush") {
-    parentPort.postMessage({ op: "flushed", ch: m.ch, seq: m.seq, failed: failed.get(m.ch) });
-    if (m.last) { failed.delete(m.ch); count.delete(m.ch); }
+  if (m.op === "close") {
+    parentPort.postMessage({ op: "closed", ch: m.ch, seq: m.seq, failed: failed.get(m.ch) });
+    failed.delete(m.ch);
+    count.delete(m.ch);
     return;
   }
   let n = count.get(m.ch) || 0;
@@ -89,7 +90,7 @@ parentPort.on("message", (m) => {
 });
 `;
 
-/** One writer thread, its shared [stop, busy] flags, the flushes it owes and why it died, if it did. */
+/** One writer thread, its shared [stop, busy] flags, the closes it owes an answer and why it died, if it did. */
 interface Thread {
   w: Worker;
   flags: Int32Array;
@@ -122,7 +123,7 @@ function thread(i: number): Thread {
     done?.(m.failed);
   });
   const died = (why: string) => {
-    // the thread itself is gone (not a file's failure): every pending and later flush fails
+    // the thread itself is gone (not a file's failure): every pending and later close fails
     t.dead ??= why;
     for (const [seq, done] of t.waiting) {
       t.waiting.delete(seq);
@@ -138,11 +139,11 @@ function thread(i: number): Thread {
 /** A channel of a writer thread: files written in the order sent. */
 export interface WriterChannel {
   send(files: readonly WriterFile[]): void;
-  /** resolves once every file sent so far is written: undefined, or the channel's first failure; `last`: the channel is done */
-  flush(last?: boolean): Promise<WriterFailure | undefined>;
+  /** the channel is done: resolves once every file sent is written, with undefined or the channel's first failure */
+  close(): Promise<WriterFailure | undefined>;
 }
 
-/** A new channel; `onFailed` hears of its first failure as soon as the thread meets it (flush reports it too). */
+/** A new channel; `onFailed` hears of its first failure as soon as the thread meets it (close reports it too). */
 export function writerChannel(onFailed: (f: WriterFailure) => void = () => {}): WriterChannel {
   const ch = nextChannel++;
   const t = thread(ch % THREADS);
@@ -165,14 +166,14 @@ export function writerChannel(onFailed: (f: WriterFailure) => void = () => {}): 
       });
       t.w.postMessage({ op: "write", ch, tmps: files.map((f) => f.tmp).join("\0"), meta, data: data.buffer }, [data.buffer, meta.buffer]);
     },
-    flush(last = false) {
+    close() {
       const seq = nextSeq++;
-      if (last) listeners.delete(ch);
+      listeners.delete(ch);
       if (t.dead !== undefined) return Promise.resolve({ index: -1, message: t.dead });
       return new Promise<WriterFailure | undefined>((res) => {
         t.waiting.set(seq, res);
-        t.w.ref(); // a flush awaited keeps the process alive until the answer
-        t.w.postMessage({ op: "flush", ch, seq, last });
+        t.w.ref(); // a close awaited keeps the process alive until the answer
+        t.w.postMessage({ op: "close", ch, seq });
       });
     },
   };
