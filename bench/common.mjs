@@ -67,7 +67,7 @@ export async function runStandalone(name, title, bench) {
   const passFile = path.join(tmp, "pass");
   fs.writeFileSync(passFile, "bench passphrase 1234\n", { mode: 0o600 });
   const ca0 = path.join(tmp, "ca0");
-  const r = spawnSync(process.execPath, [BIN, "init", "--dir", ca0, "--cn", "Bench CA", "--org", "Bench", "--passphrase-file", passFile], { env, encoding: "utf8" });
+  const r = spawnSync(BIN, ["init", "--dir", ca0, "--cn", "Bench CA", "--org", "Bench", "--passphrase-file", passFile], { env, encoding: "utf8" });
   if (r.status !== 0) {
     process.stderr.write(`bench: pki init failed: ${r.stderr}`);
     process.exit(1);

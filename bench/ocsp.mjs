@@ -141,7 +141,7 @@ export async function ocspBench(o) {
   const REPS = o.quick ? 1 : 3;
   const dir = path.join(o.tmp, "ocsp");
   fs.cpSync(o.ca0, dir, { recursive: true, preserveTimestamps: true });
-  const pkiSync = (argv) => spawnSync(process.execPath, [BIN, "--dir", dir, "--passphrase-file", o.passFile, ...argv], { env, encoding: "utf8", maxBuffer: 1 << 28, timeout: 300_000 });
+  const pkiSync = (argv) => spawnSync(BIN, ["--dir", dir, "--passphrase-file", o.passFile, ...argv], { env, encoding: "utf8", maxBuffer: 1 << 28, timeout: 300_000 });
 
   // a victim with a real certificate (revoked at the end), then 100,000 index lines
   log(`OCSP: a ${N_CERTS.toLocaleString("en")}-certificate CA ...`);
@@ -172,7 +172,7 @@ export async function ocspBench(o) {
     // pki serve first: it issues the responder certificate both servers use
     const pPort = await freePort();
     const ready = path.join(o.tmp, "ocsp-ready.json");
-    const serve = spawn(process.execPath, [BIN, "serve", "--dir", dir, "--passphrase-file", o.passFile, "--listen", `127.0.0.1:${pPort}`, "--ready-file", ready], { env, stdio: ["ignore", "ignore", "pipe"] });
+    const serve = spawn(BIN, ["serve", "--dir", dir, "--passphrase-file", o.passFile, "--listen", `127.0.0.1:${pPort}`, "--ready-file", ready], { env, stdio: ["ignore", "ignore", "pipe"] });
     children.push(serve);
     let serveErr = "";
     serve.stderr.on("data", (d) => (serveErr += d));

@@ -107,7 +107,7 @@ export async function startCluster() {
 function timed(argv, { env, cwd }) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...argv], { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(BIN, [...argv], { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const t = setTimeout(() => child.kill("SIGKILL"), LIMIT_S * 1000);
@@ -159,7 +159,7 @@ export async function pgBench(o) {
   try {
     const g = ["--passphrase-file", o.passFile];
     const pkiSync = (argv, cwd = o.tmp) => {
-      const r = spawnSync(process.execPath, [BIN, ...argv], { env, cwd, encoding: "utf8", maxBuffer: 1 << 28, timeout: LIMIT_S * 1000 });
+      const r = spawnSync(BIN, [...argv], { env, cwd, encoding: "utf8", maxBuffer: 1 << 28, timeout: LIMIT_S * 1000 });
       if (r.status !== 0) throw new Error(`pki ${argv.join(" ")} failed: ${r.stderr}`);
       return r.stdout;
     };
