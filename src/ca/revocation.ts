@@ -4,6 +4,7 @@
  */
 import { parseCrlNumber, prepareCrlFromIndex, readCrlInfo, type CrlInfo, type PreparedCrl } from "../core/crl.js";
 import { CLOCK_SKEW_MS, compareCrlWithIndex } from "../core/crl-match.js";
+import { CRL_TAIL_BYTES, crlBuiltFrom, crlSourceRecord, parseCrlSource } from "../core/crl-source.js";
 import { parseCertificate } from "../core/parse.js";
 import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
@@ -75,12 +76,18 @@ export interface PendingCrl {
   thisUpdate: Date;
   nextUpdate: Date;
   prepared: PreparedCrl;
+  /** the index text it is built from (crl-source.json records it with crl.pem) */
+  index: Uint8Array;
 }
+
+/** The index text each signed CRL was built from, for its crl-source.json (crlChange). */
+const builtFrom = new WeakMap<object, Uint8Array>();
 
 /** The CRL up to its signature: needs the CA certificate only, not the key. */
 export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date, crlNumber: bigint): PendingCrl {
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
+  const bytes = indexBytes(index);
   const prepared = prepareCrlFromIndex({
     signatureAlgorithm: ca.algorithm.der,
     issuer: ca.cert.subjectRaw,
@@ -88,9 +95,9 @@ export function prepareCrl(ca: Authority, index: IndexData, days: number, now: D
     nextUpdate,
     crlNumber,
     authorityKeyId: ca.keyId,
-    index: indexBytes(index),
+    index: bytes,
   });
-  return { crlNumber, thisUpdate, nextUpdate, prepared };
+  return { crlNumber, thisUpdate, nextUpdate, prepared, index: bytes };
 }
 
 /**
@@ -101,7 +108,9 @@ export function prepareCrl(ca: Authority, index: IndexData, days: number, now: D
 export function signPreparedCrl(p: PendingCrl, signing: SigningAuthority, as: "pem" | "der" = "pem"): Promise<Omit<CrlResult, "path">> | Omit<CrlResult, "path"> {
   return thenSign(signing.caSigner, p.prepared.tbs, (signature) => {
     const fields = { crlNumber: p.crlNumber, thisUpdate: p.thisUpdate, nextUpdate: p.nextUpdate, revoked: p.prepared.count };
-    return crlEncodings(fields, as === "der" ? { der: p.prepared.finish(signature) } : { pemBytes: p.prepared.finishPem(signature) });
+    const crl = crlEncodings(fields, as === "der" ? { der: p.prepared.finish(signature) } : { pemBytes: p.prepared.finishPem(signature) });
+    builtFrom.set(crl, p.index);
+    return crl;
   });
 }
 
@@ -123,14 +132,28 @@ export async function nextCrlNumber(store: StoreReader): Promise<bigint> {
  * one number, which it forbids. In an issuing CA, crl-chain.pem (this CA's
  * CRL and the parent's, for nginx `ssl_crl`: see ca/parent.ts) goes with the
  * CRL. `own` false: only the number is advanced (the CRL goes to a file the
- * user named).
+ * user named). With crl.pem goes crl-source.json, what it was built from
+ * (core/crl-source.ts; removed when that is not known).
  */
 export async function crlChange(ca: Authority, tx: StoreReader, crl: Omit<CrlResult, "path">, own = true, with_: Change = {}): Promise<Change> {
+  const index = builtFrom.get(crl);
+  const source: DocWrite = { name: DOC.crlSource, data: index ? crlSourceRecord(index, crl.pemBytes) : null };
   return {
     ...with_,
     crlNumber: crl.crlNumber + 1n,
-    docs: [...(with_.docs ?? []), ...(own ? [{ name: DOC.crl, data: crl.pemBytes }, ...(await crlChainDocs(ca, tx, crl.pemBytes))] : [])],
+    docs: [...(with_.docs ?? []), ...(own ? [{ name: DOC.crl, data: crl.pemBytes }, source, ...(await crlChainDocs(ca, tx, crl.pemBytes))] : [])],
   };
+}
+
+/**
+ * Was the current crl.pem built by pki from `index`, or from an index that
+ * `index` only appends lines to (core/crl-source.ts)? Then it lists nothing
+ * `index` does not revoke, and a CRL built from `index` (or from `index`
+ * with more revocations) cannot drop one of its revocations.
+ */
+export async function crlBuiltFromIndex(reader: StoreReader, index: IndexData): Promise<boolean> {
+  const [rec, end] = await Promise.all([reader.read(DOC.crlSource), reader.readTail(DOC.crl, CRL_TAIL_BYTES)]);
+  return crlBuiltFrom(parseCrlSource(rec), end, indexBytes(index));
 }
 
 /** The result of a CRL written to `path`: the same object (its encodings stay made on first use), with the path. */
@@ -185,9 +208,12 @@ export interface LiveDrop {
  * CRL would un-revoke them (an older index.txt restored from a backup, a
  * hand edit). Entries of expired certificates may go (RFC 5280 3.3: a CRL
  * need only list unexpired certificates). A current CRL that is missing,
- * unreadable or not signed by this CA proves nothing and gives no drops.
+ * unreadable or not signed by this CA proves nothing and gives no drops;
+ * neither does one built from this index (crlBuiltFromIndex), which is not
+ * read then.
  */
 export async function liveDrops(ca: Authority, reader: StoreReader, index: IndexData, now: Date): Promise<LiveDrop[]> {
+  if (await crlBuiltFromIndex(reader, index)) return [];
   let cur: CurrentCrl | null;
   try {
     cur = await readCurrentCrl(ca, reader);
@@ -492,8 +518,10 @@ export async function revokeSerials(
     // changes nothing)
     const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now, await nextCrlNumber(tx));
     const crl = await signPreparedCrl(pending, await signing);
-    // never un-revoke: an index older than crl.pem is refused before anything is written
-    await assertNoLiveDrops(ca, tx, newIndex, now);
+    // never un-revoke: an index older than crl.pem is refused before anything is written (not
+    // read at all when crl.pem was built from the index as it was before this edit, which only
+    // adds revocations to it)
+    if (!(await crlBuiltFromIndex(tx, buf))) await assertNoLiveDrops(ca, tx, newIndex, now);
     // the index (the commit point) with the advanced number first, then the CRL, the bundle and the allow-list
     const derived = await derivedDocs(ca, tx, () => newIndex, now);
     await tx.commit(await crlChange(ca, tx, crl, true, { update, docs: [] }).then((c) => ({ ...c, docs: [...(c.docs ?? []), ...derived] })));

@@ -89,6 +89,26 @@ class DirReader implements StoreReader {
     }
   }
 
+  async readTail(name: DocName, n: number): Promise<{ size: number; tail: Buffer } | null> {
+    const p = this.path(name);
+    let fd: number;
+    try {
+      fd = fs.openSync(p, "r");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return null;
+      throw new PkiError("IO_ERROR", `cannot read ${p}: ${code}`);
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const tail = Buffer.alloc(Math.min(n, size));
+      const got = fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+      return { size, tail: tail.subarray(0, got) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   async list(dir: (typeof DOC_DIRS)[number]): Promise<DocName[]> {
     let names: string[];
     try {

@@ -142,6 +142,12 @@ class PgReader {
     return r.rows[0]?.data ?? null;
   }
 
+  async readTail(name: DocName, n: number): Promise<{ size: number; tail: Buffer } | null> {
+    const r = await this.q<{ size: number; tail: Buffer }>(`reading ${name}`, "SELECT octet_length(data) AS size, substring(data FROM greatest(octet_length(data) - $2 + 1, 1)) AS tail FROM pki_documents WHERE name = $1", [name, n]);
+    const row = r.rows[0];
+    return row ? { size: Number(row.size), tail: row.tail } : null;
+  }
+
   async list(dir: (typeof DOC_DIRS)[number]): Promise<DocName[]> {
     const r = await this.q<{ name: string }>(`listing ${dir}/`, `SELECT name FROM pki_documents WHERE starts_with(name, $1) ORDER BY name COLLATE "C"`, [dir + "/"]);
     return r.rows.map((x) => x.name);

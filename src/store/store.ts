@@ -48,6 +48,8 @@ export const DOC = {
   caKey: "private/ca.key",
   crlNumber: "crlnumber",
   crl: "crl.pem",
+  /** what crl.pem was built from (core/crl-source.ts): lets the next CRL skip re-reading it */
+  crlSource: "crl-source.json",
   bundle: "ca-clients.crt",
   allowMap: "nginx-allow.map",
   parentCert: "parent.crt",
@@ -108,6 +110,8 @@ export interface Change {
 export interface StoreReader {
   /** a document's bytes, or null when it does not exist */
   read(name: DocName): Promise<Buffer | null>;
+  /** a document's size and its last `n` bytes (crl.pem's identity: core/crl-source.ts), or null when it does not exist */
+  readTail(name: DocName, n: number): Promise<{ size: number; tail: Buffer } | null>;
   /** the documents under one of DOC_DIRS ("profiles"), as full DocNames, sorted */
   list(dir: (typeof DOC_DIRS)[number]): Promise<DocName[]>;
   /**
@@ -167,6 +171,7 @@ export function withRecords(reader: StoreReader, add: readonly CertRecord[]): St
   const pems = new Map(add.map((r) => [r.entry.serial, r.pem]));
   return {
     read: (name) => reader.read(name),
+    readTail: (name, n) => reader.readTail(name, n),
     list: (dir) => reader.list(dir),
     indexText: () => reader.indexText(),
     async meta() {
