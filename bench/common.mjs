@@ -23,15 +23,18 @@ export const median = (xs) => {
 
 /**
  * Before a timed run that creates many files: write back what earlier runs
- * left (sync) and wait out ext4's "recently deleted" window (5 s for clean
- * inode tables): a run started right after removing the previous run's
- * 40,000 files searched past their inodes for new ones and took up to twice
- * as long (perf: recently_deleted in ext4_create). Each bulk run, pki's and
- * the disk reference's alike, starts from a settled disk.
+ * left (sync), and let it start with the disk idle. The runs' files are
+ * not removed until the bench ends: ext4 without a journal (this machine's
+ * root file system) passes over every inode freed in the last 60 s (300 s
+ * while its inode table block is dirty) when it looks for a free one, and
+ * reads that inode's table block to know (perf: recently_deleted,
+ * find_get_block_common in ext4_create). A run made within that window of
+ * removing the previous run's 40,000 files spent 4 to 11 s in the kernel
+ * instead of ~3 s; waiting 5 s (what this did before) was not enough.
  */
 export async function settle() {
   spawnSync("sync");
-  await sleep(5500);
+  await sleep(1000);
 }
 
 /** `npm run build` (tsc, then scripts/bundle.mjs) when bin/pki.js has nothing to run yet; false if it failed. */

@@ -191,13 +191,8 @@ export async function pgBench(o) {
         const out = fs.mkdtempSync(path.join(o.tmp, "pg-pairs-out-"));
         await settle();
         pairs[k].push(await timed([...onStore(store), "issue", "client", "--names-from", names, "--out-dir", out], { env, cwd: o.tmp }));
-        if (k === "pg") {
-          if (lastOut) fs.rmSync(lastOut, { recursive: true, force: true });
-          lastOut = out;
-        } else {
-          fs.rmSync(store, { recursive: true, force: true });
-          fs.rmSync(out, { recursive: true, force: true });
-        }
+        // kept until the bench ends (settle(): removed files would slow the next run's creates)
+        if (k === "pg") lastOut = out;
       }
     }
     const caFile = path.join(o.ca0, "ca.crt");

@@ -339,8 +339,7 @@ if (want("bulk")) {
       if (v.status !== 0) die(`issued certificates do not verify: ${v.stdout}${v.stderr}`);
       const count = fs.readFileSync(path.join(dir, "index.txt"), "utf8").split("\n").filter(Boolean).length;
       if (count !== n) die(`index.txt of the ${n}-pair batch holds ${count} lines`);
-      fs.rmSync(dir, { recursive: true, force: true }); // 40,000 files a run: do not let them pile up
-      fs.rmSync(out, { recursive: true, force: true });
+      // kept until the bench ends (settle(): removed files would slow the next run's creates)
     }
   }
   const sum = (n) => ({ ms: median(res[n].map((r) => r.ms)), peakKb: median(res[n].map((r) => r.peakKb)), runs: res[n].map((r) => r.ms) });
@@ -372,7 +371,6 @@ for (let i = 0; i < ${BULK}; i++) for (const [dir, ext, data] of files) { const 
 require("node:child_process").execFileSync("sync", ["-f", d + "/out", d + "/certs"]);`;
     await settle();
     diskRuns.push((await timed(process.execPath, ["-e", script])).ms);
-    fs.rmSync(d, { recursive: true, force: true });
   }
   const disk = { ms: median(diskRuns) };
   const peerLabel = `openssl req -x509 -CA, a process per pair (${OPENSSL_PAIRS} timed, extrapolated)`;
