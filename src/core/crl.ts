@@ -78,7 +78,9 @@ export function revokedFromIndexText(text: string): RevokedRef[] {
       const time = comma < 0 ? rev : rev.slice(0, comma);
       if (time.length !== 13 && time.length !== 15) throw new Error(`index.txt: bad revocation time ${JSON.stringify(time)}`);
       let reasonCode: number | undefined;
-      const ref: RevokedRef = { serial: text.slice(t3 + 1, t4), time };
+      // RevokedRef's form: upper case, even length (an index may spell "1" or "0a")
+      const hex = text.slice(t3 + 1, t4).toUpperCase();
+      const ref: RevokedRef = { serial: hex.length % 2 ? "0" + hex : hex, time };
       if (comma >= 0) {
         const parsed = parseRevocationField(rev);
         if (typeof parsed !== "string" && (parsed.holdInstruction || parsed.invalidityTime)) {

@@ -45,6 +45,14 @@ describe("compareCrlWithIndex", () => {
     expect(differingRevocations(d)).toBe(0);
   });
 
+  it("serials of odd length or in lower case (a hand-edited index) compare as numbers, and a CRL from the index matches it", () => {
+    const odd = "R\t310101000000Z\t300101000000Z,keyCompromise\tabc\tunknown\t/CN=odd\n" + "R\t310101000000Z\t300101000000Z\t1\tunknown\t/CN=one\n";
+    const crl = encodeRevoked(revokedFromIndexText(odd));
+    expect(revokedFromIndexText(odd).map((r) => r.serial)).toEqual(["0ABC", "01"]);
+    expect(compareCrlWithIndex(odd, crl)).toEqual({ missing: [], extra: [], changed: [], matches: true });
+    expect(compareCrlWithIndex(odd.replace("keyCompromise", "superseded"), crl).changed).toEqual(["0ABC"]);
+  });
+
   it("an empty index and a CRL without entries match", () => {
     expect(compareCrlWithIndex("", new Uint8Array(0)).matches).toBe(true);
     expect(compareCrlWithIndex(B, new Uint8Array(0)).matches).toBe(true);
