@@ -2,11 +2,11 @@
  * CRL and client bundle generation on a CA store. Writers run inside
  * store.locked() and commit through its StoreTx.
  */
-import { parseCrlNumber, prepareCrlFromIndex, readCrlInfo, type CrlInfo, type PreparedCrl } from "../core/crl.js";
+import { parseCrlNumber, prepareCrlFromEntries, prepareCrlFromIndex, readCrlInfo, spliceRevoked, type CrlHeader, type CrlInfo, type PreparedCrl } from "../core/crl.js";
 import { CLOCK_SKEW_MS, compareCrlWithIndex } from "../core/crl-match.js";
-import { CRL_TAIL_BYTES, crlBuiltFrom, crlSourceRecord, parseCrlSource } from "../core/crl-source.js";
+import { CRL_TAIL_BYTES, crlBuiltFrom, crlSourceRecord, isRecordedCrl, parseCrlSource, type CrlSource } from "../core/crl-source.js";
 import { parseCertificate } from "../core/parse.js";
-import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
+import { formatLine, parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
 import { applyIndexUpdates, entriesToRevoke, findIndexEntry, findSerialLine, markRevoked, revocationTime } from "../core/index-edit.js";
 import { PkiError } from "../core/errors.js";
 import { allowMapText } from "../core/allow-map.js";
@@ -83,21 +83,47 @@ export interface PendingCrl {
 /** The index text each signed CRL was built from, for its crl-source.json (crlChange). */
 const builtFrom = new WeakMap<object, Uint8Array>();
 
-/** The CRL up to its signature: needs the CA certificate only, not the key. */
-export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date, crlNumber: bigint): PendingCrl {
+/** Everything of a new CRL but its entries: thisUpdate is now (whole seconds), nextUpdate `days` later. */
+function crlHeader(ca: Authority, days: number, now: Date, crlNumber: bigint): CrlHeader {
   const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
   const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
+  return { signatureAlgorithm: ca.algorithm.der, issuer: ca.cert.subjectRaw, thisUpdate, nextUpdate, crlNumber, authorityKeyId: ca.keyId };
+}
+
+/** The CRL up to its signature: needs the CA certificate only, not the key. */
+export function prepareCrl(ca: Authority, index: IndexData, days: number, now: Date, crlNumber: bigint): PendingCrl {
+  const h = crlHeader(ca, days, now, crlNumber);
   const bytes = indexBytes(index);
-  const prepared = prepareCrlFromIndex({
-    signatureAlgorithm: ca.algorithm.der,
-    issuer: ca.cert.subjectRaw,
-    thisUpdate,
-    nextUpdate,
-    crlNumber,
-    authorityKeyId: ca.keyId,
-    index: bytes,
-  });
-  return { crlNumber, thisUpdate, nextUpdate, prepared, index: bytes };
+  const prepared = prepareCrlFromIndex({ ...h, index: bytes });
+  return { crlNumber, thisUpdate: h.thisUpdate, nextUpdate: h.nextUpdate, prepared, index: bytes };
+}
+
+/**
+ * A revocation's CRL from the current one (core/crl.ts spliceRevoked):
+ * when crl-source.json says crl.pem was built from `index` (`source`), the
+ * new CRL is its entries with those of the lines `update` revokes put in
+ * place. The bytes read are checked to be the crl.pem the record names, and
+ * the CRL's signature, so that only what this CA signed from that index is
+ * carried over. Null (build from the index) when it cannot be.
+ */
+async function splicedCrl(ca: Authority, tx: StoreReader, index: Buffer, source: CrlSource, update: readonly IndexEntry[], newIndex: Buffer, days: number, now: Date, crlNumber: bigint): Promise<PendingCrl | null> {
+  const bytes = await tx.read(DOC.crl);
+  if (bytes === null || !isRecordedCrl(source, { size: bytes.length, tail: bytes })) return null;
+  const der = pemBlockDerInPlace(bytes, "X509 CRL");
+  if (der === null) return null;
+  let cur: CurrentCrl;
+  try {
+    cur = crlFromDer(ca, der, DOC.crl);
+  } catch {
+    return null;
+  }
+  if (!cur.signedByCa) return null;
+  const changes = update.map((u) => ({ start: findSerialLine(index, u.serial)?.start ?? -1, line: formatLine(u) }));
+  if (changes.some((c) => c.start < 0)) return null;
+  const spliced = spliceRevoked(cur.info.revokedDer, index, source.index.bytes, changes);
+  if (!spliced) return null;
+  const h = crlHeader(ca, days, now, crlNumber);
+  return { crlNumber, thisUpdate: h.thisUpdate, nextUpdate: h.nextUpdate, prepared: prepareCrlFromEntries(h, spliced.pieces, spliced.count), index: newIndex };
 }
 
 /**
@@ -146,14 +172,16 @@ export async function crlChange(ca: Authority, tx: StoreReader, crl: Omit<CrlRes
 }
 
 /**
- * Was the current crl.pem built by pki from `index`, or from an index that
- * `index` only appends lines to (core/crl-source.ts)? Then it lists nothing
- * `index` does not revoke, and a CRL built from `index` (or from `index`
- * with more revocations) cannot drop one of its revocations.
+ * crl-source.json when it says that the current crl.pem was built by pki
+ * from `index`, or from an index that `index` only appends lines to
+ * (core/crl-source.ts), else null. Then crl.pem lists nothing `index` does
+ * not revoke, and a CRL built from `index` (or from `index` with more
+ * revocations) cannot drop one of its revocations.
  */
-export async function crlBuiltFromIndex(reader: StoreReader, index: IndexData): Promise<boolean> {
-  const [rec, end] = await Promise.all([reader.read(DOC.crlSource), reader.readTail(DOC.crl, CRL_TAIL_BYTES)]);
-  return crlBuiltFrom(parseCrlSource(rec), end, indexBytes(index));
+export async function crlSourceFor(reader: StoreReader, index: IndexData): Promise<CrlSource | null> {
+  const [bytes, end] = await Promise.all([reader.read(DOC.crlSource), reader.readTail(DOC.crl, CRL_TAIL_BYTES)]);
+  const rec = parseCrlSource(bytes);
+  return crlBuiltFrom(rec, end, indexBytes(index)) ? rec : null;
 }
 
 /** The result of a CRL written to `path`: the same object (its encodings stay made on first use), with the path. */
@@ -209,11 +237,11 @@ export interface LiveDrop {
  * hand edit). Entries of expired certificates may go (RFC 5280 3.3: a CRL
  * need only list unexpired certificates). A current CRL that is missing,
  * unreadable or not signed by this CA proves nothing and gives no drops;
- * neither does one built from this index (crlBuiltFromIndex), which is not
+ * neither does one built from this index (crlSourceFor), which is not
  * read then.
  */
 export async function liveDrops(ca: Authority, reader: StoreReader, index: IndexData, now: Date): Promise<LiveDrop[]> {
-  if (await crlBuiltFromIndex(reader, index)) return [];
+  if ((await crlSourceFor(reader, index)) !== null) return [];
   let cur: CurrentCrl | null;
   try {
     cur = await readCurrentCrl(ca, reader);
@@ -515,13 +543,16 @@ export async function revokeSerials(
     const newIndex = applyIndexUpdates(buf, update);
     // the CRL is built while the CA key may still be decrypting on the thread
     // pool; nothing is written before the key is there (a wrong passphrase
-    // changes nothing)
-    const pending = prepareCrl(ca, newIndex, ca.settings.crlDays, now, await nextCrlNumber(tx));
+    // changes nothing). When crl.pem was built from the index as it was
+    // before this edit (which only adds revocations), the new CRL is made
+    // from its entries, and nothing needs checking for dropped revocations.
+    const source = await crlSourceFor(tx, buf);
+    const crlNumber = await nextCrlNumber(tx);
+    const days = ca.settings.crlDays;
+    const pending = (source && (await splicedCrl(ca, tx, buf, source, update, newIndex, days, now, crlNumber))) ?? prepareCrl(ca, newIndex, days, now, crlNumber);
     const crl = await signPreparedCrl(pending, await signing);
-    // never un-revoke: an index older than crl.pem is refused before anything is written (not
-    // read at all when crl.pem was built from the index as it was before this edit, which only
-    // adds revocations to it)
-    if (!(await crlBuiltFromIndex(tx, buf))) await assertNoLiveDrops(ca, tx, newIndex, now);
+    // never un-revoke: an index older than crl.pem is refused before anything is written
+    if (!source) await assertNoLiveDrops(ca, tx, newIndex, now);
     // the index (the commit point) with the advanced number first, then the CRL, the bundle and the allow-list
     const derived = await derivedDocs(ca, tx, () => newIndex, now);
     await tx.commit(await crlChange(ca, tx, crl, true, { update, docs: [] }).then((c) => ({ ...c, docs: [...(c.docs ?? []), ...derived] })));

@@ -70,14 +70,18 @@ export function parseCrlSource(bytes: Uint8Array | null): CrlSource | null {
   return r as CrlSource;
 }
 
+/** Is the CRL file (its size and last bytes, or all of it) the one the record names? */
+export function isRecordedCrl(rec: CrlSource, crl: CrlFileEnd): boolean {
+  return crl.size === rec.crl.bytes && b64(tailOf(crl.tail)) === rec.crl.tail;
+}
+
 /**
  * Is the CRL file `crl` the one the record describes, and `index` the text
  * it was built from, or that text with lines appended? Then the CRL lists
  * nothing `index` does not revoke. False whenever that is not certain.
  */
 export function crlBuiltFrom(rec: CrlSource | null, crl: CrlFileEnd | null, index: Uint8Array): boolean {
-  if (rec === null || crl === null) return false;
-  if (crl.size !== rec.crl.bytes || b64(tailOf(crl.tail)) !== rec.crl.tail) return false;
+  if (rec === null || crl === null || !isRecordedCrl(rec, crl)) return false;
   const n = rec.index.bytes;
   if (index.length < n) return false;
   // lines appended to it: the recorded text ends a line, or a line of it could have grown

@@ -1,7 +1,9 @@
 /**
  * crl-source.json (issue 17, core/crl-source.ts): a revocation or `pki crl`
- * skips reading the current crl.pem when that crl.pem was built from the
- * index as it is (or as it was before lines were appended), and only then.
+ * skips checking the current crl.pem for dropped revocations when that
+ * crl.pem was built from the index as it is (or as it was before lines were
+ * appended), and only then; a revocation then makes the new CRL from its
+ * entries (core/crl.ts spliceRevoked), the same entries as from the index.
  * What is read is counted for real: a preload (node --require) wraps
  * fs.readFileSync before bin/pki.js runs and lists every crl.pem read.
  */
@@ -54,18 +56,26 @@ describe("crl-source.json", () => {
     expect(fs.readFileSync(path.join(ca.dir, "crl-source.json"))).toEqual(before);
   });
 
-  it("a revocation after issuance (lines appended) does not read crl.pem; without the record, or with another crl.pem, it does", () => {
+  it("after issuance (lines appended) a revocation reads crl.pem once, to carry its entries over, and pki crl not at all; without the record, or with another crl.pem, the check reads it", () => {
     const ca = makeCa();
-    for (const x of ["a", "b", "c", "d"]) expect(ca.run(["issue", "client", x]).code).toBe(0);
+    for (const x of ["a", "b", "c", "d", "f", "g"]) expect(ca.run(["issue", "client", x]).code).toBe(0);
     expect(ca.run(["revoke", "a"]).code).toBe(0);
     expect(ca.run(["issue", "client", "e"]).code).toBe(0); // appended after the CRL was built
-    const fast = counted(ca, ["revoke", "b"]);
+    // two at once, one before and one after a's line, one of them appended: the new CRL is made from crl.pem's entries
+    const fast = counted(ca, ["revoke", "e", "b", "--reason", "keyCompromise"]);
     expect(fast.code, fast.stderr).toBe(0);
-    expect(fast.crlReads).toBe(0);
+    expect(fast.crlReads).toBe(1);
+    // the same entries as a CRL built from the whole index (--out: built from index.txt), as openssl reads them
+    const fullPem = path.join(ca.root, "full.pem");
+    expect(ca.run(["crl", "--out", fullPem]).code).toBe(0);
+    const entries = (f: string) => openssl(["crl", "-in", f, "-noout", "-text"]).stdout.split("Revoked Certificates:")[1]!.split("Signature Algorithm:")[0]!;
+    expect(entries(path.join(ca.dir, "crl.pem"))).toBe(entries(fullPem));
+    expect(entries(fullPem)).toMatch(/Key Compromise[\s\S]*Key Compromise/);
+    expect(openssl(["crl", "-in", path.join(ca.dir, "crl.pem"), "-noout", "-CAfile", path.join(ca.dir, "ca.crt")]).stderr).toMatch(/verify OK/);
     const fastCrl = counted(ca, ["crl"]);
     expect(fastCrl.code, fastCrl.stderr).toBe(0);
     expect(fastCrl.crlReads).toBe(0);
-    expect(crlSerials(ca)).toEqual([serialOf(ca, "a"), serialOf(ca, "b")].sort());
+    expect(crlSerials(ca)).toEqual(["a", "b", "e"].map((x) => serialOf(ca, x)).sort());
 
     fs.rmSync(path.join(ca.dir, "crl-source.json"));
     const full = counted(ca, ["revoke", "c"]);
@@ -79,7 +89,7 @@ describe("crl-source.json", () => {
     const other = counted(ca, ["revoke", "d"]);
     expect(other.code, other.stderr).toBe(0);
     expect(other.crlReads).toBeGreaterThan(0);
-    expect(crlSerials(ca)).toEqual(["a", "b", "c", "d"].map((x) => serialOf(ca, x)).sort());
+    expect(crlSerials(ca)).toEqual(["a", "b", "c", "d", "e"].map((x) => serialOf(ca, x)).sort());
   });
 
   it("a newer crl.pem kept beside an index and record restored from a backup: the drop is found and refused", () => {
