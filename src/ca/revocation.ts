@@ -162,12 +162,13 @@ export async function nextCrlNumber(store: StoreReader): Promise<bigint> {
  * (core/crl-source.ts; removed when that is not known).
  */
 export async function crlChange(ca: Authority, tx: StoreReader, crl: Omit<CrlResult, "path">, own = true, with_: Change = {}): Promise<Change> {
+  if (!own) return { ...with_, crlNumber: crl.crlNumber + 1n, docs: with_.docs ?? [] };
   const index = builtFrom.get(crl);
   const source: DocWrite = { name: DOC.crlSource, data: index ? crlSourceRecord(index, crl.pemBytes) : null };
   return {
     ...with_,
     crlNumber: crl.crlNumber + 1n,
-    docs: [...(with_.docs ?? []), ...(own ? [{ name: DOC.crl, data: crl.pemBytes }, source, ...(await crlChainDocs(ca, tx, crl.pemBytes))] : [])],
+    docs: [...(with_.docs ?? []), { name: DOC.crl, data: crl.pemBytes }, source, ...(await crlChainDocs(ca, tx, crl.pemBytes))],
   };
 }
 
