@@ -1,5 +1,5 @@
 #!/bin/sh
-":" //; GLIBC_TUNABLES="glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}" exec node "$0" "$@"
+":" //; case "${NODE_OPTIONS-}" in *openssl-ca*) ;; *) [ -z "${NODE_EXTRA_CA_CERTS-}" ] || { PKI_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export PKI_NODE_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; } ;; esac; GLIBC_TUNABLES="glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}" exec node "$0" "$@"
 // The pki entry point: the only place that exits the process.
 //
 // Run as a program (`pki`, `npx pki`, ./bin/pki.js), this file is first a
@@ -13,6 +13,15 @@
 // 1.9 s at the same peak memory (README, Performance). Elsewhere the
 // setting is ignored (musl, THP off), and `node bin/pki.js` runs without it.
 //
+// The same line keeps NODE_EXTRA_CA_CERTS from node's start: node reads
+// that bundle (and parses its own ~140 roots) before any JavaScript runs,
+// ~40 ms of every start, and pki needs trusted roots only for a TLS
+// connection to PostgreSQL. Below, the variable is put back at once (child
+// processes see it as set), and store/extra-ca.ts adds the file to what a
+// PostgreSQL TLS connection trusts, as node would have. Left alone when
+// NODE_OPTIONS picks the system store (--use-openssl-ca): that store is
+// not node's bundled one, and pki would not rebuild it.
+//
 // CommonJS (bin/package.json), because node starts a CommonJS entry ~10 ms
 // sooner than an ES module one, and scripts call pki in loops. `pki
 // --version` and `pki --help` answer from here and a small CommonJS bundle,
@@ -25,6 +34,14 @@
 // read it. End quietly with status 0, as `cat`, `ls` and git do under a
 // shell that ignores SIGPIPE, so that `set -o pipefail` scripts keep working.
 "use strict";
+{
+  const extraCa = process.env.PKI_NODE_EXTRA_CA_CERTS;
+  if (extraCa !== undefined) {
+    delete process.env.PKI_NODE_EXTRA_CA_CERTS;
+    process.env.NODE_EXTRA_CA_CERTS = extraCa;
+    globalThis[Symbol.for("pki.extra-ca-certs")] = extraCa;
+  }
+}
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (e) => {
     if (e && e.code === "EPIPE") process.exit(0);

@@ -50,6 +50,7 @@
 import { createRequire } from "node:module";
 import type * as pg from "pg";
 import pgDriver from "./pg-driver.js";
+import { trustDeferredRoots } from "./extra-ca.js";
 import { formatCrlNumber } from "../core/crl.js";
 import { PkiError } from "../core/errors.js";
 import { formatLine, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
@@ -443,6 +444,8 @@ export class PgStore extends PgReader implements CaStore {
       constructor(c?: string | pg.ClientConfig) {
         super(c);
         clients.add(this);
+        // NODE_EXTRA_CA_CERTS, when bin/pki.js started node without it (store/extra-ca.ts)
+        trustDeferredRoots(this);
         // no password in the URL nor $PGPASSWORD: ~/.pgpass (or $PGPASSFILE), read here rather than by pg,
         // which prints a deprecation warning on stderr whenever it finds the password there (pg calls the
         // function with the connection's parameters and takes undefined as "no password"; its types say neither)
@@ -705,6 +708,9 @@ export class PgStore extends PgReader implements CaStore {
       out = new PkiError("STORE_UNAVAILABLE", `${what}: the database user may not do this (${msg}); grant it the rights on ${at}`);
     } else if (code === "57014") {
       out = new PkiError("STORE_UNAVAILABLE", `${what}: ${at} did not finish in time (${msg}); nothing was committed`);
+    } else if (code !== "" && !/^[0-9A-Z]{5}$/.test(code) && /CERT|SIGNATURE|ISSUER|TLS|SSL/.test(code)) {
+      // node's TLS verdict on the server's certificate (not a SQLSTATE)
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at} over TLS: ${msg} (${code}): trust the server's CA with sslrootcert=/path/ca.crt in the URL (or NODE_EXTRA_CA_CERTS); nothing was committed`);
     } else if (code.startsWith("08") || code.startsWith("57P") || code === "53300" || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|timeout|terminated|Connection|closed|ENOENT/i.test(raw)) {
       const hint = /ECONNREFUSED|ENOENT/.test(raw) ? ": is the server running, on that host and port?" : /ENOTFOUND|EAI_AGAIN/.test(raw) ? ": check the host name in the URL" : "";
       out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at}: ${msg}${hint}; nothing was committed`);

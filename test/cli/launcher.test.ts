@@ -25,6 +25,7 @@ fs.writeFileSync(
 const b = Buffer.allocUnsafe(64 << 20); b.fill(1);
 const huge = Number((/AnonHugePages:\\s+(\\d+)/.exec(fs.readFileSync("/proc/self/smaps_rollup", "utf8")) || [0, 0])[1]);
 fs.writeFileSync(process.env.REPORT, JSON.stringify({ tunables: process.env.GLIBC_TUNABLES ?? null, argv: process.argv.slice(2), pid: process.pid, hugeKb: huge, keep: b.length }));
+process.on("exit", () => fs.writeFileSync(process.env.REPORT + ".exit", JSON.stringify({ extraCa: process.env.NODE_EXTRA_CA_CERTS ?? null, kept: process.env.PKI_NODE_EXTRA_CA_CERTS ?? null })));
 `,
 );
 
@@ -35,13 +36,14 @@ interface Report {
   hugeKb: number;
 }
 
-function launch(args: string[], env: Record<string, string> = {}, viaNode = false): { code: number | null; stdout: string; stderr: string; report: Report } {
+function launch(args: string[], env: Record<string, string> = {}, viaNode = false): { code: number | null; stdout: string; stderr: string; report: Report; atExit: { extraCa: string | null; kept: string | null } } {
   const report = path.join(tmp, `report-${Math.random().toString(36).slice(2)}.json`);
   const r = spawnSync(viaNode ? process.execPath : BIN, viaNode ? [BIN, ...args] : args, {
-    env: { ...cleanEnv(env), NODE_OPTIONS: `--require ${preload}`, REPORT: report },
+    env: { ...cleanEnv(), NODE_OPTIONS: `--require ${preload}`, REPORT: report, ...env },
     encoding: "utf8",
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, report: JSON.parse(fs.readFileSync(report, "utf8")) as Report };
+  const read = (f: string) => JSON.parse(fs.readFileSync(f, "utf8"));
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, report: read(report) as Report, atExit: read(`${report}.exit`) };
 }
 
 const thp = fs.readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "utf8").match(/\[(\w+)\]/)?.[1];
@@ -75,6 +77,30 @@ describe("bin/pki.js as a program", () => {
       expect(thp).toBe("always");
       expect(launched).toBeGreaterThan(0);
     }
+  });
+
+  it("starts node without NODE_EXTRA_CA_CERTS (node reads that bundle before any JavaScript), and puts it back for child processes", () => {
+    // node warns at start about a bundle it cannot read: the sign that it tried
+    const missing = path.join(tmp, "no-such-bundle.pem");
+    const warned = /Ignoring extra certs from/;
+    const launched = launch(["--version"], { NODE_EXTRA_CA_CERTS: missing });
+    expect(launched.code).toBe(0);
+    expect(launched.stderr).not.toMatch(warned);
+    expect(launched.atExit).toEqual({ extraCa: missing, kept: null });
+    const viaNode = launch(["--version"], { NODE_EXTRA_CA_CERTS: missing }, true);
+    expect(viaNode.stderr).toMatch(warned);
+    expect(viaNode.atExit).toEqual({ extraCa: missing, kept: null });
+    // with the system store asked for, node's own handling stays (pki would not rebuild that store)
+    const systemStore = launch(["--version"], { NODE_EXTRA_CA_CERTS: missing, NODE_OPTIONS: `--use-openssl-ca --require ${preload}` });
+    expect(systemStore.code).toBe(0);
+    expect(systemStore.stderr).toMatch(warned);
+    // unset stays unset
+    const env = cleanEnv();
+    delete env.NODE_EXTRA_CA_CERTS;
+    const report = path.join(tmp, "unset.json");
+    const r = spawnSync(BIN, ["--version"], { env: { ...env, NODE_OPTIONS: `--require ${preload}`, REPORT: report }, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(fs.readFileSync(`${report}.exit`, "utf8"))).toEqual({ extraCa: null, kept: null });
   });
 
   it("passes every argument byte for byte, and the exit status", () => {

@@ -60,8 +60,11 @@ export class PgCluster {
     return path.join(this.dir, "data");
   }
 
-  /** initdb and start; `durable: false` (the default) turns fsync off, as a throwaway cluster may */
-  static async start(opts: { durable?: boolean } = {}): Promise<PgCluster> {
+  /**
+   * initdb and start; `durable: false` (the default) turns fsync off, as a throwaway cluster may;
+   * `tls`: the server's certificate and key files (PEM), and TLS is on
+   */
+  static async start(opts: { durable?: boolean; tls?: { cert: string; key: string } } = {}): Promise<PgCluster> {
     requirePostgres();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pki-pg-"));
     fs.chmodSync(dir, 0o755);
@@ -82,8 +85,18 @@ export class PgCluster {
       "max_connections = 200",
       "password_encryption = 'scram-sha-256'",
       ...(opts.durable ? [] : ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]),
+      ...(opts.tls ? ["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"] : []),
       "",
     ];
+    if (opts.tls) {
+      // the server reads them as itself, and refuses a key others can read
+      for (const [from, to] of [[opts.tls.cert, "server.crt"], [opts.tls.key, "server.key"]] as const) {
+        const dest = path.join(c.data, to);
+        fs.copyFileSync(from, dest);
+        fs.chmodSync(dest, 0o600);
+        if (process.getuid?.() === 0) fs.chownSync(dest, 65534, 65534);
+      }
+    }
     fs.appendFileSync(path.join(c.data, "postgresql.conf"), conf.join("\n"));
     c.startServer();
     await c.sql(`CREATE ROLE ${SECRET_ROLE} LOGIN PASSWORD '${SECRET_PASSWORD}'`);
