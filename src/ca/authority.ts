@@ -42,6 +42,7 @@ export {
   readDocText,
   settingsObject,
   signingAuthority,
+  signingAuthorityAhead,
   type Authority,
   type KeyAccess,
   type SigningAuthority,

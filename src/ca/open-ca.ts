@@ -161,6 +161,30 @@ export async function openSigningAuthority(store: CaStore | Authority, access: K
   return signingAuthority(a, fileSigner(key));
 }
 
+/**
+ * The signing authority now, its key still opening (`opened`, from
+ * openSigningAuthority): the signer waits for the key at its first signature
+ * and is synchronous once it is there. A command takes its lock, reads the
+ * index and builds what it signs while the key file's PBKDF2 (600,000
+ * iterations, the longest part of a one-certificate run) finishes on the
+ * thread pool. Nothing is committed before a signature, so a wrong
+ * passphrase, or a key that is not ca.crt's (checked by `opened`), still
+ * changes nothing. The secret must already be known (cli/context.ts
+ * keyAccessNow): no prompt may run under the lock.
+ */
+export function signingAuthorityAhead(a: Authority, opened: Promise<SigningAuthority>): SigningAuthority {
+  let ready: CaSigner | undefined;
+  const signer = opened.then((s) => (ready = s.caSigner));
+  signer.catch(() => {}); // a key that does not open fails the first signature
+  return signingAuthority(a, {
+    publicKey: a.cert.spki.raw,
+    algorithm: a.algorithm,
+    description: "the CA key",
+    sign: (tbs) => (ready ? ready.sign(tbs) : signer.then((s) => s.sign(tbs))),
+    close: () => void signer.then((s) => s.close?.(), () => {}),
+  });
+}
+
 /** An authority with its signer, once the signer's key is known to be ca.crt's. */
 export function signingAuthority(a: Authority, caSigner: CaSigner): SigningAuthority {
   if (!Buffer.from(caSigner.publicKey).equals(Buffer.from(a.cert.spki.raw))) {

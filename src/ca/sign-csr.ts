@@ -22,7 +22,7 @@ import { readInputFile, readStdin } from "../store/ca-dir.js";
 import { confineOutDir, confineOutput } from "../store/output.js";
 import type { CaStore } from "../store/store.js";
 import { checkCsr, type CheckedCsr } from "./csr.js";
-import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, profileOf, type Authority, type IssueRequest, type Issued, type KeyAccess, type SigningAuthority } from "./authority.js";
+import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, profileOf, signingAuthorityAhead, type Authority, type IssueRequest, type Issued, type KeyAccess, type SigningAuthority } from "./authority.js";
 import { chainPem, enforceConstraints } from "./parent.js";
 import { refreshCrl, staleCrlWarning } from "./revocation.js";
 import { issuedWrites, pathsFor } from "./issued.js";
@@ -54,8 +54,8 @@ export interface SignCsrRequest {
 
 export interface SignCsrEnv {
   now: () => Date;
-  /** how to reach the CA key; asked for only when something is signed (a dry run needs no key) */
-  key: () => KeyAccess;
+  /** how to reach the CA key, its secret asked for now (cli/context.ts keyAccessNow); only when something is signed (a dry run needs no key) */
+  key: (ca: Authority) => Promise<KeyAccess>;
   /** the audit line's facts, filled in as requests are read: a refusal line carries them too */
   audit: Record<string, unknown>;
 }
@@ -310,14 +310,18 @@ function certificateJson(store: CaStore, signing: SigningAuthority, it: CsrItem,
   };
 }
 
-/** Sign what was checked, commit once, audit, and say what happened. */
-async function signChecked(store: CaStore, signing: SigningAuthority, items: CsrItem[], profile: Profile, days: number, r: SignCsrRequest, env: SignCsrEnv): Promise<SignedCsrs> {
+/**
+ * Sign what was checked, commit once, audit, and say what happened.
+ * `crlBefore`: the stale-CRL warning as crl.pem was before the commit (read
+ * while the key was still opening); a --replace that re-signed it is read again.
+ */
+async function signChecked(store: CaStore, signing: SigningAuthority, items: CsrItem[], profile: Profile, days: number, r: SignCsrRequest, env: SignCsrEnv, crlBefore: Promise<string | null>): Promise<SignedCsrs> {
   const reqs = issueRequests(store, signing, items, profile, days, r.chain);
   const { issued, plan } = await commit(signing, items, reqs, r.replace, env.now);
   const meta = plan.supersede.length || plan.duplicates.length ? await store.meta() : undefined;
   await auditSigned(store, issued, items, plan, meta);
   const warnings = duplicateWarnings(items, plan, meta);
-  const crlWarning = await staleCrlWarning(signing, env.now());
+  const crlWarning = plan.supersede.length ? await staleCrlWarning(signing, env.now()) : await crlBefore;
   if (crlWarning) warnings.push(crlWarning);
   const replaced = items.map((it) => (it.name === undefined ? [] : plan.supersede.filter((e) => meta?.get(e.serial)?.name === it.name).map((e) => e.serial)));
   return {
@@ -347,6 +351,9 @@ export async function signCsrs(store: CaStore, r: SignCsrRequest, env: SignCsrEn
   if (r.out !== undefined) confineOutput(store, r.out, { label: "--out" });
   const items = await readRequests(store, ca, profile, r, audit);
   if (r.dryRun) return { dryRun: dryRunPlans(items, profile, days) };
-  const signing = await openSigningAuthority(ca, env.key());
-  return signChecked(store, signing, items, profile, days, r, env);
+  // the key opens (its PBKDF2 on the thread pool) while the locked issuance reads the index and builds
+  const signing = signingAuthorityAhead(ca, openSigningAuthority(ca, await env.key(ca)));
+  const crlBefore = staleCrlWarning(ca, env.now());
+  crlBefore.catch(() => {}); // awaited after the commit (staleCrlWarning itself does not reject)
+  return signChecked(store, signing, items, profile, days, r, env, crlBefore);
 }

@@ -7,7 +7,7 @@
 import { usage } from "../core/errors.js";
 import { parseSanList } from "../core/names.js";
 import { REASONS } from "../core/index-format.js";
-import { keyAccess, type Context } from "../cli/context.js";
+import { keyAccessNow, type Context } from "../cli/context.js";
 import type { Result } from "../cli/output.js";
 import { signCsrs, type DryRunPlan, type SignCsrRequest, type SignedCsrs } from "../ca/sign-csr.js";
 import { confinedPathsFor } from "../ca/issued.js";
@@ -108,7 +108,7 @@ export async function run(ctx: Context, args: string[], o: Opts): Promise<Result
     nameFromCn: !!o.nameFromCn,
     replace: !!o.replace,
   };
-  const s = await signCsrs(store, req, { now: ctx.now, key: () => keyAccess(ctx, o.key), audit: ctx.auditInfo });
+  const s = await signCsrs(store, req, { now: ctx.now, key: (ca) => keyAccessNow(ctx, ca, o.key), audit: ctx.auditInfo });
   if ("dryRun" in s) return { data: { dryRun: true, requests: s.dryRun }, stdout: dryRunText(s.dryRun) };
   const notes = s.ignored.length && !ctx.json ? [`pki: note: requested extensions ignored (the profile decides): ${s.ignored.join(", ")}`] : [];
   return args.length === 1 && !o.outDir ? renderOne(s, notes) : renderBatch(s, o, notes);

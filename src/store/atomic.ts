@@ -62,8 +62,7 @@ function fsyncDir(dir: string): void {
 }
 
 /** Write a temporary file for `w`, fsync'd, with its final mode. Returns its path. */
-function stage(w: FileWrite): string {
-  const tmp = tmpName(w.path);
+function stage(w: FileWrite, tmp = tmpName(w.path)): string {
   const mode = w.mode ?? 0o644;
   let fd: number | undefined;
   try {
@@ -282,8 +281,10 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   // thread costs a single sign-csr ~70 ms); `expect`: how many files a batch
   // of unknown size expects. On the pool too where no thread can be started.
   const small = fsyncInline || (opts.size === undefined && opts.expect !== undefined && opts.expect < SYNCFS_MIN);
+  // one or two files (a single sign-csr --out): written and fsync'd right here, without the pool's six round trips
+  const tiny = opts.size === undefined && opts.expect !== undefined && opts.expect <= TINY_MAX;
   const batch: WriterBatch = { writes, staged, fail: (i, e) => (failure ??= { w: writes[i] ?? writes[0]!, e }), failed: () => failure !== undefined };
-  const writer = (small ? null : threadWriter(batch, umask)) ?? poolWriter(batch, concurrency, umask, fsyncInline);
+  const writer = tiny ? syncWriter(batch) : ((small ? null : threadWriter(batch, umask)) ?? poolWriter(batch, concurrency, umask, fsyncInline));
   const settled = (): Promise<void> => writer.settled();
   const removeStaged = (): void => {
     writer.stop();
@@ -314,7 +315,7 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
     async done() {
       await settled();
       if (!failure && writes.length) {
-        const durable = fsyncInline || (writes.length >= SYNCFS_MIN && syncFileSystems([...new Set(staged.map((t) => path.dirname(t)))]));
+        const durable = fsyncInline || tiny || (writes.length >= SYNCFS_MIN && syncFileSystems([...new Set(staged.map((t) => path.dirname(t)))]));
         if (!durable) await fsyncEach(staged, writes, concurrency).catch((f: { w: FileWrite; e: unknown }) => (failure ??= f));
       }
       if (failure) {
@@ -347,6 +348,26 @@ interface StageWriter {
 }
 
 /** Small batches: stageAsync on libuv's pool, up to `concurrency` files in flight. */
+/** Batches expected this small are staged by syncWriter. */
+const TINY_MAX = 2;
+
+/** Each file staged (written, fsync'd) as it is added, on the main thread. */
+function syncWriter(b: WriterBatch): StageWriter {
+  return {
+    add(from) {
+      for (let i = from; i < b.writes.length && !b.failed(); i++) {
+        try {
+          stage(b.writes[i]!, b.staged[i]!);
+        } catch (e) {
+          b.fail(i, e);
+        }
+      }
+    },
+    settled: async () => {},
+    stop() {},
+  };
+}
+
 function poolWriter(b: WriterBatch, concurrency: number, umask: number | null, fsync: boolean): StageWriter {
   let next = 0;
   let inFlight = 0;

@@ -73,3 +73,60 @@ describe("start-up: the CA key derived ahead", () => {
     expect(listed.calls).toBe(0);
   });
 });
+
+/**
+ * A preload that holds back the CA key's derivation (its callback) until the
+ * command has taken the CA's lock and read index.txt: a command that waited
+ * for the key before its locked work would never get there (it exits 3 after
+ * 20 s). Prints the order of the events on exit.
+ */
+function holdingPreload(dir: string, caDir: string): string {
+  const f = path.join(dir, "hold-pbkdf2.cjs");
+  fs.writeFileSync(
+    f,
+    `const c = require("node:crypto"); const fs = require("node:fs"); const events = [];
+const lock = ${JSON.stringify(path.join(caDir, ".lock"))}, index = ${JSON.stringify(path.join(caDir, "index.txt"))};
+let indexRead = false;
+for (const name of ["openSync", "readFileSync"]) { const o = fs[name]; fs[name] = function (p, ...a) { if (p === index && !indexRead) { indexRead = true; events.push("index read" + (fs.existsSync(lock) ? " under the lock" : "")); } return o.call(this, p, ...a); }; }
+const orig = c.pbkdf2;
+c.pbkdf2 = function (...a) {
+  if (a[2] < 100000) return orig.apply(this, a);
+  const cb = a.pop();
+  return orig.call(this, ...a, (e, k) => {
+    const t0 = Date.now();
+    const wait = () => (indexRead ? (events.push("key derived"), cb(e, k)) : Date.now() - t0 > 20000 ? process.exit(3) : setTimeout(wait, 5));
+    wait();
+  });
+};
+process.on("exit", () => process.stderr.write("events=" + events.join(",") + "\\n"));\n`,
+  );
+  return f;
+}
+
+describe("sign-csr: the locked work while the CA key opens", () => {
+  it("takes the lock and reads the index before the key's derivation is done, then signs with it", () => {
+    const ca = makeCa();
+    const preload = holdingPreload(ca.root, ca.dir);
+    const out = path.join(ca.root, "held.crt");
+    const r = spawnSync(process.execPath, ["--require", preload, BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, "sign-csr", CSR("p256.csr"), "--profile", "client", "--out", out], { env: cleanEnv({}), encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(/events=(.*)/.exec(r.stderr)?.[1]).toBe("index read under the lock,key derived");
+    expect(fs.readFileSync(out, "utf8")).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(fs.readFileSync(path.join(ca.dir, "index.txt"), "utf8").split("\n").filter(Boolean)).toHaveLength(1);
+  });
+
+  it("a key file that is not ca.crt's is refused when it opens, under the lock: nothing written, the lock released", () => {
+    const ca = makeCa();
+    const other = makeCa();
+    fs.copyFileSync(path.join(other.dir, "private", "ca.key"), path.join(ca.dir, "private", "ca.key"));
+    const before = snapshot(ca.dir);
+    const out = path.join(ca.root, "x.crt");
+    const r = pki(["--dir", ca.dir, "--passphrase-file", ca.pass, "sign-csr", CSR("p256.csr"), "--profile", "client", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/does not belong to ca\.crt/);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(snapshot(ca.dir)).toEqual(before);
+    expect(fs.existsSync(path.join(ca.dir, ".lock"))).toBe(false);
+  });
+});
