@@ -28,7 +28,8 @@
  * stopAll() makes the threads stop before their next file and waits for the
  * file in hand, so that the caller's clean-up sees every file they made.
  */
-import { Worker } from "node:worker_threads";
+import { createRequire } from "node:module";
+import type { Worker } from "node:worker_threads";
 
 /** One file for the thread: its temporary path, bytes, mode (and whether the umask leaves the mode whole). */
 export interface WriterFile {
@@ -113,6 +114,8 @@ function thread(i: number): Thread {
   const have = threads[i];
   if (have) return have;
   const flags = new Int32Array(new SharedArrayBuffer(8));
+  // node:worker_threads loaded by the large batches that start a thread, not by every command
+  const { Worker } = createRequire(import.meta.url)("node:worker_threads") as typeof import("node:worker_threads");
   const w = new Worker(SOURCE, { eval: true, workerData: { flags: flags.buffer }, stdout: false, stderr: false });
   const t: Thread = { w, flags, waiting: new Map() };
   w.on("message", (m: { op: string; ch: number; seq: number; failed?: WriterFailure }) => {
