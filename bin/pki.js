@@ -66,8 +66,14 @@ try {
   } else {
     // the CA key's PBKDF2 starts now, on the thread pool, while the command's
     // modules load (a guess from argv that changes nothing: src/cli/prefetch.ts)
-    require("../dist/bundle/prefetch.cjs").prefetchCaKey(argv, process.env);
-    import("../dist/bundle/cli/run.js").then(async ({ run }) => {
+    const prefetch = require("../dist/bundle/prefetch.cjs");
+    prefetch.prefetchCaKey(argv, process.env);
+    // a top-level command is one file of its own (dist/bundle/cmd/, scripts/bundle.mjs);
+    // help, subcommands and anything unknown run the whole program
+    const word = prefetch.soleCommandWord(argv);
+    const commands = word === undefined ? {} : JSON.parse(require("node:fs").readFileSync(`${__dirname}/../dist/bundle/cmd/commands.json`, "utf8"));
+    const own = word !== undefined && Object.hasOwn(commands, word) ? commands[word] : undefined;
+    import(own === undefined ? "../dist/bundle/cli/run.js" : `../dist/bundle/cmd/${own}.js`).then(async ({ run }) => {
       process.exitCode = await run(argv);
     }, loadFailed);
   }

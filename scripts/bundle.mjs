@@ -43,7 +43,7 @@ if (!fs.existsSync(path.join(DIST, "cli", "run.js"))) {
   process.exit(1);
 }
 /** pg and the packages it requires when it loads: bundled (see above); every other package stays outside. */
-const BUNDLED = /^(pg|pg-pool|pg-protocol|pg-types|pg-connection-string|pg-int8|postgres-array|postgres-bytea|postgres-date|postgres-interval|xtend)(\/|$)/;
+const BUNDLED = /^(commander|pg|pg-pool|pg-protocol|pg-types|pg-connection-string|pg-int8|postgres-array|postgres-bytea|postgres-date|postgres-interval|xtend)(\/|$)/;
 const packagesOutside = {
   name: "packages-outside",
   setup(b) {
@@ -72,6 +72,58 @@ await build({
   format: "esm",
   chunkNames: "chunks/[name]-[hash]",
 });
+// One file per command (dist/bundle/cmd/<module>.js): cli/run.js with only
+// that command, no chunks. A sign-csr loaded ~20 of the chunks above (esbuild
+// splits code by which commands share it), and node 20 spends a resolve, a
+// read, a compile and a link on each: ~35 ms of a start, which on a 2-core
+// machine also slows the CA key's PBKDF2 running beside it. Modules that
+// only some runs load stay files of their own (dist/bundle/lazy/): the
+// PostgreSQL store (pg bundled), the prompts (@inquirer/prompts), the token
+// (pkcs11js) and PKCS#12 (pkijs); each has its own copy of what it shares
+// with the command (core/errors.ts's PkiError answers instanceof for every
+// copy). bin/pki.js takes the command's file when argv names a top-level
+// command without subcommands and asks for no help (cmd/commands.json);
+// anything else (help, `store migrate`, an unknown command) runs the build above.
+const LAZY = { "store/pg-store.js": "pg-store", "ui/prompt.js": "prompt", "crypto/pkcs11.js": "pkcs11", "crypto/pkcs12.js": "pkcs12" };
+const lazyOf = (abs) => Object.entries(LAZY).find(([rel]) => abs === path.join(DIST, rel))?.[1];
+/** dynamic imports of the lazy modules: to their own files, from a file in dist/bundle/<dir>/ */
+const lazyOutside = (dir) => ({
+  name: "lazy-outside",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (a) => {
+      if (a.kind !== "dynamic-import") return undefined;
+      const name = lazyOf(path.resolve(a.resolveDir, a.path));
+      return name ? { path: dir === "lazy" ? `./${name}.js` : `../lazy/${name}.js`, external: true } : undefined;
+    });
+  },
+});
+const single = { ...common, packages: undefined, format: "esm", splitting: false, banner: { js: 'import { createRequire as __pkiCreateRequire } from "node:module"; const require = __pkiCreateRequire(import.meta.url);' } };
+for (const [rel, name] of Object.entries(LAZY)) {
+  await build({ ...single, entryPoints: [path.join(DIST, rel)], outfile: path.join(OUT, "lazy", `${name}.js`), plugins: [packagesOutside, lazyOutside("lazy")] });
+}
+const { COMMANDS } = await import(path.join(DIST, "cli", "program.js"));
+const RUN = path.join(DIST, "cli", "run.js");
+const DYNAMIC = "import(`../commands/${spec.module}.js`)";
+const runSource = fs.readFileSync(RUN, "utf8");
+if (!runSource.includes(DYNAMIC)) throw new Error(`bundle: ${RUN} no longer loads its command with ${DYNAMIC}: update scripts/bundle.mjs`);
+const commands = {};
+for (const spec of COMMANDS.filter((c) => !c.sub)) {
+  const m = spec.module;
+  // the one command this file serves; any other is a bug of bin/pki.js's choice, said as such
+  const only = `(spec.module === ${JSON.stringify(m)} ? import("../commands/${m}.js") : Promise.reject(new Error("pki: internal: the file of \`pki ${spec.name}\` was loaded for another command")))`;
+  await build({
+    ...single,
+    entryPoints: [RUN],
+    outfile: path.join(OUT, "cmd", `${m}.js`),
+    plugins: [
+      packagesOutside,
+      lazyOutside("cmd"),
+      { name: "one-command", setup: (b) => b.onLoad({ filter: /[\\/]cli[\\/]run\.js$/ }, (a) => (a.path === RUN ? { contents: runSource.replace(DYNAMIC, only), loader: "js", resolveDir: path.dirname(RUN) } : undefined)) },
+    ],
+  });
+  commands[spec.name] = m;
+}
+fs.writeFileSync(path.join(OUT, "cmd", "commands.json"), JSON.stringify(commands) + "\n");
 for (const name of ["prefetch", "help"]) {
   await build({
     ...common,

@@ -17,11 +17,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { deriveAhead } from "../crypto/derive-ahead.js";
+import { VALUED } from "./argv.js";
+
+export { soleCommandWord } from "./argv.js";
 
 /** Commands that decrypt the CA key file (with a passphrase source given). */
 const KEY_COMMANDS = new Set(["sign-csr", "issue", "revoke", "crl", "renew", "serve"]);
-/** Global options that take a value (src/cli/program.ts). */
-const VALUED = new Set(["-d", "--dir", "--passphrase-file", "--store"]);
 
 function firstLineOfSecret(file: string): string | undefined {
   // a FIFO or /dev/fd/N (`--passphrase-file <(...)`) is not even opened: its

@@ -16,8 +16,13 @@ import { REASON_NAMES } from "../core/reasons.js";
 
 // commander is loaded when a program is built, not when this table is
 // imported: `pki --help` renders from the table alone (cli/help.ts).
+// cli/run.ts hands over the copy it imports (bundled into its chunk by
+// scripts/bundle.mjs: one copy, so that its CommanderError is the one thrown).
 let loaded: typeof import("commander") | undefined;
 const commander = (): typeof import("commander") => (loaded ??= createRequire(import.meta.url)("commander") as typeof import("commander"));
+export function useCommander(lib: typeof import("commander")): void {
+  loaded = lib;
+}
 
 /**
  * The values an option or a positional argument takes: a fixed list, the

@@ -2,12 +2,16 @@
  * run(argv): parse, dispatch, print, and map every error to an exit code.
  * bin/pki.js is the only place that calls process.exit.
  */
+import * as commanderLib from "commander";
 import { Command, CommanderError } from "commander";
-import { buildProgram, COMMANDS, GLOBAL_KEYS, type CommandSpec } from "./program.js";
+import { buildProgram, COMMANDS, GLOBAL_KEYS, useCommander, type CommandSpec } from "./program.js";
 import { makeContext, passphraseTyped, type Context, type GlobalOptions } from "./context.js";
 import { printError, printResult, type Result, type Sink } from "./output.js";
 import { PkiError } from "../core/errors.js";
 import { VERSION } from "./version.js";
+import { soleCommandWord } from "./argv.js";
+
+useCommander(commanderLib);
 
 /** A command module: its run() gets the table entry too (one module may serve several entries: import easyrsa | openssl-ca). */
 export type CommandModule = { run(ctx: Context, args: string[], opts: Record<string, unknown>, spec: CommandSpec): Promise<Result> };
@@ -33,23 +37,13 @@ function commandOpts(cmd: Command): Record<string, unknown> {
   return o;
 }
 
-/** Global options that take a value (program.ts GLOBAL_OPTIONS). */
-const VALUED = new Set(["-d", "--dir", "--passphrase-file", "--store"]);
-
 /**
  * The command argv names, when the program can be built with it alone: a
  * top-level command, and no help or version asked for (help lists the
  * others; an unknown command is suggested among them). Else undefined.
  */
 export function soleCommand(argv: readonly string[]): string | undefined {
-  let name: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") break;
-    if (a === "-h" || a === "--help" || a === "-V" || a === "--version") return undefined;
-    if (VALUED.has(a)) i++;
-    else if (name === undefined && !a.startsWith("-")) name = a;
-  }
+  const name = soleCommandWord(argv);
   return name !== undefined && name !== "help" && COMMANDS.some((c) => c.name === name) ? name : undefined;
 }
 

@@ -43,7 +43,20 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Marks every PkiError, whichever copy of this module made it (see below). */
+const PKI_ERROR = Symbol.for("pki.error");
+
 export class PkiError extends Error {
+  /**
+   * `instanceof PkiError` holds for an error made by another copy of this
+   * class: scripts/bundle.mjs builds each command into one file and the
+   * modules it loads late (the PostgreSQL store, the prompts, the token,
+   * PKCS#12) into files of their own, each with its copy of this module.
+   */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === "object" && x !== null && (x as { [PKI_ERROR]?: unknown })[PKI_ERROR] === true;
+  }
+
   readonly code: ErrorCode;
   readonly exitCode: 1 | 2;
   /** Extra fields to put into the JSON error document (e.g. verify results). */
@@ -52,6 +65,7 @@ export class PkiError extends Error {
   constructor(code: ErrorCode, message: string, opts: { exitCode?: 1 | 2; details?: Record<string, unknown>; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "PkiError";
+    Object.defineProperty(this, PKI_ERROR, { value: true });
     this.code = code;
     this.exitCode = opts.exitCode ?? (code === "USAGE" || code === "PASSPHRASE_REQUIRED" || code === "PIN_REQUIRED" ? 2 : 1);
     this.details = opts.details;
