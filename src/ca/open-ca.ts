@@ -140,6 +140,12 @@ export interface KeyAccess {
   keyUri?: string;
   /** the token PIN; default: the URI's pin-source file, else $PKI_PKCS11_PIN */
   pin?: PinSource;
+  /**
+   * the key file's PEM when it was already read (cli/context.ts keyAccessNow):
+   * not read again, so that on a database the read cannot run beside a locked
+   * transaction and open a second connection (a server process of its own)
+   */
+  keyPem?: string;
 }
 
 /** The key URI in use: --key, else pki.json's "key"; undefined for the key file. */
@@ -157,7 +163,7 @@ export async function openSigningAuthority(store: CaStore | Authority, access: K
   const a = "cert" in store ? store : await openAuthority(store);
   const uri = caKeyUri(a, acc.keyUri);
   if (uri !== undefined) return signingAuthority(a, await tokenSigner(uri, { pin: acc.pin ?? defaultPin() }));
-  const key = await loadPrivateKey(await readCaKeyPem(a.store), "the CA key", acc.passphrase);
+  const key = await loadPrivateKey(acc.keyPem ?? (await readCaKeyPem(a.store)), "the CA key", acc.passphrase);
   return signingAuthority(a, fileSigner(key));
 }
 

@@ -215,9 +215,10 @@ export async function keyAccessNow(ctx: Context, ca: Authority, keyUri: string |
     // surfaces a missing key or a too-open mode before any prompt)
     const { isEncryptedPem } = await import("../crypto/keys.js");
     const { readCaKeyPem } = await import("../ca/authority.js");
-    if (!isEncryptedPem(await readCaKeyPem(ca.store))) return access;
+    const keyPem = await readCaKeyPem(ca.store);
+    if (!isEncryptedPem(keyPem)) return { ...access, keyPem };
     const pass = await caPassphrase(ctx);
-    return { ...access, passphrase: async () => pass };
+    return { ...access, keyPem, passphrase: async () => pass };
   }
   // the PIN now if there is one to be had; a token that needs none (a PIN pad) still works
   const { pinFromSources, pinRequired } = await import("../ca/signer.js");

@@ -33,6 +33,11 @@ export function pbkdf2(passphrase: string, p: Pbkdf2Params): Promise<Buffer> {
   return new Promise<Buffer>((res, rej) => crypto.pbkdf2(Buffer.from(passphrase, "utf8"), p.salt, p.iterations, p.keyLength, p.prf, (e, k) => (e ? rej(e) : res(k))));
 }
 
+/** Is a derivation started ahead still waiting for its user? (the CA key file's, from argv: cli/prefetch.ts) */
+export function derivingAhead(): boolean {
+  return ahead.length > 0;
+}
+
 /** The derivation of these parameters: the one started ahead when it matches, else a new one. */
 export function derivedKey(passphrase: string, p: Pbkdf2Params): Promise<Buffer> {
   const i = ahead.findIndex((d) => d.passphrase === passphrase && d.p.iterations === p.iterations && d.p.keyLength === p.keyLength && d.p.prf === p.prf && d.p.salt.equals(p.salt));

@@ -245,6 +245,34 @@ describe("what a database store says differently", () => {
   });
 });
 
+describe("one connection per command", () => {
+  it("sign-csr, revoke and crl each open one connection (a server process each): no read beside the locked transaction", async () => {
+    const { url, cwd, run } = await newPgCa();
+    const db = dbOf(url);
+    // ended sessions, as the server counts them once they are gone
+    const sessions = async () => Number((await pg.sql<{ n: string }>("SELECT sessions AS n FROM pg_stat_database WHERE datname = $1", "postgres", [db]))[0]!.n);
+    const settled = async (before: number) => {
+      let n = await sessions();
+      for (let i = 0; i < 50 && n === before; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        n = await sessions();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      return (await sessions()) - before;
+    };
+    for (const args of [
+      ["sign-csr", opensslCsr(cwd, "agent-1", "/CN=agent-1"), "--profile", "client", "--name", "agent-1"],
+      ["revoke", "agent-1"],
+      ["crl", "--out", path.join(cwd, "crl.pem")],
+    ]) {
+      const before = await sessions();
+      const r = run(args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await settled(before), `pki ${args[0]}`).toBe(1);
+    }
+  });
+});
+
 describe("sign-csr --name on a PostgreSQL store", () => {
   it("the certificate is kept in the database, and --json names no file that is not there (it named issued/<name>.crt in the working directory)", async () => {
     const { url, cwd, run } = await newPgCa();
