@@ -27,7 +27,9 @@
 // --version` and `pki --help` answer from here and a small CommonJS bundle,
 // without the ES module loader, commander or any crypto; every other command
 // starts the CA key's PBKDF2 (dist/bundle/prefetch.cjs) before it loads its
-// own modules (dist/bundle/cli/run.js, scripts/bundle.mjs).
+// own modules: the command's one file (dist/bundle/cmd/<command>.js), or for
+// help, subcommands and unknown words the whole program (dist/bundle/cli/run.js
+// and its chunks; scripts/bundle.mjs).
 //
 // A reader that stops early (`pki list | head`, `pki issue --help | head -1`)
 // closes the pipe: the rest of the output has nowhere to go and nobody to
