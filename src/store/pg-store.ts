@@ -712,7 +712,8 @@ export class PgStore extends PgReader implements CaStore {
       out = new PkiError("STORE_UNAVAILABLE", `${what}: ${at} did not finish in time (${msg}); nothing was committed`);
     } else if (code !== "" && !/^[0-9A-Z]{5}$/.test(code) && /CERT|SIGNATURE|ISSUER|TLS|SSL/.test(code)) {
       // node's TLS verdict on the server's certificate (not a SQLSTATE)
-      out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at} over TLS: ${msg} (${code}): trust the server's CA with sslrootcert=/path/ca.crt in the URL (or NODE_EXTRA_CA_CERTS); nothing was committed`);
+      const hint = /CERT|SIGNATURE|ISSUER/.test(code) ? ": trust the server's CA with sslrootcert=/path/ca.crt in the URL (or NODE_EXTRA_CA_CERTS)" : "";
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at} over TLS: ${msg} (${code})${hint}; nothing was committed`);
     } else if (code.startsWith("08") || code.startsWith("57P") || code === "53300" || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|timeout|terminated|Connection|closed|ENOENT/i.test(raw)) {
       const hint = /ECONNREFUSED|ENOENT/.test(raw) ? ": is the server running, on that host and port?" : /ENOTFOUND|EAI_AGAIN/.test(raw) ? ": check the host name in the URL" : "";
       out = new PkiError("STORE_UNAVAILABLE", `${what}: cannot use the PostgreSQL store at ${at}: ${msg}${hint}; nothing was committed`);
