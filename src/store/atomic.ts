@@ -349,7 +349,6 @@ interface StageWriter {
   stop(): void;
 }
 
-/** Small batches: stageAsync on libuv's pool, up to `concurrency` files in flight. */
 /** Batches expected this small are staged by syncWriter. */
 const TINY_MAX = 2;
 
@@ -370,6 +369,7 @@ function syncWriter(b: WriterBatch): StageWriter {
   };
 }
 
+/** Small batches: stageAsync on libuv's pool, up to `concurrency` files in flight. */
 function poolWriter(b: WriterBatch, concurrency: number, umask: number | null, fsync: boolean): StageWriter {
   let next = 0;
   let inFlight = 0;

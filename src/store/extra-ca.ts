@@ -14,7 +14,7 @@ import * as tls from "node:tls";
 const KEY = Symbol.for("pki.extra-ca-certs");
 
 /** The NODE_EXTRA_CA_CERTS file that node was started without, if any (bin/pki.js). */
-export function deferredExtraCaFile(): string | undefined {
+function deferredExtraCaFile(): string | undefined {
   const f = (globalThis as { [KEY]?: unknown })[KEY];
   return typeof f === "string" && f !== "" ? f : undefined;
 }
@@ -26,14 +26,14 @@ let roots: string[] | null | undefined;
  * node did (or there is no file). A file that cannot be read is skipped with
  * a warning, as node does at start.
  */
-export function deferredExtraRoots(warn: (line: string) => void = (l) => process.stderr.write(l + "\n")): string[] | undefined {
+function deferredExtraRoots(): string[] | undefined {
   const file = deferredExtraCaFile();
   if (file === undefined) return undefined;
   if (roots === undefined) {
     try {
       roots = [...tls.rootCertificates, fs.readFileSync(file, "utf8")];
     } catch (e) {
-      warn(`pki: warning: ignoring NODE_EXTRA_CA_CERTS ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      process.stderr.write(`pki: warning: ignoring NODE_EXTRA_CA_CERTS ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
       roots = null;
     }
   }

@@ -69,6 +69,14 @@ describe("a PostgreSQL store over TLS, verified against a CA named by NODE_EXTRA
     }
   });
 
+  it("a NODE_EXTRA_CA_CERTS file that cannot be read is skipped with a warning, as node does at start", async () => {
+    const url = `${await pg.createDb()}?sslmode=verify-full`;
+    const r = run(url, ["status"], `${root}/no-such-bundle.pem`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`pki: warning: ignoring NODE_EXTRA_CA_CERTS ${root}/no-such-bundle.pem: ENOENT`);
+    expect(r.stderr).toMatch(/over TLS: .*certificate.*sslrootcert=/);
+  });
+
   it("an sslrootcert= in the URL is what is trusted, NODE_EXTRA_CA_CERTS or not (as with plain node)", async () => {
     const db = await pg.createDb();
     const init = run(`${db}?sslmode=verify-full&sslrootcert=${encodeURIComponent(dbCa)}`, ["init", "--cn", "Rootcert CA", "--org", "Acme"], undefined);
