@@ -51,6 +51,7 @@ import { createRequire } from "node:module";
 import type * as pg from "pg";
 import pgDriver from "./pg-driver.js";
 import { trustDeferredRoots } from "./extra-ca.js";
+import { copyOutLines } from "./pg-copy.js";
 import { formatCrlNumber } from "../core/crl.js";
 import { PkiError } from "../core/errors.js";
 import { formatLine, parseMeta, type IndexEntry, type MetaEntry } from "../core/index-format.js";
@@ -109,8 +110,6 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const QUERY_TIMEOUT_MS = 12_000;
 /** reading the whole index of a large CA may take longer */
 const BULK_QUERY_TIMEOUT_MS = 120_000;
-/** seqs per row of the index text (indexText) */
-const INDEX_CHUNK = 10_000;
 /** rows per INSERT of new records */
 const ADD_BATCH = 5_000;
 
@@ -154,33 +153,13 @@ class PgReader {
     return r.rows.map((x) => x.name);
   }
 
-  /**
-   * The lines in seq order, as one text per INDEX_CHUNK seqs: a few rows of ~1 MB rather than one value of the
-   * whole index (which the server copies again to append a newline, and the client assembles from every socket
-   * read into one growing buffer) or a row object per certificate. 100,000 lines: 11 rows.
-   */
+  /** The lines in seq order, each with its newline: one binary COPY of the line column (store/pg-copy.ts). */
   async indexText(): Promise<Buffer> {
-    const r = await this.q<{ text: string }>(
-      "reading the certificate index",
-      `SELECT (SELECT string_agg(line, E'\\n' ORDER BY seq) FROM pki_certificates WHERE seq >= g AND seq < g + ${INDEX_CHUNK}) AS text
-         FROM generate_series((SELECT min(seq) FROM pki_certificates), (SELECT max(seq) FROM pki_certificates), ${INDEX_CHUNK}) AS g ORDER BY g`,
-      [],
-      BULK_QUERY_TIMEOUT_MS,
-    );
-    const rows = r.rows.filter((row) => row.text !== null); // a range of seqs with none left (numbers skipped by failed inserts)
-    if (rows.length === 0) return Buffer.alloc(0);
-    // each row's text encoded straight into one buffer: a joined string (a
-    // rope that V8 flattens into a second copy of the index on its own heap)
-    // cost ~40 ms more for 100,000 lines
-    let total = 0;
-    for (const row of rows) total += Buffer.byteLength(row.text, "utf8") + 1;
-    const out = Buffer.allocUnsafe(total);
-    let o = 0;
-    for (const row of rows) {
-      o += out.write(row.text, o, "utf8");
-      out[o++] = 10;
+    try {
+      return await copyOutLines(this.db(), "SELECT line FROM pki_certificates ORDER BY seq", BULK_QUERY_TIMEOUT_MS);
+    } catch (e) {
+      throw e instanceof PkiError ? e : this.fail(e, "reading the certificate index");
     }
-    return out;
   }
 
   async meta(): Promise<Map<string, MetaEntry>> {
@@ -435,9 +414,6 @@ export class PgStore extends PgReader implements CaStore {
       statement_timeout: BULK_QUERY_TIMEOUT_MS,
       idle_in_transaction_session_timeout: 60_000,
       application_name: "pki",
-      // the index is read in seq order as one text: sort it in memory (the default 4 MB spills 100,000 lines to disk);
-      // an options= parameter in the URL (search_path of a second CA) replaces this
-      options: "-c work_mem=64MB",
     };
     // every connection made, also one whose login failed half-way (pg leaves the socket of a refused
     // SCRAM exchange open, which would keep the process alive): close() cuts them all
@@ -462,7 +438,6 @@ export class PgStore extends PgReader implements CaStore {
     pool.on("error", (e) => {
       lostIdle.error ??= e;
     });
-    // the index is read in seq order as one text: sort it in memory (the default 4 MB spills 100,000 lines to disk)
     const store = new PgStore(pool, password, location, clients, lostIdle);
     try {
       await store.migrate();

@@ -249,12 +249,17 @@ describe("PostgreSQL store: the CaStore contract", () => {
     });
   });
 
-  it("reads and writes a large index (20,000 records) as index.txt text", async () => {
+  it("reads and writes a large index (20,000 records, UTF-8 subjects) as index.txt bytes, in issuance order", async () => {
     const { s } = await newCa();
     try {
       const recs = Array.from({ length: 20_000 }, (_, i) => record(i + 1, { name: i % 2 ? `n${i}` : undefined }));
+      // multi-byte subjects (index.txt is UTF-8): the bytes come back as stored, not re-encoded
+      for (const r of recs.filter((_, i) => i % 7 === 0)) r.entry.subject = `/O=Zoë Ångström/CN=服务器-${r.entry.serial}`;
+      // issuance order, not serial order: the last records have the smallest serials
+      for (const r of recs.slice(-3)) r.entry.serial = "0" + r.entry.serial.slice(1);
       await s.locked("bulk", (tx) => tx.commit({ add: recs }));
-      expect((await s.indexText()).toString()).toBe(formatIndex(recs.map((r) => r.entry)));
+      const bytes = await s.indexText();
+      expect(bytes.equals(Buffer.from(formatIndex(recs.map((r) => r.entry)), "utf8"))).toBe(true);
       expect((await s.meta()).size).toBe(20_000);
     } finally {
       await s.close();
@@ -366,6 +371,29 @@ describe("PostgreSQL store: the database failing", () => {
       expect(await state(s)).toEqual(before);
     } finally {
       if (stopped) process.kill(stopped, "SIGCONT");
+      await s.close();
+    }
+  });
+
+  it("a connection killed while the index is read (binary COPY): one line, nothing half-written, the lock released", async () => {
+    const { url, s } = await newCa();
+    const db = new URL(url).pathname.slice(1);
+    try {
+      await s.locked("bulk", (tx) => tx.commit({ add: Array.from({ length: 5_000 }, (_, i) => record(i + 1)) }));
+      const before = await state(s);
+      const e = await errorOf(
+        s.locked("crl", async (tx) => {
+          await tx.commit({ crlNumber: 5n });
+          const [{ pid }] = await pg.sql<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'", "postgres", [db]);
+          await pg.sql("SELECT pg_terminate_backend($1)", "postgres", [pid]);
+          await tx.indexText();
+        }),
+      );
+      expectOneLine(e, "STORE_UNAVAILABLE", /reading the certificate index/);
+      expect(await state(s)).toEqual(before);
+      await s.locked("crl", (tx) => tx.commit({ crlNumber: 6n }));
+      expect((await s.indexText()).toString()).toBe(before.index);
+    } finally {
       await s.close();
     }
   });
