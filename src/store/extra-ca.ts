@@ -9,7 +9,10 @@
  * the default roots in either case.
  */
 import * as fs from "node:fs";
-import * as tls from "node:tls";
+import { createRequire } from "node:module";
+
+// node:tls (~5 ms to load) only for a TLS connection: pg itself loads it late, when it starts TLS
+const tlsModule = (): typeof import("node:tls") => createRequire(import.meta.url)("node:tls") as typeof import("node:tls");
 
 const KEY = Symbol.for("pki.extra-ca-certs");
 
@@ -31,7 +34,7 @@ function deferredExtraRoots(): string[] | undefined {
   if (file === undefined) return undefined;
   if (roots === undefined) {
     try {
-      roots = [...tls.rootCertificates, fs.readFileSync(file, "utf8")];
+      roots = [...tlsModule().rootCertificates, fs.readFileSync(file, "utf8")];
     } catch (e) {
       process.stderr.write(`pki: warning: ignoring NODE_EXTRA_CA_CERTS ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
       roots = null;
@@ -47,12 +50,14 @@ function deferredExtraRoots(): string[] | undefined {
  * the URL's own, is left alone.
  */
 export function trustDeferredRoots(client: unknown): void {
-  const ca = deferredExtraRoots();
-  if (ca === undefined) return;
+  if (deferredExtraCaFile() === undefined) return;
   const c = client as { ssl?: unknown; connectionParameters?: { ssl?: unknown }; connection?: { ssl?: unknown } };
   let ssl = c.connectionParameters?.ssl;
   if (ssl === true) ssl = {};
   if (ssl === null || typeof ssl !== "object" || (ssl as { ca?: unknown }).ca !== undefined) return;
+  // read (node's roots, the file) only for a connection that uses them
+  const ca = deferredExtraRoots();
+  if (ca === undefined) return;
   (ssl as { ca?: unknown }).ca = ca;
   if (c.connectionParameters) c.connectionParameters.ssl = ssl;
   c.ssl = ssl;

@@ -75,6 +75,13 @@ describe("a PostgreSQL store over TLS, verified against a CA named by NODE_EXTRA
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`pki: warning: ignoring NODE_EXTRA_CA_CERTS ${root}/no-such-bundle.pem: ENOENT`);
     expect(r.stderr).toMatch(/over TLS: .*certificate.*sslrootcert=/);
+    // a connection without TLS trusts nothing: the file is not even read (nor node's roots built, nor node:tls loaded)
+    const plainUrl = await pg.createDb();
+    const init = run(plainUrl, ["init", "--cn", "Plain Store CA", "--org", "Acme"], `${root}/no-such-bundle.pem`);
+    expect(init.code, init.stderr).toBe(0);
+    const plain = run(plainUrl, ["status"], `${root}/no-such-bundle.pem`);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(init.stderr + plain.stderr).not.toContain("NODE_EXTRA_CA_CERTS");
   });
 
   it("an sslrootcert= in the URL is what is trusted, NODE_EXTRA_CA_CERTS or not (as with plain node)", async () => {
