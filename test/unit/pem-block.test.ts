@@ -39,7 +39,9 @@ function notPlain(): string[] {
     toPem("CERTIFICATE", new Uint8Array([1])),
     good.replace("-----END X509 CRL-----", ""),
     good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n"),
-    good.replace(/\n([A-Za-z0-9])/, "\n*$1"),
+    // a stray character at the start of the first data line (whatever that line starts with: a random
+    // first character of "+" or "/" left the text unchanged, and valid, once in 32 runs)
+    good.replace("-----BEGIN X509 CRL-----\n", "-----BEGIN X509 CRL-----\n*"),
     toPem("X509 CRL", new Uint8Array([1, 2, 3, 4])).replace("==\n", "==AA\n"),
   ];
 }
