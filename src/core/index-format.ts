@@ -173,14 +173,26 @@ export function formatTime(d: Date): string {
 }
 
 export function parseTime(s: string): Date | null {
-  let m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s);
-  if (m) {
-    const yy = Number(m[1]);
-    return new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  // YYMMDDHHMMSSZ (UTCTime, 50-99 are 19xx) or YYYYMMDDHHMMSSZ; digits read by hand: every line of a
+  // large index has one or two of these, and a regex per time cost ~1 us of the ~3 us a line took
+  const n = s.length;
+  if ((n !== 13 && n !== 15) || s.charCodeAt(n - 1) !== 0x5a) return null;
+  for (let i = 0; i < n - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return null;
   }
-  m = /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s);
-  if (m) return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
-  return null;
+  const two = (i: number): number => (s.charCodeAt(i) - 0x30) * 10 + s.charCodeAt(i + 1) - 0x30;
+  let year: number;
+  let at: number;
+  if (n === 13) {
+    const yy = two(0);
+    year = yy < 50 ? 2000 + yy : 1900 + yy;
+    at = 2;
+  } else {
+    year = two(0) * 100 + two(2);
+    at = 4;
+  }
+  return new Date(Date.UTC(year, two(at) - 1, two(at + 2), two(at + 4), two(at + 6), two(at + 8)));
 }
 
 export function formatLine(e: IndexEntry): string {
@@ -193,18 +205,35 @@ export function formatLine(e: IndexEntry): string {
   return `${e.status}\t${formatTime(e.expires)}\t${revoked}\t${e.serial}\t${e.file}\t${e.subject}`;
 }
 
+/** upper-case hex digits, an even number of them (at least two) */
+function isSerialHex(s: string): boolean {
+  if (s.length === 0 || s.length % 2) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46))) return false;
+  }
+  return true;
+}
+
 export function parseLine(line: string, lineNo = 0): IndexEntry {
-  const f = line.split("\t");
   const bad = (why: string) => new PkiError("CA_INVALID", `index.txt line ${lineNo}: ${why}; run \`pki doctor\``);
-  if (f.length !== 6) throw bad(`expected 6 tab-separated fields, found ${f.length}`);
-  const [status, exp, rev, serial, file, subject] = f as [string, string, string, string, string, string];
+  // the five tabs found by hand rather than split(): every line of a large index comes through here
+  const t1 = line.indexOf("\t");
+  const t2 = t1 < 0 ? -1 : line.indexOf("\t", t1 + 1);
+  const t3 = t2 < 0 ? -1 : line.indexOf("\t", t2 + 1);
+  const t4 = t3 < 0 ? -1 : line.indexOf("\t", t3 + 1);
+  const t5 = t4 < 0 ? -1 : line.indexOf("\t", t4 + 1);
+  if (t5 < 0 || line.indexOf("\t", t5 + 1) >= 0) throw bad(`expected 6 tab-separated fields, found ${line.split("\t").length}`);
+  const status = line.slice(0, t1);
+  const exp = line.slice(t1 + 1, t2);
+  const serial = line.slice(t3 + 1, t4);
   if (status !== "V" && status !== "R" && status !== "E") throw bad(`unknown status ${JSON.stringify(status)}`);
   const expires = parseTime(exp);
   if (!expires) throw bad(`bad expiry time ${JSON.stringify(exp)}`);
-  if (!/^[0-9A-F]+$/.test(serial) || serial.length % 2) throw bad(`bad serial ${JSON.stringify(serial)}`);
-  const e: IndexEntry = { status, expires, serial, file, subject };
+  if (!isSerialHex(serial)) throw bad(`bad serial ${JSON.stringify(serial)}`);
+  const e: IndexEntry = { status, expires, serial, file: line.slice(t4 + 1, t5), subject: line.slice(t5 + 1) };
   if (status === "R") {
-    const r = parseRevocationField(rev);
+    const r = parseRevocationField(line.slice(t2 + 1, t3));
     if (typeof r === "string") throw bad(r);
     e.revokedAt = r.revokedAt;
     if (r.reason) e.reason = r.reason;

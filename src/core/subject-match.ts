@@ -17,6 +17,7 @@
  *   AGENT2.example.lan and agent2.example.lan are the same host name).
  */
 import { commonName, OID_CN, parseDn, type Rdn } from "./names.js";
+import { onelineCommonName } from "./dn-format.js";
 import type { IndexEntry } from "./index-format.js";
 
 export type SubjectQuery = { kind: "cn"; cn: string; text: string } | { kind: "dn"; rdns: Rdn[]; text: string };
@@ -46,11 +47,22 @@ export function subjectMatches(q: SubjectQuery, subject: readonly Rdn[]): boolea
   return want.every((k, i) => k === have[i]);
 }
 
+/** The (last) CN as caseIgnoreMatch compares it, or undefined: equal keys are the same CN. */
+export function commonNameKey(rdns: readonly Rdn[]): string | undefined {
+  const cn = commonName(rdns);
+  return cn === undefined ? undefined : norm(cn);
+}
+
+/** commonNameKey of an index subject (OpenSSL's oneline form), read straight from the text. */
+export function onelineCommonNameKey(subject: string): string | undefined {
+  const cn = onelineCommonName(subject);
+  return cn === undefined ? undefined : norm(cn);
+}
+
 /** Same CN (caseIgnoreMatch): the duplicate-certificate warning of sign-csr. */
 export function sameCommonName(a: readonly Rdn[], b: readonly Rdn[]): boolean {
-  const x = commonName(a);
-  const y = commonName(b);
-  return x !== undefined && y !== undefined && norm(x) === norm(y);
+  const x = commonNameKey(a);
+  return x !== undefined && x === commonNameKey(b);
 }
 
 /** Valid in the index's sense and in time: status V and notAfter still ahead. */
