@@ -12,7 +12,7 @@ import { PkiError } from "../core/errors.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import { assembleSigned, leafExtensions, type Extension, tbsCertificate, validity, type KeyKind } from "../core/certificate.js";
 import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
-import { applyIndexUpdates, appendIndexLines, entriesToRevoke, markRevoked, revocationTime } from "../core/index-edit.js";
+import { applyIndexUpdates, appendIndexLines, entriesToRevoke, findSerialLine, markRevoked, revocationTime, SPLICE_LIMIT } from "../core/index-edit.js";
 import { commonName, encodeName, formatDn, formatSan, onelineDn, type Rdn, type San } from "../core/names.js";
 import { toPem } from "../core/pem.js";
 import type { Profile } from "../core/profiles.js";
@@ -163,9 +163,9 @@ export interface IssueHooks {
    * (sign-csr --replace: the live certificates of a name), so that a
    * concurrent issuance under the same name is not missed
    */
-  supersede?: (index: IndexEntry[], tx: StoreTx) => ReadonlyArray<{ serial: string; reason: Reason }> | Promise<ReadonlyArray<{ serial: string; reason: Reason }>>;
+  supersede?: (index: Buffer, tx: StoreTx) => ReadonlyArray<{ serial: string; reason: Reason }> | Promise<ReadonlyArray<{ serial: string; reason: Reason }>>;
   /** after the index is committed, still under the lock (CRL, bundle): commits through tx */
-  after?: (index: IndexEntry[], tx: StoreTx) => void | Promise<void>;
+  after?: (tx: StoreTx) => void | Promise<void>;
   now?: () => Date;
   onProgress?: (done: number) => void;
 }
@@ -202,15 +202,33 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
   return issued;
 }
 
+/**
+ * The serials of the index and those drawn since (add()): a byte search of
+ * the index per new serial for a few certificates, one set of every serial
+ * for a batch.
+ */
+function takenSerials(buf: Buffer, count: number, entries: () => IndexEntry[]): { has(serial: string): boolean; add(serial: string): void } {
+  const drawn = new Set<string>();
+  let all: Set<string> | undefined;
+  const whole = count > SPLICE_LIMIT;
+  return {
+    has: (serial) => drawn.has(serial) || (whole ? (all ??= new Set(entries().map((e) => e.serial))).has(serial) : findSerialLine(buf, serial) !== null),
+    add: (serial) => void drawn.add(serial),
+  };
+}
+
 /** issue() under the lock, in the store's transaction: everything but the release of the --out-dir files. */
 async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks, tx: StoreTx, out: { staged?: StagedBatch; count: number }): Promise<Issued[]> {
   const buf = await tx.indexText();
-  const index = parseIndex(buf.toString("utf8"));
-  await hooks.check?.(index, tx);
-  const taken = new Set(index.map((e) => e.serial));
+  // the index parsed whole only when a hook or a batch needs every entry: one sign-csr in a CA of 100,000
+  // valid certificates spent ~0.3 s (and ~40 MB) on that parse alone
+  let parsed: IndexEntry[] | undefined;
+  const entries = (): IndexEntry[] => (parsed ??= parseIndex(buf.toString("utf8")));
+  if (hooks.check) await hooks.check(entries(), tx);
+  const taken = takenSerials(buf, reqs.length, entries);
   const random = pooledRandom();
   const now = (hooks.now ?? (() => new Date()))();
-  const revokes = [...(hooks.revoke ?? []), ...((await hooks.supersede?.(index, tx)) ?? [])];
+  const revokes = [...(hooks.revoke ?? []), ...((await hooks.supersede?.(buf, tx)) ?? [])];
   let update: IndexEntry[] = [];
   if (revokes.length) {
     const revokedAt = revocationTime(now);
@@ -258,7 +276,8 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
   const newIndex = () => (next ??= appendIndexLines(update.length ? applyIndexUpdates(buf, update) : buf, add.map((a) => a.entry)));
   const docs = await derivedDocs(ca, withRecords(tx, add), newIndex, now);
   await tx.commit({ add, update, release, docs });
-  if (hooks.after) await hooks.after(parseIndex(newIndex().toString("utf8")), tx);
+  // (no index handed over: parsing the new one cost a 100,000-line CA ~150 ms of every sign-csr)
+  if (hooks.after) await hooks.after(tx);
   return issued;
 }
 

@@ -134,7 +134,7 @@ export async function commitRenewal(store: CaStore, signing: SigningAuthority, p
     check: async (_index, tx) => {
       if (revoke.length) await assertNoLiveDrops(signing, tx, await tx.indexText(), now);
     },
-    after: async (_index, tx) => {
+    after: async (tx) => {
       if (!revoke.length) return;
       await refreshCrl(signing, tx, now); // issue() itself refreshes a bundle that lists issued certificates
     },

@@ -14,7 +14,8 @@ import { templateFromCsr, type IssuanceTemplate } from "../core/csr-policy.js";
 import { commonName, formatDn, formatSan, type San } from "../core/names.js";
 import { parseOnelineDn } from "../core/dn-format.js";
 import type { IndexEntry, MetaEntry } from "../core/index-format.js";
-import { isLive, sameCommonName } from "../core/subject-match.js";
+import { commonNameKey, isLive, onelineCommonNameKey } from "../core/subject-match.js";
+import { findSerialLine, parseIndexLineAt } from "../core/index-edit.js";
 import { describeExtensions } from "../core/parse.js";
 import { leafDays, type Profile } from "../core/profiles.js";
 import { sha256Hex } from "../crypto/keys.js";
@@ -116,29 +117,60 @@ function nameFromCn(t: IssuanceTemplate, source: string): string {
  * supersedes their live certificates) and the live certificates that share a
  * CN with a new one (a warning: the same machine holding two valid
  * certificates is how a re-registered agent kept its old access).
+ *
+ * `index` is the index text, read where it matters rather than parsed whole
+ * (a CA of 100,000 valid certificates: ~0.3 s of every sign-csr): the named
+ * certificates are found from index.meta (`meta`) by their serial's line; for
+ * the CN, each valid line's subject is read and only a line with a wanted CN
+ * is parsed. Both lists are in index order.
  */
 export function planNames(
   items: ReadonlyArray<{ name?: string; subject: IssuanceTemplate["subject"] }>,
-  index: readonly IndexEntry[],
-  nameOf: (serial: string) => string | undefined,
+  index: Buffer,
+  meta: ReadonlyMap<string, { name?: string }>,
   replace: boolean,
   now: Date,
 ): { supersede: IndexEntry[]; duplicates: Array<{ item: number; entry: IndexEntry }> } {
   const wanted = new Set(items.map((i) => i.name).filter((n): n is string => n !== undefined));
-  const supersede: IndexEntry[] = [];
-  const live = index.filter((e) => isLive(e, now));
-  for (const e of live) {
-    const n = nameOf(e.serial);
-    if (n === undefined || !wanted.has(n)) continue;
-    if (!replace) {
-      throw new PkiError("NAME_EXISTS", `"${n}" already holds a valid certificate (serial ${e.serial}): pass --replace to supersede it, or \`pki revoke ${n}\` first`);
+  const named: Array<{ at: number; entry: IndexEntry; name: string }> = [];
+  if (wanted.size) {
+    for (const [serial, m] of meta) {
+      if (m.name === undefined || !wanted.has(m.name)) continue;
+      const at = findSerialLine(index, serial);
+      if (!at) continue;
+      const entry = parseIndexLineAt(index, at.start, at.end);
+      if (isLive(entry, now)) named.push({ at: at.start, entry, name: m.name });
     }
-    supersede.push(e);
+    named.sort((a, b) => a.at - b.at);
   }
-  const gone = new Set(supersede.map((e) => e.serial));
+  if (named.length && !replace) {
+    const { name, entry } = named[0]!;
+    throw new PkiError("NAME_EXISTS", `"${name}" already holds a valid certificate (serial ${entry.serial}): pass --replace to supersede it, or \`pki revoke ${name}\` first`);
+  }
+  const supersede = named.map((n) => n.entry);
+  const wantedCns = items.map((it) => commonNameKey(it.subject));
+  const cns = new Set(wantedCns.filter((cn): cn is string => cn !== undefined));
+  const sameCn: Array<{ cn: string; entry: IndexEntry }> = [];
+  if (cns.size) {
+    const gone = new Set(supersede.map((e) => e.serial));
+    for (let start = 0; start < index.length; ) {
+      let end = index.indexOf(10, start);
+      if (end < 0) end = index.length;
+      // a valid line ("V<TAB>..."): its subject is the last field
+      const tab = index[start] === 0x56 && index[start + 1] === 9 ? index.lastIndexOf(9, end - 1) : -1;
+      if (tab > start) {
+        const cn = onelineCommonNameKey(index.toString("utf8", tab + 1, end));
+        if (cn !== undefined && cns.has(cn)) {
+          const entry = parseIndexLineAt(index, start, end);
+          if (isLive(entry, now) && !gone.has(entry.serial)) sameCn.push({ cn, entry });
+        }
+      }
+      start = end + 1;
+    }
+  }
   const duplicates: Array<{ item: number; entry: IndexEntry }> = [];
-  items.forEach((it, i) => {
-    for (const e of live) if (!gone.has(e.serial) && sameCommonName(it.subject, parseOnelineDn(e.subject))) duplicates.push({ item: i, entry: e });
+  wantedCns.forEach((cn, i) => {
+    if (cn !== undefined) for (const d of sameCn) if (d.cn === cn) duplicates.push({ item: i, entry: d.entry });
   });
   return { supersede, duplicates };
 }
@@ -250,17 +282,16 @@ async function commit(signing: SigningAuthority, items: readonly CsrItem[], reqs
   const issued = await issue(signing, reqs, {
     now,
     supersede: async (index, tx) => {
-      const meta = await tx.meta();
       plan = planNames(
         items.map((i) => ({ name: i.name, subject: i.template.subject })),
         index,
-        (s) => meta.get(s)?.name,
+        await tx.meta(),
         replace,
         now(),
       );
       return plan.supersede.map((e) => ({ serial: e.serial, reason: "superseded" as const }));
     },
-    after: async (_index, tx) => {
+    after: async (tx) => {
       if (plan.supersede.length) await refreshCrl(signing, tx, now());
     },
   });

@@ -145,7 +145,7 @@ export async function issueResponder(ca: Authority, getPassphrase: () => Promise
       get revoke() {
         return revoke;
       },
-      after: async (_index, tx) => {
+      after: async (tx) => {
         if (revoke.length) await refreshCrl(signing, tx, now());
       },
     },
