@@ -34,6 +34,7 @@
  * assertion: the verdicts live here only.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -130,6 +131,9 @@ const median = (xs) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** The median time and the median peak memory of timed() runs. */
+const medians = (runs) => ({ ms: median(runs.map((r) => r.ms)), peakKb: median(runs.map((r) => r.peakKb)) });
+
 /** Run `prepare(i)` (untimed) then the timed command, `reps` times; medians of time and memory. */
 async function series(reps, prepare, run) {
   const ms = [];
@@ -206,7 +210,10 @@ serial = $dir/serial-openssl
 default_md = sha256
 default_crl_days = 7
 unique_subject = no
+policy = bench_policy
 crl_extensions = crl_ext
+[ bench_policy ]
+commonName = supplied
 [ crl_ext ]
 authorityKeyIdentifier = keyid:always
 `,
@@ -214,14 +221,14 @@ authorityKeyIdentifier = keyid:always
   return cnf;
 }
 
-/** An index.txt of n revoked lines (every third with a reason), written in chunks. */
-function writeRevokedIndex(file, n, extra = "") {
+/** An index.txt of n revoked lines (every third with a reason), or with `valid` n valid ones, written in chunks. */
+function writeRevokedIndex(file, n, extra = "", valid = false) {
   const fd = fs.openSync(file, "w");
   let s = "";
   const reasons = ["", ",keyCompromise", ",superseded"];
   for (let i = 0; i < n; i++) {
     const serial = "5" + (i % 10) + i.toString(16).toUpperCase().padStart(32, "0");
-    s += `R\t351231235959Z\t250601120000Z${reasons[i % 3]}\t${serial}\tunknown\t/O=Bench/CN=agent-${i}\n`;
+    s += valid ? `V\t351231235959Z\t\t${serial}\tunknown\t/O=Bench/CN=agent-${i}\n` : `R\t351231235959Z\t250601120000Z${reasons[i % 3]}\t${serial}\tunknown\t/O=Bench/CN=agent-${i}\n`;
     if (s.length > 1 << 20) {
       fs.writeSync(fd, s);
       s = "";
@@ -313,6 +320,27 @@ if (want("csr")) {
   if (v.status !== 0) die(`the signed certificate does not verify: ${v.stdout}${v.stderr}`);
   const note = `floor (node start + PBKDF2) ${x(floor.ms / q.ms)}${extraCa ? `; without NODE_EXTRA_CA_CERTS ${x(median(pe) / q.ms)}` : ""}`;
   verdict({ n: "1", name: "one sign-csr", figure: fmtMs(p.ms), peer: `openssl x509 -req ${fmtMs(q.ms)}`, ratio: p.ms / q.ms, target: "<= 1.25x", ok: p.ms / q.ms <= 1.25, note });
+
+  // the same CSR in a CA of 100,000 valid certificates (figure only): pki reads its index (names, same-CN
+  // warning, free serial) and rewrites it; the peer that keeps an index is openssl ca, which does the same
+  log(`one sign-csr in a CA of ${CRL_N.toLocaleString("en")} valid certificates ...`);
+  const big = {};
+  for (const k of ["pki", "openssl"]) {
+    big[k] = path.join(TMP, `sign-big-${k}`);
+    copyDir(CA0, big[k]);
+    writeRevokedIndex(path.join(big[k], "index.txt"), CRL_N, "", true);
+  }
+  fs.writeFileSync(path.join(big.openssl, "serial-openssl"), randomBytes(16).toString("hex").toUpperCase() + "\n");
+  const bigCnf = opensslCnf(big.openssl);
+  const bp = [];
+  const bq = [];
+  for (let i = 0; i < REPS.sign; i++) {
+    bp.push(await pki([...g(big.pki), "sign-csr", csr, "--profile", "client", "--out", path.join(TMP, `big-pki-${i}.crt`)], { mem: true }));
+    bq.push(await timed("openssl", ["ca", "-config", bigCnf, "-batch", "-notext", "-in", csr, "-days", "365", "-passin", `file:${passFile}`, "-out", path.join(TMP, `big-ossl-${i}.crt`)], { mem: true }));
+  }
+  const lines = fs.readFileSync(path.join(big.pki, "index.txt"), "utf8").split("\n").length - 1;
+  if (lines !== CRL_N + REPS.sign) die(`sign-csr in the large CA left ${lines} index lines, expected ${CRL_N + REPS.sign}`);
+  row(`one CSR signed, CA of ${CRL_N.toLocaleString("en")} valid certificates`, "pki sign-csr", medians(bp), "openssl ca -batch", medians(bq), { mem: true });
 }
 
 // target 2: bulk issuance, 1,000 and 10,000 pairs in one run (interleaved)
@@ -476,8 +504,8 @@ async function crlCase(n, label) {
     }
     qs.push(await timed("openssl", ["ca", "-config", fx.cnf, "-gencrl", "-passin", `file:${passFile}`, "-out", outFile], { mem: true }));
   }
-  const p = { ms: median(ps.map((r) => r.ms)), peakKb: median(ps.map((r) => r.peakKb)) };
-  const q = { ms: median(qs.map((r) => r.ms)), peakKb: median(qs.map((r) => r.peakKb)) };
+  const p = medians(ps);
+  const q = medians(qs);
   row(`CRL, ${label} revoked`, "pki crl", p, "openssl ca -gencrl", q, { mem: true });
   fs.rmSync(fx.dir, { recursive: true, force: true });
   return { p, q };
