@@ -149,8 +149,8 @@ export function buildCertificate(ca: SigningAuthority, req: IssueRequest, serial
 }
 
 export interface IssueHooks {
-  /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate */
-  check?: (index: IndexEntry[], tx: StoreTx) => void | Promise<void>;
+  /** inside the lock, before anything is built: e.g. refuse a name that holds a valid certificate (`index()` parses the index on first use) */
+  check?: (index: () => IndexEntry[], tx: StoreTx) => void | Promise<void>;
   /**
    * serials to mark revoked in the same index commit as the new certificates
    * (renew: the superseded one), so that a crash never leaves both or
@@ -220,11 +220,11 @@ function takenSerials(buf: Buffer, count: number, entries: () => IndexEntry[]): 
 /** issue() under the lock, in the store's transaction: everything but the release of the --out-dir files. */
 async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks, tx: StoreTx, out: { staged?: StagedBatch; count: number }): Promise<Issued[]> {
   const buf = await tx.indexText();
-  // the index parsed whole only when a hook or a batch needs every entry: one sign-csr in a CA of 100,000
+  // the index parsed whole only when a check or a batch needs every entry: one sign-csr in a CA of 100,000
   // valid certificates spent ~0.3 s (and ~40 MB) on that parse alone
   let parsed: IndexEntry[] | undefined;
   const entries = (): IndexEntry[] => (parsed ??= parseIndex(buf.toString("utf8")));
-  if (hooks.check) await hooks.check(entries(), tx);
+  await hooks.check?.(entries, tx);
   const taken = takenSerials(buf, reqs.length, entries);
   const random = pooledRandom();
   const now = (hooks.now ?? (() => new Date()))();

@@ -166,7 +166,7 @@ async function signByParent(parent: OpenParent, r: ToSign, now: () => Date, warn
         files: (certPem) => ({ docs: [{ name: DOC.issuedCert(parent.name), data: certPem }], outputs: [] }),
       },
     ],
-    { now, check: (index, tx) => refuseTakenNames(tx, [parent.name], index, now()) },
+    { now, check: (index, tx) => refuseTakenNames(tx, [parent.name], index(), now()) },
   );
   if (c!.capped) warn(`the issuing CA's validity is capped at the parent's notAfter (${p.cert.notAfter.toISOString()})`);
   return c!.der;

@@ -225,7 +225,7 @@ export async function issuePairs(store: CaStore, r: IssuePairsRequest, env: Issu
   const { signing, pairs } = await keysAndSigner(ca, plans.length, r.keyType, env);
   const files = await pairFiles(signing, plans, pairs, r, secrets);
   const reqs = issueRequests(store, signing, profile, days, r.keyType, plans, pairs, files, r.outDir);
-  const issued = await issue(signing, reqs, { now: env.now, check: (index, tx) => refuseTakenNames(tx, names, index, env.now()) });
+  const issued = await issue(signing, reqs, { now: env.now, check: (index, tx) => refuseTakenNames(tx, names, index(), env.now()) });
   await store.audit(issued.map((c) => ({ command: "issue", profile: c.profile, serial: c.serial, subject: c.subject, name: c.name, outcome: "ok" })));
   const crlWarning = await staleCrlWarning(signing, env.now());
   return {

@@ -59,12 +59,6 @@ export function onelineCommonNameKey(subject: string): string | undefined {
   return cn === undefined ? undefined : norm(cn);
 }
 
-/** Same CN (caseIgnoreMatch): the duplicate-certificate warning of sign-csr. */
-export function sameCommonName(a: readonly Rdn[], b: readonly Rdn[]): boolean {
-  const x = commonNameKey(a);
-  return x !== undefined && x === commonNameKey(b);
-}
-
 /** Valid in the index's sense and in time: status V and notAfter still ahead. */
 export const isLive = (e: IndexEntry, now: Date): boolean => e.status === "V" && e.expires.getTime() > now.getTime();
 

@@ -138,9 +138,9 @@ export async function issueResponder(ca: Authority, getPassphrase: () => Promise
     ],
     {
       now,
-      check: (index: IndexEntry[]) => {
+      check: (index: () => IndexEntry[]) => {
         // revoke the previous one only if it is still valid in the index
-        if (previous && index.some((e) => e.serial === previous && e.status === "V")) revoke.push({ serial: previous, reason: "superseded" });
+        if (previous && index().some((e) => e.serial === previous && e.status === "V")) revoke.push({ serial: previous, reason: "superseded" });
       },
       get revoke() {
         return revoke;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { entriesOfName, liveMatching, parseSubjectQuery, sameCommonName, subjectMatches } from "../../src/core/subject-match.js";
+import { commonNameKey, entriesOfName, liveMatching, parseSubjectQuery, subjectMatches } from "../../src/core/subject-match.js";
 import { parseOnelineDn } from "../../src/core/dn-format.js";
 import { parseDn } from "../../src/core/names.js";
 import type { IndexEntry } from "../../src/core/index-format.js";
@@ -38,9 +38,10 @@ describe("subjectMatches", () => {
     expect(subjectMatches(parseSubjectQuery("agent2.example"), subject)).toBe(false);
     expect(subjectMatches(parseSubjectQuery("CN=x"), parseDn("O=Acme"))).toBe(false);
   });
-  it("sameCommonName", () => {
-    expect(sameCommonName(parseDn("CN=a,O=x"), parseDn("O=y,CN=A"))).toBe(true);
-    expect(sameCommonName(parseDn("O=x"), parseDn("O=x"))).toBe(false);
+  it("commonNameKey: the same CN compares equal, no CN is no key", () => {
+    expect(commonNameKey(parseDn("CN=a,O=x"))).toBe(commonNameKey(parseDn("O=y,CN=A")));
+    expect(commonNameKey(parseDn("CN=a,O=x"))).not.toBe(commonNameKey(parseDn("CN=b,O=x")));
+    expect(commonNameKey(parseDn("O=x"))).toBeUndefined();
   });
 });
 
