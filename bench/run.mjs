@@ -222,7 +222,7 @@ authorityKeyIdentifier = keyid:always
 }
 
 /** An index.txt of n revoked lines (every third with a reason), or with `valid` n valid ones, written in chunks. */
-function writeRevokedIndex(file, n, extra = "", valid = false) {
+function writeBenchIndex(file, n, extra = "", valid = false) {
   const fd = fs.openSync(file, "w");
   let s = "";
   const reasons = ["", ",keyCompromise", ",superseded"];
@@ -250,7 +250,7 @@ function crlFixture(name, n, withTarget) {
     target = JSON.parse(r.stdout);
     extra = fs.readFileSync(path.join(dir, "index.txt"), "utf8");
   }
-  writeRevokedIndex(path.join(dir, "index.txt"), n, extra);
+  writeBenchIndex(path.join(dir, "index.txt"), n, extra);
   fs.writeFileSync(path.join(dir, "crlnumber"), "01\n");
   return { dir, cnf: opensslCnf(dir), target };
 }
@@ -328,7 +328,7 @@ if (want("csr")) {
   for (const k of ["pki", "openssl"]) {
     big[k] = path.join(TMP, `sign-big-${k}`);
     copyDir(CA0, big[k]);
-    writeRevokedIndex(path.join(big[k], "index.txt"), CRL_N, "", true);
+    writeBenchIndex(path.join(big[k], "index.txt"), CRL_N, "", true);
   }
   fs.writeFileSync(path.join(big.openssl, "serial-openssl"), randomBytes(16).toString("hex").toUpperCase() + "\n");
   const bigCnf = opensslCnf(big.openssl);
