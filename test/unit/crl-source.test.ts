@@ -56,4 +56,22 @@ describe("crl-source.json", () => {
     }
     expect(parseCrlSource(null)).toBeNull();
   });
+
+  it("hashes one buffer once for the check and the next record, in any order, and stays right", () => {
+    const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+    const r = rec(A + B)!;
+    // the check on a buffer with a line appended, then the record of the same buffer: both from one pass
+    const grown = Buffer.from(A + B + C);
+    expect(crlBuiltFrom(r, end(crlPem), grown)).toBe(true);
+    expect(parseCrlSource(crlSourceRecord(grown, crlPem))!.index.sha256).toBe(sha(A + B + C));
+    // asked again, shorter after longer (the state kept is past it): computed afresh, not from the kept state
+    expect(crlBuiltFrom(r, end(crlPem), grown)).toBe(true);
+    expect(crlBuiltFrom(rec(A), end(crlPem), grown)).toBe(true); // a shorter prefix than the one kept
+    expect(crlBuiltFrom(rec(B), end(crlPem), grown)).toBe(false); // same length as A, other bytes
+    expect(parseCrlSource(crlSourceRecord(grown, crlPem))!.index.sha256).toBe(sha(A + B + C));
+    // the same bytes in another buffer: its own hash
+    const other = Buffer.from(A + B);
+    expect(parseCrlSource(crlSourceRecord(other, crlPem))!.index.sha256).toBe(sha(A + B));
+    expect(crlBuiltFrom(r, end(crlPem), other)).toBe(true);
+  });
 });
