@@ -69,6 +69,18 @@ describe("signCrlFromIndex: the one-pass CRL builder", () => {
     expect(bad("R\t351231235959Z\t2501010000Z\t42\tunknown\t/CN=b")).toThrow(/revocation time.*byte 34/);
     expect(bad("R\t351231235959Z\t250101000000Z\t4G\tunknown\t/CN=b")).toThrow(/not hex/);
     expect(bad("R\t351231235959Z\t250101000000Z")).toThrow(/fields/);
+    // the fields of a short line are not taken from the line after it
+    expect(bad("R\t351231235959Z\t250101000000Z\t43\nV\t351231235959Z\t\t44\tunknown\t/CN=c")).toThrow(/fewer than 5 tab-separated fields in the revoked line at byte 34/);
+    expect(bad("R\t351231235959Z\nV\t351231235959Z\t\t44\tunknown\t/CN=c")).toThrow(/fewer than 5.*byte 34/);
+    expect(bad("R351231235959Z\t250101000000Z\t43\tunknown\t/CN=b")).toThrow(/fewer than 5.*byte 34/);
+  });
+
+  it("reads the index from a Buffer or a plain Uint8Array alike, a last line without its newline included", () => {
+    const text = "R\t351231235959Z\t250101000000Z,keyCompromise\t0A\tunknown\t/CN=a\nV\t351231235959Z\t\t0B\tunknown\t/CN=b\nR\t351231235959Z\t250101000000Z\t0C\tunknown\t/CN=c";
+    const fromBuffer = signCrlFromIndex({ ...params, index: Buffer.from(text), sign: () => SIG });
+    const fromPlain = signCrlFromIndex({ ...params, index: new Uint8Array(Buffer.from(text)), sign: () => SIG });
+    expect(fromBuffer.count).toBe(2);
+    expect(Buffer.from(fromPlain.der).equals(Buffer.from(fromBuffer.der))).toBe(true);
   });
 
   it("matches encodeRevoked on many generated entries", () => {
