@@ -68,7 +68,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const tokenKey = await checkTokenKey(ca, key);
   if (tokenKey) checks.push(tokenKey);
   const failed = checks.filter((c) => c.status === "fail");
-  const width = Math.max(...checks.map((c) => c.name.length));
+  const width = checks.reduce((w, c) => Math.max(w, c.name.length), 0);
   const text = checks.map((c) => `${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.message}`).join("\n");
   const data: Record<string, unknown> = { checks };
   if (repaired) data.repaired = repaired;

@@ -12,7 +12,8 @@ import type { Result } from "../cli/output.js";
 import { LIST_FORMATS, LIST_STATUSES } from "../cli/program.js";
 import { listCertificates } from "../ca/list.js";
 import { choiceOption, intOption } from "./options.js";
-import { palette, statusColour } from "../ui/colors.js";
+import { palette } from "../ui/colors.js";
+import { renderTable } from "../ui/table.js";
 
 interface Opts {
   status?: string;
@@ -39,8 +40,5 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const p = palette(ctx);
   const head = ["SERIAL", "STATUS", "PROFILE", "NAME", "NOT AFTER", "SUBJECT"];
   const cells = rows.map((r) => [r.serial, r.status, r.profile ?? "-", r.name ?? "-", r.notAfter.slice(0, 10), r.subject]);
-  const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const pad = (s: string, i: number) => (i === head.length - 1 ? s : s.padEnd(width[i]!));
-  const lines = [p.bold(head.map(pad).join("  ")), ...cells.map((c) => c.map((v, i) => (i === 1 ? statusColour(p, v) + " ".repeat(width[1]! - v.length) : pad(v, i))).join("  "))];
-  return { data: { certificates }, stdout: lines.join("\n") };
+  return { data: { certificates }, stdout: renderTable(p, head, cells, 1) };
 }

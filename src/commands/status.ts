@@ -25,7 +25,8 @@ import { gather } from "../ca/status.js";
 import { confineOutput, writeOutputs } from "../store/output.js";
 import type { CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
-import { palette, statusColour } from "../ui/colors.js";
+import { palette } from "../ui/colors.js";
+import { renderTable } from "../ui/table.js";
 
 interface Opts {
   failWithin?: string;
@@ -63,15 +64,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
   const p = palette(ctx);
   const head = ["KIND", "STATUS", "NOT AFTER", "DAYS", "NAME", "SERIAL", "SUBJECT"];
   const cells = items.map((i) => [i.kind, i.status, i.notAfter.slice(0, 16).replace("T", " "), String(i.daysLeft), i.name ?? "-", i.serial ?? (i.kind === "crl" && i.crlNumber != null ? `number ${i.crlNumber}` : "-"), i.subject ?? "-"]);
-  const width = head.map((h, k) => Math.max(h.length, ...cells.map((c) => c[k]!.length)));
-  const pad = (s: string, k: number) => (k === head.length - 1 ? s : s.padEnd(width[k]!));
-  const lines = [
-    p.bold(head.map(pad).join("  ")),
-    ...cells.map((c, n) => {
-      const row = c.map((v, k) => (k === 1 ? statusColour(p, v) + " ".repeat(width[1]! - v.length) : pad(v, k))).join("  ");
-      return items[n]!.due ? row + "  " + p.warn("<- due") : row;
-    }),
-  ];
+  const table = renderTable(p, head, cells, 1, (n) => (items[n]!.due ? p.warn("<- due") : undefined));
   const messages = metricsPath ? [`Wrote ${metricsPath}`] : [];
   if (report.due.length) {
     const label = (i: StatusItem) => (i.kind === "crl" ? `${i.name}.pem` : i.kind === "ca" ? `${i.name === "ca" ? "CA" : "parent CA"} certificate` : `${i.kind} ${i.name ?? i.serial}`);
@@ -84,7 +77,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     ];
     return {
       data,
-      stdout: lines.join("\n"),
+      stdout: table,
       messages,
       failure: {
         code: "EXPIRING",
@@ -92,5 +85,5 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
       },
     };
   }
-  return { data, stdout: lines.join("\n"), messages };
+  return { data, stdout: table, messages };
 }
