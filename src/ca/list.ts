@@ -5,7 +5,7 @@
  * allow-list made from this list must not say otherwise.
  */
 import { parseOnelineDn, rfc2253Dn } from "../core/dn-format.js";
-import { parseIndex } from "../core/index-format.js";
+import { isoTime, parseIndex } from "../core/index-format.js";
 import { formatDn } from "../core/names.js";
 import { statusOf, type ItemStatus } from "../core/status.js";
 import { DOC, type CaStore } from "../store/store.js";
@@ -54,8 +54,8 @@ export async function listCertificates(store: CaStore, now: Date, f: ListFilter)
         name: m?.name ?? null,
         profile: m?.profile ?? null,
         status: caRevoked && status === "valid" ? "revoked" : status,
-        notAfter: e.expires.toISOString(),
-        revokedAt: e.revokedAt ? e.revokedAt.toISOString() : null,
+        notAfter: isoTime(e.expires),
+        revokedAt: e.revokedAt ? isoTime(e.revokedAt) : null,
         reason: e.status === "R" ? (e.reason ?? "unspecified") : null,
         expires: e.expires.getTime(),
       };

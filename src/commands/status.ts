@@ -25,6 +25,7 @@ import { gather } from "../ca/status.js";
 import { confineOutput, writeOutputs } from "../store/output.js";
 import type { CaStore } from "../store/store.js";
 import { intOption } from "./options.js";
+import { isoTime } from "../core/index-format.js";
 import { palette } from "../ui/colors.js";
 import { renderTable } from "../ui/table.js";
 
@@ -55,7 +56,7 @@ export async function run(ctx: Context, _args: string[], o: Opts): Promise<Resul
     profile: i.profile,
     status: i.status,
     ...(i.kind === "crl" ? { crlNumber: i.crlNumber ?? null } : {}),
-    notAfter: i.notAfter.toISOString(),
+    notAfter: isoTime(i.notAfter),
     daysLeft: i.daysLeft,
     due: i.due,
   }));

@@ -72,8 +72,21 @@ function unescapeOneline(v: string): string {
   return UTF8_DECODER.decode(new Uint8Array(bytes));
 }
 
+/** Is the value its own RFC 2253 form: printable ASCII, none of ,+"\<>; and no leading # or space, no trailing space? */
+function plain2253(value: string): boolean {
+  const n = value.length;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    // control, DEL and non-ASCII; , + " \ < > ;
+    if (c < 0x20 || c >= 0x7f || c === 44 || c === 43 || c === 34 || c === 92 || c === 60 || c === 62 || c === 59) return false;
+  }
+  return n === 0 || (value[0] !== "#" && value[0] !== " " && value[n - 1] !== " ");
+}
+
 function escape2253(value: string): string {
-  const bytes = new TextEncoder().encode(value);
+  // most values (agent-42, Example Org): as they are, without a byte array each (pki list of 1,000,000: ~1.5 s)
+  if (plain2253(value)) return value;
+  const bytes = UTF8_ENCODER.encode(value);
   let s = "";
   bytes.forEach((b, i) => {
     const ch = String.fromCharCode(b);
