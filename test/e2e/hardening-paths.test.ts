@@ -130,6 +130,24 @@ describe("finding 1: a CA state file is never an output", () => {
     refused(["sign-csr", caCsr, csr, "--profile", "client", "--out-dir", ca.dir], "UNSAFE_PATH");
   });
 
+  it("store export --to inside the CA directory (private/, issued/, through a symlink) or around it is refused; outside it works", () => {
+    const link = path.join(ca.root, "link-to-ca-private");
+    if (!fs.existsSync(link)) fs.symlinkSync(path.join(ca.dir, "private"), link);
+    for (const to of [path.join(ca.dir, "private", "copy"), path.join(ca.dir, "issued", "x"), path.join(ca.dir, "new", "deeper"), path.join(link, "copy")]) {
+      const r = refused(["store", "export", "--to", to], "UNSAFE_PATH");
+      expect(r.stderr).toMatch(/is inside the CA directory .*export to a directory outside it/);
+      expect(fs.existsSync(to)).toBe(false);
+    }
+    expect(fs.existsSync(path.join(ca.dir, "new"))).toBe(false);
+    refused(["store", "export", "--to", ca.root], "UNSAFE_PATH");
+    const out = path.join(ca.root, "exported", "ca");
+    const r = ca.run(["store", "export", "--to", out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(ca.run(["store", "export", "--to", path.join(ca.root, "exported2")]).code).toBe(0);
+    expect(fs.existsSync(path.join(out, "private", "ca.key"))).toBe(true);
+    caStillWorks();
+  });
+
   it("an explicit --out onto crl.pem (a CA state file: crl*.pem) is refused, however spelled; plain `pki crl` still writes it", () => {
     const link = path.join(ca.root, "link-to-ca-crl");
     if (!fs.existsSync(link)) fs.symlinkSync(ca.dir, link);
