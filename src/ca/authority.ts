@@ -195,8 +195,23 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
   try {
     issued = await ca.store.locked("issue", (tx) => issueLocked(ca, reqs, hooks, tx, out));
   } catch (e) {
-    out.staged?.abort();
-    throw e;
+    if (!(e instanceof AfterCommitFailure)) {
+      out.staged?.abort();
+      throw e;
+    }
+    // on PostgreSQL locked() rolled it all back; the directory store's commit stood (AfterCommitFailure)
+    if (ca.store.kind !== "dir") {
+      out.staged?.abort();
+      throw e.failure;
+    }
+    // recorded, so released: the certificates are valid and their holders need their files
+    let unreleased: string | undefined;
+    try {
+      out.staged?.commit(0, out.count);
+    } catch (r) {
+      unreleased = r instanceof PkiError ? r.message : String((r as Error)?.message ?? r);
+    }
+    throw e.report(unreleased);
   }
   out.staged?.commit(0, out.count);
   return issued;
@@ -277,8 +292,46 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
   const docs = await derivedDocs(ca, withRecords(tx, add), newIndex, now);
   await tx.commit({ add, update, release, docs });
   // (no index handed over: parsing the new one cost a 100,000-line CA ~150 ms of every sign-csr)
-  if (hooks.after) await hooks.after(tx);
+  if (hooks.after) {
+    try {
+      await hooks.after(tx);
+    } catch (e) {
+      throw new AfterCommitFailure(e, issued, update);
+    }
+  }
   return issued;
+}
+
+/**
+ * The `after` hook (the CRL that publishes a --replace or a renewal) failed
+ * once the index commit was made. On PostgreSQL that rolls the whole
+ * transaction back: nothing happened, the hook's error is the answer. The
+ * directory store made the commit durable when it returned: the
+ * certificates are issued and the revocations recorded, and the user must
+ * hear that, with what to run (a CRL that does not list them yet).
+ */
+class AfterCommitFailure extends Error {
+  constructor(
+    readonly failure: unknown,
+    readonly issued: readonly Issued[],
+    readonly revoked: readonly IndexEntry[],
+  ) {
+    super("after-commit failure");
+  }
+
+  /** `unreleased`: why the --out files could not be put in place either (the store keeps each certificate: `pki show <serial>`) */
+  report(unreleased?: string): PkiError {
+    const e = this.failure;
+    const why = e instanceof PkiError ? e.message : `${(e as NodeJS.ErrnoException)?.code ?? ""} ${(e as Error)?.message ?? String(e)}`.trim();
+    const list = (serials: readonly string[]) => (serials.length > 3 ? `${serials.slice(0, 3).join(", ")} and ${serials.length - 3} more` : serials.join(", "));
+    const issued = this.issued.map((c) => c.serial);
+    const revoked = this.revoked.map((r) => r.serial);
+    const done = `issued ${list(issued)}${revoked.length ? ` and revoked ${list(revoked)} (superseded)` : ""}`;
+    return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the index records this change (${done}), but publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}${unreleased ? `; the output files were not written either (${unreleased})` : ""}`, {
+      cause: e,
+      details: { committed: { issued, revoked } },
+    });
+  }
 }
 
 export function issuedJson(c: Issued): Record<string, unknown> {

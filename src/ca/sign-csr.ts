@@ -26,7 +26,7 @@ import type { CaStore } from "../store/store.js";
 import { checkCsr, type CheckedCsr } from "./csr.js";
 import { checkName, issue, issuedJson, openAuthority, openSigningAuthority, profileOf, signingAuthorityAhead, type Authority, type IssueRequest, type Issued, type KeyAccess, type SigningAuthority } from "./authority.js";
 import { chainPem, enforceConstraints } from "./parent.js";
-import { refreshCrl, staleCrlWarning } from "./revocation.js";
+import { assertNoLiveDrops, refreshCrl, staleCrlWarning } from "./revocation.js";
 import { issuedWrites, pathsFor } from "./issued.js";
 
 /** What to sign, and how: the options of `pki sign-csr`, parsed. */
@@ -289,6 +289,8 @@ async function commit(signing: SigningAuthority, items: readonly CsrItem[], reqs
         replace,
         now(),
       );
+      // the CRL is re-signed after the index commit: refuse before it if that CRL would un-revoke anyone (as renew)
+      if (plan.supersede.length) await assertNoLiveDrops(signing, tx, index, now());
       return plan.supersede.map((e) => ({ serial: e.serial, reason: "superseded" as const }));
     },
     after: async (tx) => {

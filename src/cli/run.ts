@@ -76,7 +76,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       if (spec.audited && e instanceof PkiError && e.code !== "USAGE" && !e.code.startsWith("STORE_")) {
         const command = cmd.parent && cmd.parent.parent ? `${cmd.parent.name()} ${spec.name}` : spec.name;
         try {
-          await (await ctx.openStore()).audit([{ command, ...ctx.auditInfo, outcome: "refused", error: e.code, message: e.message }]);
+          await (await ctx.openStore()).audit([{ command, ...ctx.auditInfo, outcome: e.details?.committed ? "partial" : "refused", error: e.code, message: e.message, ...(e.details?.committed ? { committed: e.details.committed } : {}) }]);
         } catch {
           // the audit log must never turn a refusal into another error
         }

@@ -100,10 +100,16 @@ class DirReader implements StoreReader {
       throw new PkiError("IO_ERROR", `cannot read ${p}: ${code}`);
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      // a directory (or a device) where a document belongs: said as such, not read
+      if (!st.isFile()) throw new PkiError("IO_ERROR", `cannot read ${p}: it is not a regular file: move it out of the CA directory`);
+      const size = st.size;
       const tail = Buffer.alloc(Math.min(n, size));
       const got = fs.readSync(fd, tail, 0, tail.length, size - tail.length);
       return { size, tail: tail.subarray(0, got) };
+    } catch (e) {
+      if (e instanceof PkiError) throw e;
+      throw new PkiError("IO_ERROR", `cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
     } finally {
       fs.closeSync(fd);
     }

@@ -146,7 +146,9 @@ describe("10.5 a CRL never silently drops a live revocation", () => {
     const a = serialOf(ca, "a");
     expect(crlSerials(path.join(ca.dir, "crl.pem"))).toEqual([a]);
     fs.writeFileSync(idx, old); // the backup from before the revocation
-    for (const args of [["crl"], ["crl", "--if-expiring-within", "1"], ["crl", "--out", path.join(ca.root, "x.crl")], ["revoke", "b"], ["renew", "c"]]) {
+    const csr = opensslCsr(ca.root, "c2", "/CN=c");
+    const replace = ["sign-csr", csr, "--profile", "client", "--name", "c", "--replace", "--out", path.join(ca.root, "c2.crt")];
+    for (const args of [["crl"], ["crl", "--if-expiring-within", "1"], ["crl", "--out", path.join(ca.root, "x.crl")], ["revoke", "b"], ["renew", "c"], replace]) {
       const before = snapshot(ca.dir);
       const r = ca.run(args);
       expectRefused(r, before, ca.dir, /drop 1 revoked certificate.*--allow-shrink/);
@@ -163,6 +165,48 @@ describe("10.5 a CRL never silently drops a live revocation", () => {
     expect(ca.run(["crl"]).code).toBe(0);
     expect(crlSerials(path.join(ca.dir, "crl.pem"))).toEqual([a]);
     expect(crlText(path.join(ca.dir, "crl.pem"))).toMatch(/Key Compromise/);
+  });
+
+  it("sign-csr --replace whose CRL cannot be published after the index commit says what was recorded, releases the certificate, and pki crl publishes it", () => {
+    const ca = makeCa();
+    expect(ca.run(["issue", "client", "agent1"]).code).toBe(0);
+    const old = serialOf(ca, "agent1");
+    // crlnumber is read only to re-sign the CRL, after the index commit: a directory there makes that step fail
+    const crlnumber = path.join(ca.dir, "crlnumber");
+    const number = fs.readFileSync(crlnumber);
+    fs.rmSync(crlnumber);
+    fs.mkdirSync(crlnumber);
+    const out = path.join(ca.root, "agent1-new.crt");
+    const r = ca.run(["sign-csr", opensslCsr(ca.root, "agent1-new", "/CN=agent1"), "--profile", "client", "--name", "agent1", "--replace", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    const fresh = openssl(["x509", "-in", out, "-noout", "-serial"]).stdout.trim().replace("serial=", "");
+    expect(r.stderr.trim()).toMatch(new RegExp(`^pki: error: the index records this change \\(issued ${fresh} and revoked ${old} \\(superseded\\)\\), but publishing it failed: cannot read .*crlnumber.*; fix that, then run \`pki crl\`: until then crl.pem does not list that revocation$`));
+    // what the message says is what the index holds, and the released file is that certificate
+    expect(indexLines(ca.dir).find((l) => l[3] === old)![0]).toBe("R");
+    expect(indexLines(ca.dir).find((l) => l[3] === fresh)![0]).toBe("V");
+    expect(openssl(["verify", "-CAfile", path.join(ca.dir, "ca.crt"), out]).code).toBe(0);
+    expect(fs.readFileSync(path.join(ca.dir, "issued", "agent1.crt")).equals(fs.readFileSync(out))).toBe(true);
+    expect(auditLines(ca).pop()).toMatchObject({ command: "sign-csr", outcome: "partial", committed: { issued: [fresh], revoked: [old] } });
+    // fixed, pki crl publishes the revocation
+    fs.rmdirSync(crlnumber);
+    fs.writeFileSync(crlnumber, number);
+    expect(crlSerials(path.join(ca.dir, "crl.pem"))).toEqual([]);
+    expect(ca.run(["crl"]).code).toBe(0);
+    expect(crlSerials(path.join(ca.dir, "crl.pem"))).toEqual([old]);
+  });
+
+  it("a directory where crl.pem belongs is one line (IO_ERROR), not an internal failure, and nothing changes", () => {
+    const ca = makeCa();
+    expect(ca.run(["issue", "client", "a"]).code).toBe(0);
+    fs.rmSync(path.join(ca.dir, "crl.pem"));
+    fs.mkdirSync(path.join(ca.dir, "crl.pem"));
+    for (const args of [["crl"], ["revoke", "a"]]) {
+      const before = snapshot(ca.dir);
+      const r = ca.run(args);
+      expectRefused(r, before, ca.dir, /cannot read .*crl\.pem: it is not a regular file: move it out of the CA directory/);
+      expect(json(ca.run([...args, "--json"])).error.code).toBe("IO_ERROR");
+    }
   });
 
   it("pki crl --allow-shrink un-revokes on purpose, and says so in audit.log", () => {
