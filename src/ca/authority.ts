@@ -213,7 +213,11 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
     }
     throw e.report(unreleased);
   }
-  out.staged?.commit(0, out.count);
+  try {
+    out.staged?.commit(0, out.count);
+  } catch (e) {
+    throw releaseFailure(e, issued);
+  }
   return issued;
 }
 
@@ -302,6 +306,25 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
   return issued;
 }
 
+const serialList = (serials: readonly string[]): string => (serials.length > 3 ? `${serials.slice(0, 3).join(", ")} and ${serials.length - 3} more` : serials.join(", "));
+
+/**
+ * The --out-dir files could not all be put in place after the index commit
+ * (the directory made read-only half-way, a directory where a file goes):
+ * the certificates are recorded and valid, and the keys of those not
+ * released are gone with their temporary files. Said as such, with every
+ * serial (the JSON error's "committed" and the audit line) to revoke.
+ */
+function releaseFailure(e: unknown, issued: readonly Issued[]): PkiError {
+  const why = e instanceof PkiError ? e.message : String((e as Error)?.message ?? e);
+  const serials = issued.map((c) => c.serial);
+  return new PkiError(
+    "IO_ERROR",
+    `the index records ${serials.length} new certificate(s) (${serialList(serials)}), but their files could not all be put in place: ${why}; a certificate whose key file is not there serves nobody: revoke it (pki revoke <serial>...; --json lists every serial under "committed", as audit.log does) and issue it again`,
+    { cause: e, details: { committed: { issued: serials, revoked: [] } } },
+  );
+}
+
 /**
  * The `after` hook (the CRL that publishes a --replace or a renewal) failed
  * once the index commit was made. On PostgreSQL that rolls the whole
@@ -323,10 +346,9 @@ class AfterCommitFailure extends Error {
   report(unreleased?: string): PkiError {
     const e = this.failure;
     const why = e instanceof PkiError ? e.message : `${(e as NodeJS.ErrnoException)?.code ?? ""} ${(e as Error)?.message ?? String(e)}`.trim();
-    const list = (serials: readonly string[]) => (serials.length > 3 ? `${serials.slice(0, 3).join(", ")} and ${serials.length - 3} more` : serials.join(", "));
     const issued = this.issued.map((c) => c.serial);
     const revoked = this.revoked.map((r) => r.serial);
-    const done = `issued ${list(issued)}${revoked.length ? ` and revoked ${list(revoked)} (superseded)` : ""}`;
+    const done = `issued ${serialList(issued)}${revoked.length ? ` and revoked ${serialList(revoked)} (superseded)` : ""}`;
     return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the index records this change (${done}), but publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}${unreleased ? `; the output files were not written either (${unreleased})` : ""}`, {
       cause: e,
       details: { committed: { issued, revoked } },

@@ -49,6 +49,19 @@ let tmpCounter = 0;
 export const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.[0-9a-z]+\.tmp$/;
 const tmpName = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}.${tmpPrefix}.${(tmpCounter++).toString(36)}.tmp`);
 
+/**
+ * Remove a temporary (or undone) file, best effort: cleanup after a failure
+ * must not replace that failure with its own (a directory made read-only
+ * half-way fails the unlink too; the first error is the one to tell).
+ */
+function removeQuietly(p: string): void {
+  try {
+    fs.rmSync(p, { force: true });
+  } catch {
+    /* left behind: pki doctor lists temporary files of dead processes */
+  }
+}
+
 function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
@@ -96,7 +109,7 @@ export function writeFilesAtomic(writes: readonly FileWrite[]): void {
   try {
     for (const w of writes) staged.push(stage(w));
   } catch (e) {
-    for (const t of staged) fs.rmSync(t, { force: true });
+    for (const t of staged) removeQuietly(t);
     throw e;
   }
   commitStaged(writes, staged);
@@ -118,11 +131,11 @@ function commitStaged(writes: readonly FileWrite[], staged: readonly string[]): 
         fs.renameSync(staged[i]!, w.path);
       }
     } catch (e) {
-      for (const t of staged.slice(i)) fs.rmSync(t, { force: true });
+      for (const t of staged.slice(i)) removeQuietly(t);
       // the new files already in place go again: a failed step leaves no
       // certificate nobody was told about (replaced files cannot be restored,
       // which is why callers put new files first)
-      for (let j = 0; j < i; j++) if (writes[j]!.exclusive) fs.rmSync(writes[j]!.path, { force: true });
+      for (let j = 0; j < i; j++) if (writes[j]!.exclusive) removeQuietly(writes[j]!.path);
       throw ioError("write", w.path, e);
     }
     dirs.add(path.dirname(w.path));
@@ -290,7 +303,7 @@ export function startStaging(concurrency = 32, opts: { checked?: boolean; size?:
   const settled = (): Promise<void> => writer.settled();
   const removeStaged = (): void => {
     writer.stop();
-    for (const t of staged) fs.rmSync(t, { force: true });
+    for (const t of staged) removeQuietly(t);
   };
   // Ctrl-C or a SIGTERM while the batch is staged (a bulk issue stages for
   // seconds, while it signs): its temporaries are removed, then the signal
@@ -526,8 +539,8 @@ function stagedBatch(writes: readonly FileWrite[], staged: readonly string[], se
     },
     abort() {
       writes.forEach((w, i) => {
-        if (state[i] === 0) fs.rmSync(staged[i]!, { force: true });
-        else if (state[i] === 1 && w.exclusive) fs.rmSync(w.path, { force: true });
+        if (state[i] === 0) removeQuietly(staged[i]!);
+        else if (state[i] === 1 && w.exclusive) removeQuietly(w.path);
         state[i] = 2;
       });
       settled();

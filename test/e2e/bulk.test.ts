@@ -230,6 +230,43 @@ process.on("exit", () => process.stderr.write("workers=" + n + "\\n"));\n`,
     const next = ca.run(["issue", "client", "after-interrupt", "--out-dir", out]);
     expect(next.code, next.stderr).toBe(0);
   });
+
+  it("a file that cannot be put in place after the index commit: the error says how many were recorded and lists them to revoke; audit says partial", async () => {
+    const ca = makeCa();
+    const list = path.join(ca.root, "list.txt");
+    fs.writeFileSync(list, Array.from({ length: 3000 }, (_, i) => `late${i}`).join("\n"));
+    const out = path.join(ca.root, "out");
+    fs.mkdirSync(out);
+    const child = spawn(process.execPath, [BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, "--json", "issue", "client", "--names-from", list, "--out-dir", out], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const ended = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
+    // once late5.key is staged (a hidden temporary), a directory takes its name: its release, after the
+    // index commit of all 3,000, fails (rename onto a directory)
+    const t0 = Date.now();
+    while (!fs.readdirSync(out).some((f) => f.startsWith(".late5.key.")) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
+    fs.mkdirSync(path.join(out, "late5.key"));
+    const code = await ended;
+    expect(code, stderr).toBe(1);
+    const err = JSON.parse(stdout);
+    expect(err.error.code).toBe("IO_ERROR");
+    expect(err.error.message).toMatch(/^the index records 3000 new certificate\(s\) \([0-9A-F]+, [0-9A-F]+, [0-9A-F]+ and 2997 more\), but their files could not all be put in place: .*late5\.key.*revoke it/);
+    expect(err.committed.issued).toHaveLength(3000);
+    // what it says is what the index holds
+    const valid = fs.readFileSync(path.join(ca.dir, "index.txt"), "utf8").split("\n").filter((l) => l.startsWith("V")).map((l) => l.split("\t")[3]);
+    expect(new Set(valid)).toEqual(new Set(err.committed.issued));
+    const audit = fs.readFileSync(path.join(ca.dir, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).pop();
+    expect(audit).toMatchObject({ outcome: "partial", error: "IO_ERROR" });
+    expect(audit.committed.issued).toHaveLength(3000);
+    // the directory is left alone; no temporary is left behind
+    expect(fs.statSync(path.join(out, "late5.key")).isDirectory()).toBe(true);
+    expect(fs.readdirSync(out).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    // and what it says to do works
+    const rev = ca.run(["revoke", ...err.committed.issued.slice(0, 3)]);
+    expect(rev.code, rev.stderr).toBe(0);
+  }, 120_000);
 });
 
 /** n revoked index lines, every third with keyCompromise. */
