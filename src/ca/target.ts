@@ -227,7 +227,9 @@ export async function resolveEntry(ca: Authority, target: string, indexBuf: Buff
     const asSerial = normaliseSerial(target);
     const bySerial = asSerial !== null ? findIndexEntry(indexBuf, asSerial) : null;
     if (bySerial) return bySerial;
-    throw new PkiError("NOT_FOUND", `no certificate with serial or name ${JSON.stringify(target)} in this CA: check \`pki list\``);
+    // a word that reads like a file name (web.crt): a missing file, most likely; a file is given with a path (./web.crt)
+    const fileLike = /\.(crt|pem|cer|der)$/i.test(target) ? `; for a certificate file give its path (./${target})` : "";
+    throw new PkiError("NOT_FOUND", `no certificate with serial or name ${JSON.stringify(target)} in this CA: check \`pki list\`${fileLike}`);
   }
   return revocableOfName(target, named, now);
 }

@@ -129,7 +129,9 @@ export function diagnose(s: DoctorSnapshot): Diagnosis {
   bundleCheck(s, d, add);
   bundleSizeCheck(s, add);
   allowCheck(s, d, add);
-  if (s.tmpFiles.length) add("temp-files", "warn", `${s.tmpFiles.length} temporary file(s) left by an interrupted run (${s.tmpFiles.join(", ")}): \`pki doctor --repair\` removes them`);
+  // a few named, the rest counted: a batch killed half-way leaves thousands (one line of 200,000 characters)
+  const shown = s.tmpFiles.length > 5 ? `${s.tmpFiles.slice(0, 5).join(", ")} and ${s.tmpFiles.length - 5} more` : s.tmpFiles.join(", ");
+  if (s.tmpFiles.length) add("temp-files", "warn", `${s.tmpFiles.length} temporary file(s) left by an interrupted run (${shown}): \`pki doctor --repair\` removes them`);
   else add("temp-files", "ok", "no leftover temporary files");
   lockCheck(s, add);
   return d;

@@ -52,7 +52,7 @@ export function readBounded(p: string, max: number = MAX_INPUT, label: InputLabe
     pre = fs.statSync(p);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new PkiError("NOT_FOUND", `${name} does not exist`);
+    if (code === "ENOENT" || code === "ENOTDIR") throw new PkiError("NOT_FOUND", `${name} does not exist: check the path`);
     throw new PkiError("IO_ERROR", `cannot read ${name}: ${code === "EACCES" ? "permission denied" : code}`);
   }
   // refuse before open(): opening a device may itself have effects, and a FIFO

@@ -120,7 +120,13 @@ describe("hostile input to sign-csr", () => {
 
   it("a directory, a nonexistent path", () => {
     expectRefusal(signCsr(ca.root), { exit: 1, code: "BAD_INPUT", message: /is a directory/ });
-    expectRefusal(signCsr(path.join(ca.root, "no-such.csr")), { exit: 1, code: "NOT_FOUND", message: /does not exist/ });
+    expectRefusal(signCsr(path.join(ca.root, "no-such.csr")), { exit: 1, code: "NOT_FOUND", message: /does not exist: check the path$/ });
+  });
+
+  it("revoke of a file that is not there: with a path, the path is checked; a bare word like a file name says how to give a file", () => {
+    expectRefusal(["revoke", path.join(ca.root, "missing.crt")], { exit: 1, code: "NOT_FOUND", message: /missing\.crt does not exist: check the path$/ });
+    expectRefusal(["revoke", "missing.crt"], { exit: 1, code: "NOT_FOUND", message: /no certificate with serial or name "missing\.crt" in this CA: check `pki list`; for a certificate file give its path \(\.\/missing\.crt\)$/ });
+    expectRefusal(["revoke", "nobody"], { exit: 1, code: "NOT_FOUND", message: /no certificate with serial or name "nobody" in this CA: check `pki list`$/ });
   });
 
   it("an unreadable file (chmod 000)", () => {

@@ -176,6 +176,10 @@ describe("diagnose", () => {
     const d = diagnose(healthy({ tmpFiles: ["certs/.0A.pem.123.abcdef01.w.tmp"], lock: { kind: "dead", holder: { pid: 123, host: "h", since: "then" } } }));
     expect(check(d.checks, "temp-files")).toEqual({ name: "temp-files", status: "warn", message: "1 temporary file(s) left by an interrupted run (certs/.0A.pem.123.abcdef01.w.tmp): `pki doctor --repair` removes them" });
     expect(check(d.checks, "lock")!.message).toBe("/ca/.lock was left by a process that is gone (pid 123): the next pki command takes it over; `pki doctor --repair` removes it");
+    // thousands (a batch killed half-way): five named, the rest counted, one short line
+    const many = Array.from({ length: 2976 }, (_, i) => `certs/.${i}.pem.123.abcdef01.w.tmp`);
+    const m = check(diagnose(healthy({ tmpFiles: many })).checks, "temp-files")!.message;
+    expect(m).toBe("2976 temporary file(s) left by an interrupted run (certs/.0.pem.123.abcdef01.w.tmp, certs/.1.pem.123.abcdef01.w.tmp, certs/.2.pem.123.abcdef01.w.tmp, certs/.3.pem.123.abcdef01.w.tmp, certs/.4.pem.123.abcdef01.w.tmp and 2971 more): `pki doctor --repair` removes them");
     expect(check(diagnose(healthy({ lock: { kind: "strange", what: "not a regular file" } })).checks, "lock")!.message).toBe("/ca/.lock is not a regular file: the next pki command removes it; `pki doctor --repair` removes it now");
   });
 });
