@@ -39,3 +39,31 @@ export function urlHasPassword(url: string): boolean {
 export function clearKeyRefused(location: string): PkiError {
   return new PkiError("USAGE", `the CA key must be encrypted in a PostgreSQL store (${location}): give a passphrase instead of --no-passphrase, or keep the key on a token (--key pkcs11:...); nothing changed`, { exitCode: 2 });
 }
+
+/**
+ * The URL's sslmode as pki applies it, before the driver sees it (libpq's
+ * names). pki verifies a TLS connection or makes none: `require` and
+ * `verify-ca` connect as `verify-full` (the server's certificate and its
+ * name verified: the store holds the CA's records and its encrypted key),
+ * which is what node-postgres does with them today, without its warning of
+ * a change to come. `allow` and `prefer` would fall back to a plain
+ * connection without saying so: refused, as is anything unknown. Returns the
+ * URL for the driver; `uselibpqcompat=true` (the driver's libpq semantics,
+ * asked for by name) is left to the driver as it is.
+ */
+export function applySslMode(url: string): string {
+  const q = url.indexOf("?");
+  if (q < 0) return url;
+  const params = url.slice(q + 1).split("&");
+  if (params.some((p) => /^uselibpqcompat=/i.test(p))) return url;
+  const modes = params.filter((p) => /^sslmode=/i.test(p)).map((p) => decodeURIComponent(p.slice(8)));
+  if (modes.length === 0) return url;
+  if (modes.length > 1) throw new PkiError("USAGE", `the store URL gives sslmode ${modes.length} times (${redactUrl(url)}): give it once`, { exitCode: 2 });
+  const mode = modes[0]!;
+  const tls = "use sslmode=verify-full (or require) for a verified TLS connection, or sslmode=disable for none";
+  if (mode === "allow" || mode === "prefer") throw new PkiError("USAGE", `sslmode=${mode} falls back to a plain connection without saying so, which pki does not do: ${tls}`, { exitCode: 2 });
+  if (!["disable", "require", "verify-ca", "verify-full", "no-verify"].includes(mode)) throw new PkiError("USAGE", `unknown sslmode ${JSON.stringify(mode)} in the store URL: ${tls}`, { exitCode: 2 });
+  if (mode !== "require" && mode !== "verify-ca") return url;
+  return url.slice(0, q + 1) + params.map((p) => (/^sslmode=/i.test(p) ? "sslmode=verify-full" : p)).join("&");
+}
+

@@ -48,6 +48,7 @@
  * location is the URL without it, and messages are scrubbed of it.
  */
 import { createRequire } from "node:module";
+import { Writable } from "node:stream";
 import type * as pg from "pg";
 import pgDriver from "./pg-driver.js";
 import { trustDeferredRoots } from "./extra-ca.js";
@@ -118,7 +119,7 @@ function lockTimeoutMs(): number {
   return s > 0 ? s * 1000 : 60_000;
 }
 
-import { clearKeyRefused, redactUrl } from "./db-url.js";
+import { applySslMode, clearKeyRefused, redactUrl } from "./db-url.js";
 export { redactUrl, urlHasPassword } from "./db-url.js";
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -338,11 +339,28 @@ class PgTx extends PgReader implements StoreTx {
 /** Bytes that are the same as text in every server encoding: ASCII without NUL (which text cannot hold). */
 const ASCII = /^[\x01-\x7f]*$/;
 
+/** require() as pg's own modules have it: its dependencies (pgpass, pg-connection-string), not pki's. */
+const driverRequire = (): NodeJS.Require => createRequire(createRequire(import.meta.url).resolve("pg"));
+
+/**
+ * Why ~/.pgpass gave no password, when pgpass said (a file group or others
+ * can read is ignored, as libpq does): named in the login error instead of
+ * printed on stderr as a line of its own.
+ */
+let pgpassWarning: string | undefined;
+
 /** The password for a connection from ~/.pgpass or $PGPASSFILE (pg's own dependency, pgpass, as pg would use it), or none. */
 async function passwordFromPgpass(params: unknown): Promise<string | undefined> {
-  const requirePg = createRequire(createRequire(import.meta.url).resolve("pg"));
-  const lookup = requirePg("pgpass") as (conn: unknown, cb: (pass: string | undefined) => void) => void;
-  return new Promise((resolve) => lookup(params, resolve));
+  const pgpass = driverRequire()("pgpass") as ((conn: unknown, cb: (pass: string | undefined) => void) => void) & { warnTo(stream: NodeJS.WritableStream): unknown };
+  pgpass.warnTo(
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        pgpassWarning ??= chunk.toString("utf8").replace(/^WARNING: /, "").trim();
+        done();
+      },
+    }),
+  );
+  return new Promise((resolve) => pgpass(params, resolve));
 }
 
 /**
@@ -393,13 +411,19 @@ export class PgStore extends PgReader implements CaStore {
     this.location = location;
   }
 
-  static async open(url: string): Promise<PgStore> {
-    const location = redactUrl(url);
+  static async open(given: string): Promise<PgStore> {
+    const location = redactUrl(given);
+    const url = applySslMode(given);
     let password: string | undefined;
     try {
       password = decodeURIComponent(new URL(url).password) || undefined;
     } catch {
-      throw new PkiError("USAGE", `not a PostgreSQL URL: ${location} (expected postgres://user@host:port/database)`, { exitCode: 2 });
+      // a socket URL without a host (postgres://pki@/db?host=/run/postgresql) is no WHATWG URL; the driver's parser reads it
+      try {
+        password = driverRequire()("pg-connection-string").parse(url).password || undefined;
+      } catch {
+        throw new PkiError("USAGE", `not a PostgreSQL URL: ${location} (expected postgres://user@host:port/database, or postgres://user@/database?host=/run/postgresql for the socket)`, { exitCode: 2 });
+      }
     }
     const config: pg.PoolConfig = {
       connectionString: url,
@@ -673,10 +697,14 @@ export class PgStore extends PgReader implements CaStore {
       out = new PkiError("STORE_CONFLICT", `${what}: ${isSerial ? `serial ${serial ?? "?"} is already recorded (a concurrent issuance drew it)` : msg}; nothing was committed, run the command again`);
     } else if (code === "55P03") {
       out = new PkiError("LOCK_TIMEOUT", `${what}: another pki process held the CA's lock in ${at} for more than ${Math.round(lockTimeoutMs() / 1000)} s (PKI_LOCK_TIMEOUT); nothing changed`);
+    } else if (code === "28000" && /user name/i.test(raw)) {
+      out = new PkiError("STORE_UNAVAILABLE", `${at} refused the login (${msg}): give the database user in the URL (postgres://USER@host/database) or in PGUSER`);
     } else if (code === "28P01" || code === "28000") {
-      out = new PkiError("STORE_UNAVAILABLE", `${at} refused the login (${msg}): set the password in PGPASSWORD, ~/.pgpass or PKI_STORE, never on the command line`);
+      out = new PkiError("STORE_UNAVAILABLE", `${at} refused the login (${msg}): ${pgpassWarning ? `${pgpassWarning} (libpq ignores it too); ` : ""}set the password in PGPASSWORD, ~/.pgpass (mode 0600) or PKI_STORE, never on the command line`);
     } else if (/client password must be a string|SASL|password authentication/i.test(raw)) {
-      out = new PkiError("STORE_UNAVAILABLE", `${at} asks for a password and none was given: set it in PGPASSWORD, ~/.pgpass or PKI_STORE`);
+      out = new PkiError("STORE_UNAVAILABLE", pgpassWarning ? `${at} asks for a password and none was used: ${pgpassWarning}, so it was ignored (as libpq does): chmod 600 it` : `${at} asks for a password and none was given: set it in PGPASSWORD, ~/.pgpass (mode 0600) or PKI_STORE`);
+    } else if (/does not support SSL/i.test(raw)) {
+      out = new PkiError("STORE_UNAVAILABLE", `${what}: ${at} does not offer TLS (${msg}): turn ssl on in its postgresql.conf, or connect with sslmode=disable on a network you trust; nothing was committed`);
     } else if (code === "3D000") {
       out = new PkiError("STORE_UNAVAILABLE", `${msg} at ${at}: create it first (createdb)`);
     } else if (code === "3F000") {

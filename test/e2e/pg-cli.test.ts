@@ -422,6 +422,60 @@ describe("the database failing: one line within 15 s, nothing half-written, no p
   });
 });
 
+describe("the URL forms an admin uses: the socket, sslmode, ~/.pgpass", () => {
+  it("the Unix socket, with or without a host in the URL; a URL without a user says to give one", async () => {
+    const url = await pg.createDb();
+    const db = dbOf(url);
+    const init = pki(["--store", url, "--passphrase-file", pass, "init", "--cn", "Socket CA", "--json"], { cwd: root });
+    expect(init.code, init.stderr).toBe(0);
+    const sock = encodeURIComponent(pg.dir);
+    for (const u of [`postgres://pki@${sock}:${pg.port}/${db}`, `postgres://pki@/${db}?host=${sock}&port=${pg.port}`, `postgres:///${db}?host=${sock}&port=${pg.port}&user=pki`]) {
+      const r = pki(["--store", u, "list", "--json"], { cwd: root });
+      expect(r.code, `${u}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toBe("");
+    }
+    const noUser = pki(["--store", `postgres:///${db}?host=${sock}&port=${pg.port}`, "list"], { cwd: root, env: { PGUSER: "", USER: "", LOGNAME: "" } });
+    expectOneLineError(noUser, "STORE_UNAVAILABLE");
+    expect(noUser.stderr).toMatch(/give the database user in the URL \(postgres:\/\/USER@host\/database\) or in PGUSER$/m);
+  });
+
+  it("sslmode: require against a server without TLS is one line that says what to do, without the driver's warning; prefer, allow and unknown modes are usage errors", async () => {
+    const url = await pg.createDb();
+    for (const mode of ["require", "verify-ca", "verify-full"]) {
+      const r = pki(["--store", `${url}?sslmode=${mode}`, "list"], { cwd: root });
+      expectOneLineError(r, "STORE_UNAVAILABLE");
+      expect(r.stderr).toMatch(/does not offer TLS .*turn ssl on in its postgresql\.conf, or connect with sslmode=disable/);
+      expect(r.stderr).not.toMatch(/SECURITY WARNING|uselibpqcompat/);
+    }
+    for (const mode of ["prefer", "allow", "bogus"]) {
+      const r = pki(["--store", `${url}?sslmode=${mode}`, "list"], { cwd: root });
+      expectOneLineError(r, "USAGE", 2);
+      expect(r.stderr).toMatch(/sslmode=verify-full \(or require\) for a verified TLS connection, or sslmode=disable for none/);
+    }
+    const plain = pki(["--store", `${url}?sslmode=disable`, "init", "--cn", "Plain CA", "--passphrase-file", pass, "--json"], { cwd: root });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toBe("");
+  });
+
+  it("a ~/.pgpass that others can read is named as the reason the login failed, in the one error line", async () => {
+    const url = (await pg.createDb()).replace("//pki@", `//${SECRET_ROLE}@`);
+    const home = tmpdir("pki-pgpass-home-");
+    const file = path.join(home, ".pgpass");
+    fs.writeFileSync(file, `127.0.0.1:${pg.port}:*:${SECRET_ROLE}:${SECRET_PASSWORD}\n`, { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    for (const env of [{ HOME: home }, { PGPASSFILE: file }]) {
+      const r = pki(["--store", url, "list"], { cwd: root, env });
+      expectOneLineError(r, "STORE_UNAVAILABLE");
+      expect(r.stderr).toContain(`password file "${file}" has group or world access`);
+      expect(r.stderr).toMatch(/so it was ignored \(as libpq does\): chmod 600 it$/m);
+    }
+    fs.chmodSync(file, 0o600);
+    const ok = pki(["--store", url, "--passphrase-file", pass, "init", "--cn", "Pgpass Home CA", "--json"], { cwd: root, env: { HOME: home } });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toBe("");
+  });
+});
+
 describe("pki store migrate and pki store export", () => {
   it("a directory into PostgreSQL and back out: byte for byte on the certificate set, and `openssl ca` reads the export", async () => {
     const ca = makeCa();
