@@ -313,7 +313,9 @@ function duplicateWarnings(items: readonly CsrItem[], plan: NamePlan, meta: Map<
   return plan.duplicates.map((d) => {
     const other = meta?.get(d.entry.serial)?.name;
     const cn = commonName(items[d.item]!.template.subject);
-    return `pki: warning: CN=${cn} already holds valid certificate ${d.entry.serial}${other ? ` (name "${other}")` : ""}, which stays valid: to supersede it, sign with --name ${other ?? "NAME"} --replace, or run \`pki revoke ${other ?? d.entry.serial}\``;
+    // --replace supersedes what is recorded under a name: an unnamed certificate can only be revoked
+    const how = other ? `to supersede it, sign with --name ${other} --replace, or run \`pki revoke ${other}\`` : `if the new one replaces it, run \`pki revoke ${d.entry.serial}\` (it has no name for --replace to supersede)`;
+    return `pki: warning: CN=${cn} already holds valid certificate ${d.entry.serial}${other ? ` (name "${other}")` : ""}, which stays valid: ${how}`;
   });
 }
 

@@ -110,6 +110,19 @@ describe("sign-csr --name", () => {
     json(r); // stdout stays one JSON document
   });
 
+  it("the warning for an unnamed certificate of the same CN says to revoke it: --replace supersedes only what a name holds", () => {
+    const first = agentCsr(ca.root, "u1", "/CN=unnamed.agents.example.lan");
+    const r1 = ca.run(["sign-csr", first, "--profile", "ssl", "--json"]);
+    expect(r1.code, r1.stderr).toBe(0);
+    const serial = json(r1).certificates?.[0]?.serial ?? json(r1).serial;
+    const r2 = ca.run(["sign-csr", agentCsr(ca.root, "u2", "/CN=unnamed.agents.example.lan"), "--profile", "ssl", "--name", "unnamed", "--replace", "--json"]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stderr.trim()).toBe(`pki: warning: CN=unnamed.agents.example.lan already holds valid certificate ${serial}, which stays valid: if the new one replaces it, run \`pki revoke ${serial}\` (it has no name for --replace to supersede)`);
+    // and so it is: still valid, until revoked as the warning says
+    expect(json(ca.run(["show", serial, "--json"])).revocation.status).toBe("valid");
+    expect(ca.run(["revoke", serial]).code).toBe(0);
+  });
+
   it("name rules of `pki issue`: '..', '/', spaces refused as usage errors; --name with several CSRs, --replace alone refused", () => {
     const before = snapshot(ca.dir);
     for (const bad of ["../evil", "a/b", "a..b", "has space", ""]) {
