@@ -70,6 +70,22 @@ describe("pki issue --names-from: a batch of 200 pairs", () => {
   });
 });
 
+/** A CA, a names file of n `prefix<i>` lines and an empty out/ for a bulk issue run in the background. */
+function bulkFixture(n: number, prefix: string): { ca: ReturnType<typeof makeCa>; list: string; out: string } {
+  const ca = makeCa();
+  const list = path.join(ca.root, "list.txt");
+  fs.writeFileSync(list, Array.from({ length: n }, (_, i) => `${prefix}${i}`).join("\n"));
+  const out = path.join(ca.root, "out");
+  fs.mkdirSync(out);
+  return { ca, list, out };
+}
+
+/** Poll `dir` every few ms until a file name passes `seen` (30 s at most). */
+async function until(dir: string, seen: (f: string) => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!fs.readdirSync(dir).some(seen) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
+}
+
 describe("bulk batches are all-or-nothing", () => {
   it("a bad name anywhere in the list fails the whole batch and changes nothing", () => {
     const ca = makeCa();
@@ -209,17 +225,12 @@ process.on("exit", () => process.stderr.write("workers=" + n + "\\n"));\n`,
   });
 
   it("Ctrl-C (SIGINT) while a batch is signed and its files staged: the temporaries go, nothing is recorded, the signal ends pki", async () => {
-    const ca = makeCa();
-    const list = path.join(ca.root, "list.txt");
-    fs.writeFileSync(list, Array.from({ length: 4000 }, (_, i) => `int${i}`).join("\n"));
-    const out = path.join(ca.root, "out");
-    fs.mkdirSync(out);
+    const { ca, list, out } = bulkFixture(4000, "int");
     const before = snapshot(ca.dir);
     const child = spawn(process.execPath, [BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, "issue", "client", "--names-from", list, "--out-dir", out], { env: cleanEnv(), stdio: "ignore" });
     const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on("exit", (code, signal) => res({ code, signal })));
     // as soon as the first staged files exist (temporary names, hidden)
-    const t0 = Date.now();
-    while (!fs.readdirSync(out).some((f) => f.endsWith(".tmp")) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 5));
+    await until(out, (f) => f.endsWith(".tmp"));
     expect(fs.readdirSync(out).some((f) => f.endsWith(".tmp")), "no file was staged").toBe(true);
     child.kill("SIGINT");
     const r = await ended;
@@ -232,11 +243,7 @@ process.on("exit", () => process.stderr.write("workers=" + n + "\\n"));\n`,
   });
 
   it("a file that cannot be put in place after the index commit: the error says how many were recorded and lists them to revoke; audit says partial", async () => {
-    const ca = makeCa();
-    const list = path.join(ca.root, "list.txt");
-    fs.writeFileSync(list, Array.from({ length: 3000 }, (_, i) => `late${i}`).join("\n"));
-    const out = path.join(ca.root, "out");
-    fs.mkdirSync(out);
+    const { ca, list, out } = bulkFixture(3000, "late");
     const child = spawn(process.execPath, [BIN, "--dir", ca.dir, "--passphrase-file", ca.pass, "--json", "issue", "client", "--names-from", list, "--out-dir", out], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -245,8 +252,7 @@ process.on("exit", () => process.stderr.write("workers=" + n + "\\n"));\n`,
     const ended = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
     // once late5.key is staged (a hidden temporary), a directory takes its name: its release, after the
     // index commit of all 3,000, fails (rename onto a directory)
-    const t0 = Date.now();
-    while (!fs.readdirSync(out).some((f) => f.startsWith(".late5.key.")) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
+    await until(out, (f) => f.startsWith(".late5.key."));
     fs.mkdirSync(path.join(out, "late5.key"));
     const code = await ended;
     expect(code, stderr).toBe(1);
