@@ -7,7 +7,7 @@
  * All-or-nothing: any bad name fails the run before anything is written.
  */
 import * as path from "node:path";
-import { PkiError, usage } from "../core/errors.js";
+import { PkiError } from "../core/errors.js";
 import { applySanRules, withCn } from "../core/csr-policy.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import { parseSanList, type Rdn, type San } from "../core/names.js";
@@ -90,18 +90,27 @@ export interface IssuedPairs {
 /** --names-from: one name a line (blank lines and # comments skipped), each a valid issued name, none twice. */
 export async function readNames(src: string): Promise<string[]> {
   const data = src === "-" ? await readStdin("the list of names", MAX_INPUT) : readInputFile(src, "names file");
-  const names = data
-    .toString("utf8")
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"));
-  if (names.length === 0) throw new PkiError("BAD_INPUT", `${src === "-" ? "standard input" : src} lists no names (one name a line)`);
-  const seen = new Set<string>();
-  for (const n of names) {
-    checkIssuedName(n);
-    if (seen.has(n)) throw usage(`the name "${n}" appears twice in ${src}`);
-    seen.add(n);
-  }
+  const where = src === "-" ? "standard input" : src;
+  const lines = data.toString("utf8").split(/\r?\n/);
+  const names: string[] = [];
+  // the file's content, not the command line, is wrong: BAD_INPUT (exit 1), with its line
+  const seen = new Map<string, number>();
+  lines.forEach((raw, i) => {
+    const n = raw.trim();
+    if (n === "" || n.startsWith("#")) return;
+    try {
+      checkIssuedName(n);
+    } catch (e) {
+      // a name refused as an argument (USAGE) is bad input in a file; other refusals (UNSAFE_PATH) keep their code
+      if (e instanceof PkiError) throw new PkiError(e.code === "USAGE" ? "BAD_INPUT" : e.code, `${where} line ${i + 1}: ${e.message}`, { exitCode: e.code === "USAGE" ? 1 : e.exitCode });
+      throw e;
+    }
+    const first = seen.get(n);
+    if (first !== undefined) throw new PkiError("BAD_INPUT", `${where} line ${i + 1}: the name "${n}" is already on line ${first}: one certificate a name`);
+    seen.set(n, i + 1);
+    names.push(n);
+  });
+  if (names.length === 0) throw new PkiError("BAD_INPUT", `${where} lists no names (one name a line)`);
   return names;
 }
 

@@ -94,8 +94,15 @@ describe("bulk batches are all-or-nothing", () => {
     const list = path.join(ca.root, "list.txt");
     fs.writeFileSync(list, ["a1", "a2", "../escape", "a4"].join("\n"));
     const r = ca.run(["issue", "client", "--names-from", list, "--json"]);
-    expect(r.code).toBe(2);
-    expect(json(r).error.code).toBe("USAGE");
+    // the file's content is wrong, not the command line: bad input (exit 1), its line named
+    expect(r.code).toBe(1);
+    expect(json(r).error.code).toBe("BAD_INPUT");
+    expect(json(r).error.message).toMatch(new RegExp(`^${list.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} line 3: .*\.\./`));
+    // the same name twice, with a comment and a blank line before it: both lines named
+    fs.writeFileSync(list, ["# agents", "a1", "", "a2", "a1"].join("\n"));
+    const d = ca.run(["issue", "client", "--names-from", list]);
+    expect(d.code).toBe(1);
+    expect(d.stderr.trim()).toBe(`pki: error: ${list} line 5: the name "a1" is already on line 2: one certificate a name`);
     expect(snapshot(ca.dir)).toEqual(before);
   });
 
