@@ -15,6 +15,7 @@ import { keyIdentifier, keyKindOfSpki, loadPrivateKey, verifySignature } from ".
 import { builtinProfiles, parseSettings, profileFromText, type Settings } from "../store/ca-dir.js";
 import { DOC, type CaStore, type DocName, type StoreReader } from "../store/store.js";
 import { defaultPin, fileSigner, tokenSigner, type CaSigner, type PinSource } from "./signer.js";
+import { didYouMean } from "../core/suggest.js";
 
 export interface Authority {
   store: CaStore;
@@ -128,7 +129,7 @@ export async function loadProfiles(store: StoreReader): Promise<Map<string, Prof
 export async function profileOf(store: CaStore, name: string): Promise<Profile> {
   const all = await loadProfiles(store);
   const p = all.get(name);
-  if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}": use one of ${[...all.keys()].join(", ")} (or add ${docWhere(store, DOC.profile(name))})`);
+  if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}"${didYouMean(name, all.keys())}: use one of ${[...all.keys()].join(", ")} (or add ${docWhere(store, DOC.profile(name))})`);
   return p;
 }
 

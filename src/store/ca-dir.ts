@@ -16,6 +16,7 @@ import { appendLine } from "./atomic.js";
 import { MAX_INPUT, readBounded, readStdin } from "./input.js";
 import { parsePkcs11Uri } from "../core/pkcs11-uri.js";
 import { INSTALL_DIR } from "./install-dir.js";
+import { didYouMean } from "../core/suggest.js";
 
 export const TEMPLATES_DIR = path.join(INSTALL_DIR, "templates");
 
@@ -322,7 +323,7 @@ export class CaDir {
   profile(name: string): Profile {
     const all = this.loadProfiles();
     const p = all.get(name);
-    if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}": use one of ${[...all.keys()].join(", ")} (or add ${this.p("profiles", name + ".json")})`);
+    if (!p) throw new PkiError("PROFILE_INVALID", `unknown profile "${name}"${didYouMean(name, all.keys())}: use one of ${[...all.keys()].join(", ")} (or add ${this.p("profiles", name + ".json")})`);
     return p;
   }
 

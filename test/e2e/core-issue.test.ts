@@ -90,7 +90,8 @@ describe("pki issue", () => {
     usage(["issue", "client"], /missing name/);
     usage(["issue", "server", "Web Server"], /invalid name/);
     const failed = (args: string[], re: RegExp) => expectRefused(ca.run(args), before, ca.dir, re);
-    failed(["issue", "nosuchprofile", "x"], /unknown profile/);
+    failed(["issue", "nosuchprofile", "x"], /unknown profile "nosuchprofile": use one of/);
+    failed(["issue", "clint", "x"], /^pki: error: unknown profile "clint" \(did you mean "client"\?\): use one of client, code-signing, ocsp, server, ssl/);
     failed(["issue", "client", "x", "--san", "ip:999.0.0.1"], /invalid IP/);
     failed(["issue", "code-signing", "x", "--san", "ip:10.0.0.1"], /does not allow ip/);
     expect(snapshot(ca.dir)).toEqual(before);
