@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import type * as http from "node:http";
 import * as path from "node:path";
 import { PkiError, usage } from "../core/errors.js";
-import { confineOutput, writeOutputs } from "../store/output.js";
+import { confineOutput, outsideRel, writeOutputs } from "../store/output.js";
 import type { CaStore } from "../store/store.js";
 
 /** --ready-file, checked before anything starts: outside the CA directory, a regular file or a new one. Its absolute path. */
@@ -18,7 +18,7 @@ export function readyFilePath(store: CaStore, p: string | undefined): string | u
   confineOutput(store, p, { label: "--ready-file" }); // never a CA file, a device, FIFO or symlink (store/output.ts)
   const abs = path.resolve(p);
   const rel = store.kind === "dir" ? path.relative(store.location, abs) : "..";
-  if (!rel.startsWith("..") && !path.isAbsolute(rel)) throw new PkiError("BAD_INPUT", `--ready-file ${p} is inside the CA directory: choose a path outside ${store.location}`);
+  if (!outsideRel(rel)) throw new PkiError("BAD_INPUT", `--ready-file ${p} is inside the CA directory: choose a path outside ${store.location}`);
   try {
     const st = fs.lstatSync(abs);
     if (!st.isFile()) throw new PkiError("BAD_INPUT", `--ready-file ${p} exists and is not a regular file`);

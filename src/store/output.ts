@@ -38,11 +38,17 @@ const STATE_DIRS = new Set(["private", "certs", "issued", "profiles", "newcerts"
  */
 const STATE_FILE = /^(?:\..*|ca\..*|ca-clients\..*|ca-chain\..*|pki\.json.*|index.*|crl.*|audit\.log.*|parent.*|serial.*)$/i;
 
+/**
+ * Is a path.relative() result outside its base? ".." or "../x" is; "..x"
+ * (a file or directory whose name starts with two dots) is inside it.
+ */
+export const outsideRel = (rel: string): boolean => rel === ".." || rel.startsWith(".." + path.sep) || path.isAbsolute(rel);
+
 /** What a real path inside the real CA directory is: state (refused) or not. */
 export function isCaState(realCaDir: string, real: string): boolean {
   const rel = path.relative(realCaDir, real);
   if (rel === "") return true; // the directory itself
-  if (rel.startsWith("..") || path.isAbsolute(rel)) return false;
+  if (outsideRel(rel)) return false;
   const parts = rel.split(path.sep);
   if (parts.length > 1) return STATE_DIRS.has(parts[0]!.toLowerCase()) || parts[0]!.startsWith(".");
   return STATE_FILE.test(parts[0]!);
@@ -208,7 +214,7 @@ function outsideCa(realCaDir: string, real: string, cache: DirCache | undefined)
   let o = outside.get(dir);
   if (o === undefined) {
     const rel = path.relative(realCaDir, dir);
-    outside.set(dir, (o = rel.startsWith("..") || path.isAbsolute(rel)));
+    outside.set(dir, (o = outsideRel(rel)));
   }
   return o;
 }
@@ -226,7 +232,7 @@ export function confineOutDir(store: Pick<CaStore, "kind" | "location">, dir: st
   if (own === null) return path.resolve(dir);
   const caDir = realOrResolved(own);
   const rel = path.relative(caDir, real);
-  if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) && isCaState(caDir, real)) {
+  if (rel !== "" && !outsideRel(rel) && isCaState(caDir, real)) {
     throw unsafe(`${label} ${dir} is ${rel}/ of the CA in ${own}: pki keeps its own files there; choose another directory`);
   }
   return path.resolve(dir);
@@ -276,7 +282,7 @@ function realOfNew(p: string): string {
 
 const inside = (parent: string, child: string): string | null => {
   const rel = path.relative(parent, child);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel)) ? rel : null;
+  return outsideRel(rel) ? null : rel;
 };
 
 /**

@@ -133,7 +133,8 @@ describe("finding 1: a CA state file is never an output", () => {
   it("store export --to inside the CA directory (private/, issued/, through a symlink) or around it is refused; outside it works", () => {
     const link = path.join(ca.root, "link-to-ca-private");
     if (!fs.existsSync(link)) fs.symlinkSync(path.join(ca.dir, "private"), link);
-    for (const to of [path.join(ca.dir, "private", "copy"), path.join(ca.dir, "issued", "x"), path.join(ca.dir, "new", "deeper"), path.join(link, "copy")]) {
+    // "..export" is a name inside the CA directory, not its parent
+    for (const to of [path.join(ca.dir, "private", "copy"), path.join(ca.dir, "issued", "x"), path.join(ca.dir, "new", "deeper"), path.join(link, "copy"), `${ca.dir}/..export`, `${ca.dir}/private/../..x`]) {
       const r = refused(["store", "export", "--to", to], "UNSAFE_PATH");
       expect(r.stderr).toMatch(/is inside the CA directory .*export to a directory outside it/);
       expect(fs.existsSync(to)).toBe(false);
