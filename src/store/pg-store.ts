@@ -339,6 +339,14 @@ class PgTx extends PgReader implements StoreTx {
 /** Bytes that are the same as text in every server encoding: ASCII without NUL (which text cannot hold). */
 const ASCII = /^[\x01-\x7f]*$/;
 
+/** A file the URL names (sslrootcert, sslcert, sslkey) that cannot be read: said as such (not "is the server running?"). */
+function urlFileError(e: unknown, location: string): PkiError | null {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.path !== "string" || err.syscall !== "open" || !/^E[A-Z]+$/.test(err.code ?? "")) return null;
+  const why = err.code === "ENOENT" ? "it does not exist" : err.code === "EACCES" ? "permission denied" : err.code!;
+  return new PkiError("STORE_UNAVAILABLE", `cannot read ${err.path}, which the store URL names (sslrootcert, sslcert or sslkey): ${why}; fix the path in ${location}; nothing was committed`);
+}
+
 /** require() as pg's own modules have it: its dependencies (pgpass, pg-connection-string), not pki's. */
 const driverRequire = (): NodeJS.Require => createRequire(createRequire(import.meta.url).resolve("pg"));
 
@@ -421,7 +429,9 @@ export class PgStore extends PgReader implements CaStore {
       // a socket URL without a host (postgres://pki@/db?host=/run/postgresql) is no WHATWG URL; the driver's parser reads it
       try {
         password = driverRequire()("pg-connection-string").parse(url).password || undefined;
-      } catch {
+      } catch (e) {
+        const unreadable = urlFileError(e, location);
+        if (unreadable) throw unreadable;
         throw new PkiError("USAGE", `not a PostgreSQL URL: ${location} (expected postgres://user@host:port/database, or postgres://user@/database?host=/run/postgresql for the socket)`, { exitCode: 2 });
       }
     }
@@ -691,7 +701,10 @@ export class PgStore extends PgReader implements CaStore {
     const at = this.location;
     const code = err?.code ?? "";
     let out: PkiError;
-    if (code === "23505") {
+    const unreadable = urlFileError(e, at);
+    if (unreadable) {
+      out = unreadable;
+    } else if (code === "23505") {
       const serial = /\(serial\)=\(([0-9A-F]+)\)/.exec(err.detail ?? "")?.[1];
       const isSerial = err.constraint === "pki_certificates_serial_unique" || err.constraint === "pki_certificate_pems_pkey";
       out = new PkiError("STORE_CONFLICT", `${what}: ${isSerial ? `serial ${serial ?? "?"} is already recorded (a concurrent issuance drew it)` : msg}; nothing was committed, run the command again`);

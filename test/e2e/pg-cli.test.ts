@@ -439,6 +439,23 @@ describe("the URL forms an admin uses: the socket, sslmode, ~/.pgpass", () => {
     expect(noUser.stderr).toMatch(/give the database user in the URL \(postgres:\/\/USER@host\/database\) or in PGUSER$/m);
   });
 
+  it("a socket URL's password (with @ or / in it) is never shown; a missing sslrootcert is named as such", async () => {
+    const url = await pg.createDb();
+    const db = dbOf(url);
+    // the driver reads the first; the second is no URL to it either (a usage error): neither shows the password
+    for (const [pw, code, exit] of [["hun@ter2", "STORE_UNAVAILABLE", 1], ["hun/ter2", "USAGE", 2]] as const) {
+      const r = pki(["list"], { cwd: root, env: { PKI_STORE: `postgres://pki:${pw}@/${db}?host=${encodeURIComponent(path.join(root, "no-such-socket-dir"))}&port=${pg.port}` } });
+      expectOneLineError(r, code, exit);
+      expect(r.stderr).toContain(`postgres://pki@/${db}?host=`);
+      expect(r.stderr + r.stdout).not.toMatch(/hun|ter2/);
+    }
+    for (const u of [`${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent("/nonexistent/db-ca.crt")}`, `postgres://pki@/${db}?host=${encodeURIComponent(pg.dir)}&port=${pg.port}&sslmode=verify-full&sslrootcert=%2Fnonexistent%2Fdb-ca.crt`]) {
+      const r = pki(["--store", u, "list"], { cwd: root });
+      expectOneLineError(r, "STORE_UNAVAILABLE");
+      expect(r.stderr).toMatch(/cannot read \/nonexistent\/db-ca\.crt, which the store URL names \(sslrootcert, sslcert or sslkey\): it does not exist/);
+    }
+  });
+
   it("sslmode: require against a server without TLS is one line that says what to do, without the driver's warning; prefer, allow and unknown modes are usage errors", async () => {
     const url = await pg.createDb();
     for (const mode of ["require", "verify-ca", "verify-full"]) {

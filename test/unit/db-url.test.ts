@@ -3,7 +3,7 @@
  * sees the URL. Pure.
  */
 import { describe, expect, it } from "vitest";
-import { applySslMode } from "../../src/store/db-url.js";
+import { applySslMode, redactUrl, urlHasPassword } from "../../src/store/db-url.js";
 import { PkiError } from "../../src/core/errors.js";
 
 const refused = (url: string): PkiError => {
@@ -38,5 +38,33 @@ describe("applySslMode", () => {
     expect(refused("postgres://pki@db/ca?sslmode=disable&sslmode=require").message).toMatch(/gives sslmode 2 times/);
     // the password is never in the message
     expect(refused("postgres://pki:hunter2@db/ca?sslmode=disable&sslmode=require").message).not.toContain("hunter2");
+  });
+
+  it("refuses SSLMODE and USELIBPQCOMPAT in capitals (the driver would ignore them: a plain connection), bad percent-encoding, and reads a fragment as none of the value", () => {
+    for (const u of ["postgres://pki@db/ca?SSLMODE=verify-full", "postgres://pki@db/ca?SslMode=disable", "postgres://pki@db/ca?USELIBPQCOMPAT=true&sslmode=prefer"]) {
+      const e = refused(u);
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toMatch(/^write (sslmode|uselibpqcompat) in lower case in the store URL/);
+    }
+    expect(refused("postgres://pki@db/ca?sslmode=%ZZ").message).toMatch(/not valid percent-encoding/);
+    expect(applySslMode("postgres://pki@db/ca?sslmode=require#frag")).toBe("postgres://pki@db/ca?sslmode=verify-full#frag");
+    // uselibpqcompat=false asks for nothing: prefer is refused as without it
+    expect(refused("postgres://pki@db/ca?uselibpqcompat=false&sslmode=prefer").message).toMatch(/falls back to a plain connection/);
+  });
+});
+
+describe("redactUrl and urlHasPassword on URLs that WHATWG URL refuses (a socket without a host)", () => {
+  it("take the user information up to the last @ before the query, as the driver does: no part of the password is shown", () => {
+    for (const [u, shown] of [
+      ["postgres://u:hun@ter2@/ca?host=/tmp/x", "postgres://u@/ca?host=/tmp/x"],
+      ["postgres://u:hun/ter2@/ca?host=/tmp/x", "postgres://u@/ca?host=/tmp/x"],
+      ["postgres://u:p%40ss@/ca?host=/tmp/x&password=zz", "postgres://u@/ca?host=/tmp/x&password="],
+    ] as const) {
+      expect(redactUrl(u)).toBe(shown);
+      expect(redactUrl(u)).not.toMatch(/hun|ter2|p%40ss|zz/);
+      expect(urlHasPassword(u)).toBe(true);
+    }
+    expect(urlHasPassword("postgres://u@/ca?host=/tmp/x")).toBe(false);
+    expect(redactUrl("postgres://u@/ca?host=/tmp/x")).toBe("postgres://u@/ca?host=/tmp/x");
   });
 });
