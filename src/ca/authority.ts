@@ -190,7 +190,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
   // is recorded), released once the store's transaction is over: on
   // PostgreSQL its COMMIT is when locked() returns, and a certificate is
   // recorded before it is released
-  const out: { staged?: StagedBatch; count: number } = { count: 0 };
+  const out: { staged?: StagedBatch; count: number; keys: boolean } = { count: 0, keys: false };
   let issued: Issued[];
   try {
     issued = await ca.store.locked("issue", (tx) => issueLocked(ca, reqs, hooks, tx, out));
@@ -199,12 +199,8 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
       out.staged?.abort();
       throw e;
     }
-    // on PostgreSQL locked() rolled it all back; the directory store's commit stood (AfterCommitFailure)
-    if (ca.store.kind !== "dir") {
-      out.staged?.abort();
-      throw e.failure;
-    }
-    // recorded, so released: the certificates are valid and their holders need their files
+    // the directory store's commit stood (only it raises AfterCommitFailure): recorded, so released, the
+    // certificates are valid and their holders need their files
     let unreleased: string | undefined;
     try {
       out.staged?.commit(0, out.count);
@@ -216,7 +212,7 @@ export async function issue(ca: SigningAuthority, reqs: IssueRequest[], hooks: I
   try {
     out.staged?.commit(0, out.count);
   } catch (e) {
-    throw releaseFailure(e, issued);
+    throw releaseFailure(e, issued, out.keys);
   }
   return issued;
 }
@@ -237,7 +233,7 @@ function takenSerials(buf: Buffer, count: number, entries: () => IndexEntry[]): 
 }
 
 /** issue() under the lock, in the store's transaction: everything but the release of the --out-dir files. */
-async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks, tx: StoreTx, out: { staged?: StagedBatch; count: number }): Promise<Issued[]> {
+async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: IssueHooks, tx: StoreTx, out: { staged?: StagedBatch; count: number; keys: boolean }): Promise<Issued[]> {
   const buf = await tx.indexText();
   // the index parsed whole only when a check or a batch needs every entry: one sign-csr in a CA of 100,000
   // valid certificates spent ~0.3 s (and ~40 MB) on that parse alone
@@ -277,6 +273,8 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
           // expected: this pair's number of files for every request (a single sign-csr stays on the pool)
           (outputs ??= stageOutputs(ca.store, {}, reqs.length * f.outputs.length)).add(f.outputs);
           out.count += f.outputs.length;
+          // private keys among them (mode 0600: a pair's .key, its .p12): lost with a file that is not released
+          out.keys ||= f.outputs.some((w) => w.mode === 0o600);
         }
       }
       hooks.onProgress?.(issued.length);
@@ -294,12 +292,21 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
   let next: Buffer | undefined;
   const newIndex = () => (next ??= appendIndexLines(update.length ? applyIndexUpdates(buf, update) : buf, add.map((a) => a.entry)));
   const docs = await derivedDocs(ca, withRecords(tx, add), newIndex, now);
-  await tx.commit({ add, update, release, docs });
+  try {
+    await tx.commit({ add, update, release, docs });
+  } catch (e) {
+    // the directory store wrote index.txt, then failed on what follows it (issued/ files, the bundle): recorded
+    if (e instanceof PkiError && e.details?.committedIndex) throw new AfterCommitFailure(e, issued, update);
+    throw e;
+  }
   // (no index handed over: parsing the new one cost a 100,000-line CA ~150 ms of every sign-csr)
   if (hooks.after) {
     try {
       await hooks.after(tx);
     } catch (e) {
+      // PostgreSQL rolls the whole transaction back: the error stands as it is (and the store still sees its own
+      // STORE_UNAVAILABLE, to close a connection that stopped answering instead of asking it to roll back)
+      if (ca.store.kind !== "dir") throw e;
       throw new AfterCommitFailure(e, issued, update);
     }
   }
@@ -311,27 +318,31 @@ const serialList = (serials: readonly string[]): string => (serials.length > 3 ?
 /**
  * The --out-dir files could not all be put in place after the index commit
  * (the directory made read-only half-way, a directory where a file goes):
- * the certificates are recorded and valid, and the keys of those not
- * released are gone with their temporary files. Said as such, with every
- * serial (the JSON error's "committed" and the audit line) to revoke.
+ * the certificates are recorded and valid. With keys among the files (a
+ * pair's .key), those not released are gone with their temporary files:
+ * revoke and issue again. Certificates alone (sign-csr) are in the store.
+ * Every serial goes in the JSON error's "committed" and the audit line.
  */
-function releaseFailure(e: unknown, issued: readonly Issued[]): PkiError {
+export function releaseFailure(e: unknown, issued: readonly Pick<Issued, "serial">[], keys: boolean): PkiError {
   const why = e instanceof PkiError ? e.message : String((e as Error)?.message ?? e);
   const serials = issued.map((c) => c.serial);
-  return new PkiError(
-    "IO_ERROR",
-    `the index records ${serials.length} new certificate(s) (${serialList(serials)}), but their files could not all be put in place: ${why}; a certificate whose key file is not there serves nobody: revoke it (pki revoke <serial>...; --json lists every serial under "committed", as audit.log does) and issue it again`,
-    { cause: e, details: { committed: { issued: serials, revoked: [] } } },
-  );
+  const todo = keys
+    ? `a certificate whose key file is not there serves nobody: revoke it (pki revoke <serial>...; --json lists every serial under "committed", as audit.log does) and issue it again`
+    : `each certificate is valid and kept by the CA (certs/<serial>.pem in a CA directory; \`pki store export\` writes a database's out; --json lists every serial under "committed", as audit.log does)`;
+  return new PkiError("IO_ERROR", `the index records ${serials.length} new certificate(s) (${serialList(serials)}), but their files could not all be put in place: ${why}; ${todo}`, {
+    cause: e,
+    details: { committed: { issued: serials, revoked: [] } },
+  });
 }
 
 /**
- * The `after` hook (the CRL that publishes a --replace or a renewal) failed
- * once the index commit was made. On PostgreSQL that rolls the whole
- * transaction back: nothing happened, the hook's error is the answer. The
- * directory store made the commit durable when it returned: the
- * certificates are issued and the revocations recorded, and the user must
- * hear that, with what to run (a CRL that does not list them yet).
+ * A failure once the directory store's index commit was made: in the
+ * `after` hook (the CRL that publishes a --replace or a renewal), or in the
+ * store's own commit past its commit point (issued/ files, the bundle:
+ * details.committedIndex). On PostgreSQL the whole transaction is rolled
+ * back instead: nothing happened, the error stands as it is (never wrapped).
+ * Here the certificates are issued and the revocations recorded, and the
+ * user must hear that, with what to run.
  */
 class AfterCommitFailure extends Error {
   constructor(
@@ -349,7 +360,10 @@ class AfterCommitFailure extends Error {
     const issued = this.issued.map((c) => c.serial);
     const revoked = this.revoked.map((r) => r.serial);
     const done = `issued ${serialList(issued)}${revoked.length ? ` and revoked ${serialList(revoked)} (superseded)` : ""}`;
-    return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the index records this change (${done}), but publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}${unreleased ? `; the output files were not written either (${unreleased})` : ""}`, {
+    // a failure inside the store's commit already says what to run; the CRL hook's needs pki crl
+    const inner = e instanceof PkiError && e.details?.committedIndex;
+    const next = inner ? why.replace(/^the change is recorded \(index\.txt was written\), but /, "") : `publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}`;
+    return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the index records this change (${done}), but ${next}${unreleased ? `; the output files were not written either (${unreleased})` : ""}`, {
       cause: e,
       details: { committed: { issued, revoked } },
     });

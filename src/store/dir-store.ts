@@ -212,13 +212,17 @@ class DirTx extends DirReader implements StoreTx {
       d.forgetIndex();
     }
     if (adds.length) crashPoint("index");
-    if (staged) {
-      staged.keep(0, records.length); // recorded: a failed release below must not take them back
-      if (releases.length) staged.commit(records.length, records.length + releases.length); // step 5: released
-      if (adds.length) crashPoint("released");
+    try {
+      if (staged) {
+        staged.keep(0, records.length); // recorded: a failed release below must not take them back
+        if (releases.length) staged.commit(records.length, records.length + releases.length); // step 5: released
+        if (adds.length) crashPoint("released");
+      }
+      if (change.crlNumber !== undefined) crashPoint("crl-number");
+      if (change.docs?.length) this.writeDocs(change.docs); // step 6
+    } catch (e) {
+      throw pastCommitPoint(e);
     }
-    if (change.crlNumber !== undefined) crashPoint("crl-number");
-    if (change.docs?.length) this.writeDocs(change.docs); // step 6
   }
 
   /** records staged by prepare() ahead of the commit that adds them (their serials, in order) */
@@ -290,6 +294,19 @@ async function populate(d: CaDir, change: Change, created: string[]): Promise<vo
 }
 
 const defaultMode = (name: DocName): number => (name.startsWith("private/") ? MODE.key : MODE.file);
+
+/**
+ * A failure after the commit point (index.txt written): the change stands.
+ * Said so, with what to run; details.committedIndex lets a caller that knows
+ * more (issue(): the serials) say it in its own words.
+ */
+function pastCommitPoint(e: unknown): PkiError {
+  const why = e instanceof PkiError ? e.message : String((e as Error)?.message ?? e);
+  return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the change is recorded (index.txt was written), but what follows from it was not all written: ${why}; fix that, then run \`pki doctor\`: it says what is out of step and what --repair rewrites`, {
+    cause: e,
+    details: { committedIndex: true },
+  });
+}
 
 export class DirStore extends DirReader implements CaStore {
   readonly kind = "dir" as const;

@@ -196,6 +196,26 @@ describe("10.5 a CRL never silently drops a live revocation", () => {
     expect(crlSerials(path.join(ca.dir, "crl.pem"))).toEqual([old]);
   });
 
+  it("a file made from the index that cannot be written after its commit (the bundle): issue says what is recorded, releases the pair, audits partial", () => {
+    const ca = makeCa();
+    expect(ca.run(["bundle", "--include-issued"]).code).toBe(0);
+    const bundle = path.join(ca.dir, "ca-clients.crt");
+    fs.rmSync(bundle);
+    fs.mkdirSync(path.join(bundle, "in-the-way"), { recursive: true });
+    const out = path.join(ca.root, "out");
+    fs.mkdirSync(out);
+    const r = ca.run(["issue", "client", "alice", "--out-dir", out, "--json"]);
+    expect(r.code).toBe(1);
+    const err = JSON.parse(r.stdout);
+    const serial = err.committed.issued[0];
+    expect(err.error.message).toMatch(new RegExp(`^the index records this change \\(issued ${serial}\\), but what follows from it was not all written: .*ca-clients\\.crt.*run \`pki doctor\``));
+    expect(indexLines(ca.dir).find((l) => l[3] === serial)![0]).toBe("V");
+    // recorded, so released: the pair is there and its certificate verifies
+    expect(fs.existsSync(path.join(out, "alice.key"))).toBe(true);
+    expect(openssl(["verify", "-CAfile", path.join(ca.dir, "ca.crt"), path.join(out, "alice.crt")]).code).toBe(0);
+    expect(auditLines(ca).pop()).toMatchObject({ command: "issue", outcome: "partial", committed: { issued: [serial] } });
+  });
+
   it("a directory where crl.pem belongs is one line (IO_ERROR), not an internal failure, and nothing changes", () => {
     const ca = makeCa();
     expect(ca.run(["issue", "client", "a"]).code).toBe(0);
