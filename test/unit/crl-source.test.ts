@@ -57,7 +57,7 @@ describe("crl-source.json", () => {
     expect(parseCrlSource(null)).toBeNull();
   });
 
-  it("hashes one buffer once for the check and the next record, in any order, and stays right", () => {
+  it("keeps the hash state per buffer (the check and the next record share it): every order of calls gives the true SHA-256", () => {
     const sha = (s: string) => createHash("sha256").update(s).digest("hex");
     const r = rec(A + B)!;
     // the check on a buffer with a line appended, then the record of the same buffer: both from one pass
