@@ -8,7 +8,7 @@
  * it is published. The directory store's write order, its crash safety and
  * the PKI_CRASH_AT failpoints are described in store/dir-store.ts.
  */
-import { PkiError } from "../core/errors.js";
+import { listSome, PkiError } from "../core/errors.js";
 import { checkIssuedName } from "../core/issued-name.js";
 import { assembleSigned, leafExtensions, type Extension, tbsCertificate, validity, type KeyKind } from "../core/certificate.js";
 import { parseIndex, type IndexEntry, type Reason } from "../core/index-format.js";
@@ -313,8 +313,6 @@ async function issueLocked(ca: SigningAuthority, reqs: IssueRequest[], hooks: Is
   return issued;
 }
 
-const serialList = (serials: readonly string[]): string => (serials.length > 3 ? `${serials.slice(0, 3).join(", ")} and ${serials.length - 3} more` : serials.join(", "));
-
 /**
  * The --out-dir files could not all be put in place after the index commit
  * (the directory made read-only half-way, a directory where a file goes):
@@ -329,7 +327,7 @@ export function releaseFailure(e: unknown, issued: readonly Pick<Issued, "serial
   const todo = keys
     ? `a certificate whose key file is not there serves nobody: revoke it (pki revoke <serial>...; --json lists every serial under "committed", as audit.log does) and issue it again`
     : `each certificate is valid and kept by the CA (certs/<serial>.pem in a CA directory; \`pki store export\` writes a database's out; --json lists every serial under "committed", as audit.log does)`;
-  return new PkiError("IO_ERROR", `the index records ${serials.length} new certificate(s) (${serialList(serials)}), but their files could not all be put in place: ${why}; ${todo}`, {
+  return new PkiError("IO_ERROR", `the index records ${serials.length} new certificate(s) (${listSome(serials, 3)}), but their files could not all be put in place: ${why}; ${todo}`, {
     cause: e,
     details: { committed: { issued: serials, revoked: [] } },
   });
@@ -359,7 +357,7 @@ class AfterCommitFailure extends Error {
     const why = e instanceof PkiError ? e.message : `${(e as NodeJS.ErrnoException)?.code ?? ""} ${(e as Error)?.message ?? String(e)}`.trim();
     const issued = this.issued.map((c) => c.serial);
     const revoked = this.revoked.map((r) => r.serial);
-    const done = `issued ${serialList(issued)}${revoked.length ? ` and revoked ${serialList(revoked)} (superseded)` : ""}`;
+    const done = `issued ${listSome(issued, 3)}${revoked.length ? ` and revoked ${listSome(revoked, 3)} (superseded)` : ""}`;
     // a failure inside the store's commit already says what to run; the CRL hook's needs pki crl
     const inner = e instanceof PkiError && e.details?.committedIndex;
     const next = inner ? why.replace(/^the change is recorded \(index\.txt was written\), but /, "") : `publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}`;

@@ -15,7 +15,7 @@ import { CA_NAMES_LIMIT, caNamesListSize } from "./allow-map.js";
 import type { CrlInfo } from "./crl.js";
 import { CLOCK_SKEW_MS, compareCrlWithIndex, differingRevocations } from "./crl-match.js";
 import type { ParsedCrlEntry } from "./crl-parse.js";
-import { PkiError } from "./errors.js";
+import { listSome, PkiError } from "./errors.js";
 import { formatIndex, parseIndex, parseLine, type IndexEntry } from "./index-format.js";
 import { onelineDn } from "./names.js";
 import { parseCertificate, type ParsedCertificate } from "./parse.js";
@@ -130,8 +130,7 @@ export function diagnose(s: DoctorSnapshot): Diagnosis {
   bundleSizeCheck(s, add);
   allowCheck(s, d, add);
   // a few named, the rest counted: a batch killed half-way leaves thousands (one line of 200,000 characters)
-  const shown = s.tmpFiles.length > 5 ? `${s.tmpFiles.slice(0, 5).join(", ")} and ${s.tmpFiles.length - 5} more` : s.tmpFiles.join(", ");
-  if (s.tmpFiles.length) add("temp-files", "warn", `${s.tmpFiles.length} temporary file(s) left by an interrupted run (${shown}): \`pki doctor --repair\` removes them`);
+  if (s.tmpFiles.length) add("temp-files", "warn", `${s.tmpFiles.length} temporary file(s) left by an interrupted run (${listSome(s.tmpFiles, 5)}): \`pki doctor --repair\` removes them`);
   else add("temp-files", "ok", "no leftover temporary files");
   lockCheck(s, add);
   return d;

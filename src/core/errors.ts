@@ -81,6 +81,11 @@ export function missingInput(what: string, flag: string): PkiError {
   return usage(`${what} is required: pass ${flag} (no prompt without a terminal)`);
 }
 
+/** "a, b, c and 4 more": the first `max` items of a list named in a message, the rest counted. */
+export function listSome(items: readonly string[], max: number): string {
+  return items.length > max ? `${items.slice(0, max).join(", ")} and ${items.length - max} more` : items.join(", ");
+}
+
 export function isPkiError(e: unknown): e is PkiError {
   return e instanceof PkiError;
 }
