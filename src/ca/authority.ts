@@ -359,8 +359,8 @@ class AfterCommitFailure extends Error {
     const revoked = this.revoked.map((r) => r.serial);
     const done = `issued ${listSome(issued, 3)}${revoked.length ? ` and revoked ${listSome(revoked, 3)} (superseded)` : ""}`;
     // a failure inside the store's commit already says what to run; the CRL hook's needs pki crl
-    const inner = e instanceof PkiError && e.details?.committedIndex;
-    const next = inner ? why.replace(/^the change is recorded \(index\.txt was written\), but /, "") : `publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}`;
+    const inner = e instanceof PkiError ? e.details?.committedIndex : undefined;
+    const next = typeof inner === "string" ? inner : `publishing it failed: ${why}; fix that, then run \`pki crl\`: until then crl.pem does not list ${revoked.length === 1 ? "that revocation" : "those revocations"}`;
     return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the index records this change (${done}), but ${next}${unreleased ? `; the output files were not written either (${unreleased})` : ""}`, {
       cause: e,
       details: { committed: { issued, revoked } },

@@ -297,14 +297,16 @@ const defaultMode = (name: DocName): number => (name.startsWith("private/") ? MO
 
 /**
  * A failure after the commit point (index.txt written): the change stands.
- * Said so, with what to run; details.committedIndex lets a caller that knows
- * more (issue(): the serials) say it in its own words.
+ * Said so, with what to run; details.committedIndex is what failed and what
+ * to run, for a caller that knows more (issue(): the serials) to say it in
+ * its own words.
  */
 function pastCommitPoint(e: unknown): PkiError {
   const why = e instanceof PkiError ? e.message : String((e as Error)?.message ?? e);
-  return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the change is recorded (index.txt was written), but what follows from it was not all written: ${why}; fix that, then run \`pki doctor\`: it says what is out of step and what --repair rewrites`, {
+  const rest = `what follows from it was not all written: ${why}; fix that, then run \`pki doctor\`: it says what is out of step and what --repair rewrites`;
+  return new PkiError(e instanceof PkiError ? e.code : "IO_ERROR", `the change is recorded (index.txt was written), but ${rest}`, {
     cause: e,
-    details: { committedIndex: true },
+    details: { committedIndex: rest },
   });
 }
 
