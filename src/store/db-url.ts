@@ -14,7 +14,7 @@ export const isDatabaseUrl = (location: string): boolean => /^postgres(ql)?:\/\/
  * from "://" to the last "@" before the query, as the driver reads it (a
  * password may hold "@" or "/"). Null when there is none.
  */
-function userinfoOf(url: string): { start: number; end: number; colon: number } | null {
+function userinfoOf(url: string): { end: number; colon: number } | null {
   const scheme = url.indexOf("://");
   if (scheme < 0) return null;
   const start = scheme + 3;
@@ -22,7 +22,7 @@ function userinfoOf(url: string): { start: number; end: number; colon: number } 
   const at = url.lastIndexOf("@", (q < 0 ? url.length : q) - 1);
   if (at < start) return null;
   const colon = url.indexOf(":", start);
-  return { start, end: at, colon: colon >= 0 && colon < at ? colon : -1 };
+  return { end: at, colon: colon >= 0 && colon < at ? colon : -1 };
 }
 
 /** The URL as shown to users: without its password (also a password= query parameter). */
@@ -77,11 +77,12 @@ export function applySslMode(url: string): string {
   const q = body.indexOf("?");
   if (q < 0) return url;
   const params = body.slice(q + 1).split("&");
-  const shown = redactUrl(url);
+  // the URL as messages show it: made only for a message (this runs at every command's start)
+  const shown = () => redactUrl(url);
   for (const p of params) {
     const k = p.split("=", 1)[0]!;
     // the driver reads lower-case names only: SSLMODE=verify-full would be a plain connection
-    if (/^(sslmode|uselibpqcompat)$/i.test(k) && k !== k.toLowerCase()) throw new PkiError("USAGE", `write ${k.toLowerCase()} in lower case in the store URL (${shown}): the driver ignores ${k}`, { exitCode: 2 });
+    if (/^(sslmode|uselibpqcompat)$/i.test(k) && k !== k.toLowerCase()) throw new PkiError("USAGE", `write ${k.toLowerCase()} in lower case in the store URL (${shown()}): the driver ignores ${k}`, { exitCode: 2 });
   }
   if (params.includes("uselibpqcompat=true")) return url;
   const modes = params
@@ -90,11 +91,11 @@ export function applySslMode(url: string): string {
       try {
         return decodeURIComponent(p.slice(8));
       } catch {
-        throw new PkiError("USAGE", `the sslmode in the store URL is not valid percent-encoding (${shown})`, { exitCode: 2 });
+        throw new PkiError("USAGE", `the sslmode in the store URL is not valid percent-encoding (${shown()})`, { exitCode: 2 });
       }
     });
   if (modes.length === 0) return url;
-  if (modes.length > 1) throw new PkiError("USAGE", `the store URL gives sslmode ${modes.length} times (${shown}): give it once`, { exitCode: 2 });
+  if (modes.length > 1) throw new PkiError("USAGE", `the store URL gives sslmode ${modes.length} times (${shown()}): give it once`, { exitCode: 2 });
   const mode = modes[0]!;
   const tls = "use sslmode=verify-full (or require) for a verified TLS connection, or sslmode=disable for none";
   if (mode === "allow" || mode === "prefer") throw new PkiError("USAGE", `sslmode=${mode} falls back to a plain connection without saying so, which pki does not do: ${tls}`, { exitCode: 2 });
