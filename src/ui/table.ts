@@ -8,7 +8,7 @@
  */
 import { statusColour, type Palette } from "./colors.js";
 
-export function columnWidths(head: readonly string[], cells: readonly (readonly string[])[]): number[] {
+function columnWidths(head: readonly string[], cells: readonly (readonly string[])[]): number[] {
   const width = head.map((h) => h.length);
   for (const row of cells) {
     for (let k = 0; k < width.length; k++) {
